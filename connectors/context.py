@@ -1,0 +1,76 @@
+"""Everything a connector's request handlers and background work share, built once per app."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.settings import ConnectorSettings
+from connectors.space_client import SpaceClient
+from contracts.keys import SigningKey
+from node.config import NodeConfig
+from node.db import Database
+from node.signing import SignedClient
+from sandbox.interface import Backend, create_backend
+
+log = logging.getLogger("tds.connector")
+
+
+@dataclass
+class Connector:
+    config: NodeConfig
+    settings: ConnectorSettings
+    db: Database
+    key: SigningKey
+    client: SignedClient
+    space: SpaceClient
+    backend: Backend
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, "tds-bg"))
+    outbox_wakeup: threading.Event = field(default_factory=threading.Event)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def dsp_url(self) -> str:
+        return self.config.url + "/dsp"
+
+    def background(self, func: Any, *args: Any) -> None:
+        """Run ``func`` after the current request; log (never lose silently) what it raises."""
+
+        def run() -> None:
+            try:
+                func(*args)
+            except Exception:
+                log.exception("background task %s failed", getattr(func, "__name__", func))
+
+        self.executor.submit(run)
+
+    @classmethod
+    def build(cls, config: NodeConfig, db: Database | None = None) -> Connector:
+        settings = ConnectorSettings.from_options(config.options)
+        key = config.key()
+        client = SignedClient(config.id, key)
+        backend = create_backend(settings.sandbox_backend, settings.limits)
+        log.info("sandbox backend: %s", backend.name)
+        return cls(
+            config=config,
+            settings=settings,
+            db=db or Database(config.db),
+            key=key,
+            client=client,
+            space=SpaceClient(config.space_url, client, settings.space_public_key, settings.peer_cache_s),
+            backend=backend,
+        )
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.outbox_wakeup.set()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
+        self.db.dispose()

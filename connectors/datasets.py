@@ -1,0 +1,183 @@
+"""Registering local datasets (copied into the data directory and profiled) and publishing
+their catalog entries — metadata, profile and offers only — to the space."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from connectors.context import Connector
+from connectors.errors import Conflict, NotFound, Refused
+from connectors.models import Dataset
+from connectors.profiling import ProfileError, profile_csv
+from contracts.errors import OfferError
+from contracts.offers import parse_offer
+from node.signing import RemoteError
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+CLASSIFICATIONS = ("general", "important", "core")
+PI_LEVELS = ("none", "general", "sensitive")
+
+
+def _choice(body: dict[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
+    value = body.get(key) or default
+    if value not in allowed:
+        raise Refused(f"{key}: expected one of {list(allowed)}, got {value!r}")
+    return str(value)
+
+
+def add(ctx: Connector, body: dict[str, Any]) -> Dataset:
+    """Profile the CSV at body["path"], then copy it in; on any error nothing is stored."""
+    name = body.get("name")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise Refused(f"dataset name {name!r}: expected 1–64 of a-z, 0-9, '_' and '-'")
+    source = Path(str(body.get("path", "")))
+    if not source.is_file():
+        raise Refused(f"{source}: no such file; give the path of a UTF-8 CSV with a header row")
+    key_column = body.get("key_column")
+    if not isinstance(key_column, str) or not key_column:
+        raise Refused("key_column: name the column that holds the join key (--key COLUMN)")
+    tags = body.get("tags") or {}
+    if not isinstance(tags, dict):
+        raise Refused("tags: expected {column: [tag, ...]}")
+    classification = _choice(body, "classification", CLASSIFICATIONS, "general")
+    pi_level = _choice(body, "pi_level", PI_LEVELS, "none")
+    keywords = body.get("keywords") or []
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
+        raise Refused("keywords: expected a list of non-empty strings")
+    with ctx.db.session() as session:
+        if session.get(Dataset, name) is not None:
+            raise Conflict(f"a dataset named {name!r} is already registered")
+    try:
+        profile = profile_csv(source, key_column, {k: list(v) for k, v in tags.items()})
+    except ProfileError as exc:
+        raise Refused(str(exc), kind="bad-csv") from exc
+    folder = ctx.config.path / "datasets"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    target = folder / f"{name}.csv"
+    partial = folder / f".{name}.csv.partial"
+    shutil.copyfile(source, partial)
+    os.chmod(partial, 0o600)
+    dataset = Dataset(
+        name=name,
+        path=str(target),
+        key_column=profile["key_column"],
+        title=str(body.get("title") or name),
+        description=str(body.get("description") or ""),
+        keywords=keywords,
+        sector=str(body.get("sector") or "其他"),
+        classification=classification,
+        pi_level=pi_level,
+        jurisdiction=str(body.get("jurisdiction") or "CN"),
+        columns=profile["columns"],
+        row_count=profile["row_count"],
+        profile={k: profile[k] for k in ("key_distinct", "key_uniqueness")},
+        offers=[],
+    )
+    try:
+        with ctx.db.transaction() as session:
+            session.add(dataset)
+            session.flush()
+            os.replace(partial, target)
+    finally:
+        if partial.exists():
+            partial.unlink()
+    return dataset
+
+
+def get(ctx: Connector, name: str) -> Dataset:
+    with ctx.db.session() as session:
+        dataset = session.get(Dataset, name)
+    if dataset is None:
+        raise NotFound(f"no dataset named {name!r} at this connector")
+    return dataset
+
+
+def list_all(ctx: Connector) -> list[Dataset]:
+    with ctx.db.session() as session:
+        return list(session.scalars(select(Dataset).order_by(Dataset.name)))
+
+
+def view(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "name": dataset.name,
+        "title": dataset.title,
+        "key_column": dataset.key_column,
+        "row_count": dataset.row_count,
+        "columns": dataset.columns,
+        "profile": dataset.profile,
+        "sector": dataset.sector,
+        "classification": dataset.classification,
+        "pi_level": dataset.pi_level,
+        "catalog_id": dataset.catalog_id,
+        "catalog_status": dataset.catalog_status,
+        "offers": dataset.offers,
+    }
+
+
+def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
+    dataset = get(ctx, name)
+    if dataset.catalog_id is not None:
+        raise Conflict(f"dataset {name!r} is already published as {dataset.catalog_id}")
+    if isinstance(offers, dict):
+        offers = [offers]
+    if not isinstance(offers, list) or not offers:
+        raise Refused("offers: expected an offer object or a list of them")
+    for i, raw in enumerate(offers):
+        try:
+            parse_offer(raw)
+        except OfferError as exc:
+            raise Refused(f"offers[{i}]: {exc}", kind="bad-offer") from exc
+    body = {
+        "dataset": {
+            "name": dataset.name,
+            "title": dataset.title,
+            "description": dataset.description,
+            "keywords": dataset.keywords,
+            "sector": dataset.sector,
+            "columns": [{k: c[k] for k in ("name", "type", "tags")} for c in dataset.columns],
+            "key_column": dataset.key_column,
+            "row_count": dataset.row_count,
+            "profile": {
+                **dataset.profile,
+                "completeness": {c["name"]: c["completeness"] for c in dataset.columns},
+                "profiled_at": dataset.created_at.isoformat(),
+            },
+            "classification": dataset.classification,
+            "pi_level": dataset.pi_level,
+            "jurisdiction": dataset.jurisdiction,
+        },
+        "offers": offers,
+    }
+    try:
+        entry = ctx.space.publish(body)
+    except RemoteError as exc:
+        raise Refused(f"the space refused the entry: {exc.problem.get('detail', exc)}",
+                      status=exc.status if exc.status in (403, 409, 422) else 502,
+                      kind=exc.problem.get("type", "").rsplit("/", 1)[-1] or "space",
+                      rule=exc.problem.get("rule")) from exc
+    with ctx.db.transaction() as session:
+        stored = session.get(Dataset, name)
+        assert stored is not None
+        stored.catalog_id = entry["id"]
+        stored.catalog_status = entry["status"]
+        stored.offers = entry["offers"]
+    return entry  # type: ignore[no-any-return]
+
+
+def by_offer(ctx: Connector, offer_id: str) -> tuple[Dataset, dict[str, Any]] | None:
+    for dataset in list_all(ctx):
+        for offer in dataset.offers:
+            if offer.get("id") == offer_id:
+                return dataset, offer
+    return None
+
+
+def by_catalog_id(ctx: Connector, catalog_id: str) -> Dataset | None:
+    with ctx.db.session() as session:
+        return session.scalar(select(Dataset).where(Dataset.catalog_id == catalog_id))

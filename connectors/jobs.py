@@ -1,0 +1,405 @@
+"""PSI jobs: the consumer's orchestration and the provider's guarded side.
+
+Consumer (its input never leaves it):
+  1. checks its input (CSV, key column) before anything is created, then in the sandbox reads
+     and encrypts its set under a fresh client key (psi.client_request);
+  2. sends the request with the agreement id to the provider (signed, framed);
+  3. in the sandbox, decrypts the answer and compares it with the provider's setup;
+  4. enforces result-time constraints (minimum result size k) before showing a result;
+  5. checks and countersigns the provider's usage record and hands it to the outbox in the
+     same transaction as the job's final state.
+
+Provider: before any protocol message is processed it checks the agreement (known, with this
+consumer, FINALIZED, operation included) and evaluates its policy on the job's context
+(purpose, recipient, jurisdiction, time, use count, consumer set size). Only then does the
+sandbox parse the request — and checks that its size is the one declared. Every attempt
+ends in a signed usage record: succeeded, denied or failed, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Response
+from sqlalchemy import select, update
+
+from connectors import datasets, negotiation
+from connectors.context import Connector, log
+from connectors.errors import NotFound, Refused
+from connectors.models import Job, Negotiation, OutboxRecord
+from contracts.agreements import State, agreement_policy
+from contracts.documents import new_signed, sign_document, verify_document
+from contracts.errors import ContractError
+from contracts.offers import parse_price
+from contracts.usage import build_record
+from node.models import utcnow
+from node.problems import Problem
+from node.signing import RemoteError
+from policies.evaluate import check_result, evaluate
+from policies.model import format_datetime
+from sandbox import framing
+from sandbox.errors import LimitExceeded, SandboxError, WorkerFailed
+from sandbox.interface import WorkerJob
+from sandbox.limits import MiB
+from sandbox.ops.csvkeys import read_keys
+
+PSI_OPERATIONS = ("psi.cardinality", "psi.intersection")
+FRAMES = "application/vnd.tds.frames"
+DEFAULT_PAGE = 1000
+
+
+def view(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "role": job.role,
+        "agreement": job.agreement_id,
+        "peer": job.peer_id,
+        "operation": job.operation,
+        "status": job.status,
+        "phase": job.phase,
+        "progress": round(job.progress, 4),
+        "consumer_set_size": job.consumer_set_size,
+        "provider_set_size": job.provider_set_size,
+        "error": job.error,
+        "backend": job.backend,
+        "record_id": job.record_id,
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "summary": _summary(job),
+    }
+
+
+def _summary(job: Job) -> dict[str, Any] | None:
+    if job.status != "succeeded" or job.result is None:
+        return None
+    if "cardinality" in job.result:
+        return {"cardinality": job.result["cardinality"]}
+    return {"intersection_size": len(job.result.get("intersection", []))}
+
+
+def get(ctx: Connector, job_id: str) -> Job:
+    with ctx.db.session() as session:
+        job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id!r} at this connector")
+    return job
+
+
+def list_all(ctx: Connector, limit: int = 100) -> list[Job]:
+    with ctx.db.session() as session:
+        return list(session.scalars(select(Job).order_by(Job.created_at.desc()).limit(limit)))
+
+
+def _update(ctx: Connector, job_id: str, **changes: Any) -> None:
+    with ctx.db.transaction() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        for key, value in changes.items():
+            setattr(job, key, value)
+
+
+# --- consumer side ----------------------------------------------------------------------------
+def submit(ctx: Connector, body: dict[str, Any]) -> Job:
+    """Validate a job request and start it; a bad input is refused and nothing is created."""
+    op = body.get("operation")
+    if op not in PSI_OPERATIONS:
+        raise Refused(f"operation {op!r}: this connector runs {list(PSI_OPERATIONS)}")
+    neg = negotiation.find(ctx, str(body.get("agreement", "")), role="consumer")
+    if neg.agreement_id is None:
+        raise Refused(f"negotiation {neg.id} is {neg.state} and has no agreement yet")
+    path = Path(str(body.get("input", "")))
+    column = body.get("column")
+    if not isinstance(column, str) or not column:
+        raise Refused("column: name the input's key column (--column)")
+    if not path.is_file():
+        raise Refused(f"input {path}: no such file; give a UTF-8 CSV with a header row")
+    try:
+        keys = read_keys(path, column)
+    except WorkerFailed as exc:
+        raise Refused(str(exc), kind="bad-csv") from exc
+    if not keys:
+        raise Refused(f"{path.name}: column {column!r} has no non-empty values", kind="bad-csv")
+    job = Job(
+        id=f"urn:uuid:{uuid.uuid4()}", role="consumer", agreement_id=neg.agreement_id,
+        peer_id=neg.peer_id, operation=op, status="running", phase="queued",
+        input_path=str(path.resolve()), key_column=column, consumer_set_size=len(keys),
+    )
+    with ctx.db.transaction() as session:
+        session.add(job)
+    ctx.background(run_consumer, ctx, job.id)
+    return job
+
+
+def _phase_progress(ctx: Connector, job_id: str, start: float, span: float) -> Any:
+    last = [0.0]
+
+    def report(fraction: float) -> None:
+        value = start + span * fraction
+        if value - last[0] >= 0.02 or fraction >= 1.0:
+            last[0] = value
+            _update(ctx, job_id, progress=value)
+
+    return report
+
+
+def run_consumer(ctx: Connector, job_id: str) -> None:
+    job = get(ctx, job_id)
+    neg = negotiation.find(ctx, job.agreement_id, role="consumer")
+    reveal = job.operation == "psi.intersection"
+    try:
+        _update(ctx, job_id, phase="encrypting", backend=ctx.backend.name)
+        step1 = ctx.backend.run(
+            WorkerJob("psi.client_request", {"column": job.key_column, "reveal_intersection": reveal},
+                      [], job.input_path),
+            _phase_progress(ctx, job_id, 0.0, 0.3),
+        )
+        size = step1.header["consumer_set_size"]
+        _update(ctx, job_id, phase="provider", consumer_set_size=size, progress=0.3)
+        header = {"job": job.id, "agreement": job.agreement_id, "operation": job.operation,
+                  "consumer_set_size": size}
+        try:
+            answer = ctx.client.send(
+                "POST", f"{neg.peer_endpoint}/jobs", content=framing.encode(header, [step1.blobs[0]]),
+                content_type=FRAMES, timeout=float(ctx.settings.limits.wall_seconds + 60),
+            )
+        except RemoteError as exc:
+            _provider_refused(ctx, job, exc)
+            return
+        reply, blobs = framing.decode(answer.content, ctx.settings.limits.output_mb * MiB)
+        signed_record = reply.get("usage_record")
+        _update(ctx, job_id, phase="decrypting", progress=0.7,
+                provider_set_size=reply.get("provider_set_size"))
+        step3 = ctx.backend.run(
+            WorkerJob("psi.client_result",
+                      {"key": step1.header["key"], "reveal_intersection": reveal, "expected": size},
+                      blobs[:2]),
+            _phase_progress(ctx, job_id, 0.7, 0.25),
+        )
+        if reveal:
+            items = json.loads(step1.blobs[1])
+            result: dict[str, Any] = {"intersection": [items[i] for i in json.loads(step3.blobs[0])]}
+            result_size = len(result["intersection"])
+        else:
+            result = {"cardinality": step3.header["cardinality"]}
+            result_size = result["cardinality"]
+        status, error = "succeeded", None
+        policy = agreement_policy(neg.agreement["document"])  # type: ignore[index]
+        violations = check_result(tuple(policy.constraint_values(job.operation, "resultSize")),
+                                  {"resultSize": result_size})
+        if violations:
+            status, error, result = "withheld", "result withheld: " + "; ".join(violations), None
+        _finish(ctx, job, neg, signed_record, status=status, error=error, result=result)
+    except (SandboxError, ContractError, framing.FrameError, KeyError, ValueError) as exc:
+        log.warning("job %s failed on the consumer side: %s", job_id, exc)
+        _update(ctx, job_id, status="failed", phase="done", error=f"consumer: {exc}", finished_at=utcnow())
+
+
+def _provider_refused(ctx: Connector, job: Job, exc: RemoteError) -> None:
+    neg = negotiation.find(ctx, job.agreement_id, role="consumer")
+    record = exc.problem.get("usage_record")
+    status = "denied" if exc.status == 403 else "failed"
+    detail = exc.problem.get("detail") or str(exc)
+    if record is None:
+        _update(ctx, job.id, status="failed", phase="done", finished_at=utcnow(),
+                error=f"provider: {detail}")
+        return
+    _finish(ctx, job, neg, record, status=status, error=f"{status} by provider: {detail}", result=None)
+
+
+def _finish(ctx: Connector, job: Job, neg: Negotiation, signed_record: Any, *, status: str,
+            error: str | None, result: dict[str, Any] | None) -> None:
+    """Check the provider's record describes this job, countersign it, and store it in the
+    outbox in the same transaction as the job's final state."""
+    expected_outcome = "succeeded" if status in ("succeeded", "withheld") else status
+    countersigned = None
+    try:
+        provider_key = ctx.space.member(neg.peer_id)["public_key"]
+        verify_document(signed_record, {neg.peer_id}, lambda _: provider_key)
+        record = signed_record["document"]
+        expected = {"job": job.id, "agreement": job.agreement_id, "consumer": ctx.id,
+                    "provider": neg.peer_id, "operation": job.operation, "outcome": expected_outcome}
+        wrong = {k: record.get(k) for k, v in expected.items() if record.get(k) != v}
+        if wrong:
+            raise ContractError(f"usage record does not describe this job: {wrong}")
+        countersigned = sign_document(signed_record, ctx.id, ctx.key)
+    except (ContractError, KeyError, TypeError) as exc:
+        error = f"{error + '; ' if error else ''}provider's usage record refused: {exc}"
+        status = "failed" if status == "succeeded" else status
+    with ctx.db.transaction() as session:
+        stored = session.get(Job, job.id)
+        assert stored is not None
+        stored.status, stored.error, stored.result = status, error, result
+        stored.phase, stored.progress, stored.finished_at = "done", 1.0, utcnow()
+        if countersigned is not None:
+            stored.record_id = countersigned["document"]["id"]
+            session.add(OutboxRecord(id=stored.record_id, job_id=job.id, signed=countersigned, state="ready"))
+    if countersigned is not None:
+        ctx.outbox_wakeup.set()
+        ctx.background(_send_countersignature, ctx, neg, job.id, countersigned)
+
+
+def _send_countersignature(ctx: Connector, neg: Negotiation, job_id: str, signed: dict[str, Any]) -> None:
+    ctx.client.send("POST", f"{neg.peer_endpoint}/jobs/{job_id}/countersignature",
+                    json={"signatures": {ctx.id: signed["signatures"][ctx.id]}})
+
+
+def result(ctx: Connector, job_id: str, offset: int = 0, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
+    job = get(ctx, job_id)
+    if job.status == "withheld":
+        raise Refused(job.error or "result withheld", status=403, kind="withheld")
+    if job.status != "succeeded" or job.result is None:
+        raise Refused(f"job {job_id} is {job.status}" + (f": {job.error}" if job.error else ""),
+                      status=409, kind="no-result")
+    if "cardinality" in job.result:
+        return {"job": job.id, "operation": job.operation, "cardinality": job.result["cardinality"]}
+    items = job.result["intersection"]
+    return {"job": job.id, "operation": job.operation, "intersection_size": len(items),
+            "offset": offset, "intersection": items[offset : offset + limit]}
+
+
+# --- provider side ----------------------------------------------------------------------------
+class _Denied(Exception):
+    def __init__(self, reason: str, dataset: str | None = None) -> None:
+        super().__init__(reason)
+        self.dataset = dataset
+
+
+def _authorize(ctx: Connector, caller: str, header: dict[str, Any]) -> tuple[Negotiation, Any]:
+    """Check agreement and policy; return (negotiation, local dataset) or raise _Denied."""
+    try:
+        neg = negotiation.find(ctx, str(header["agreement"]), role="provider")
+    except NotFound as exc:
+        raise _Denied(f"unknown agreement {header['agreement']}") from exc
+    if neg.peer_id != caller:
+        raise _Denied(f"{caller} is not the consumer of agreement {neg.agreement_id}")
+    if neg.state == State.TERMINATED.value:
+        raise _Denied(f"agreement {neg.agreement_id} was terminated: {neg.reason}", neg.dataset_id)
+    if neg.state != State.FINALIZED.value or neg.agreement is None:
+        raise _Denied(f"agreement {neg.agreement_id} is {neg.state}, not FINALIZED", neg.dataset_id)
+    operation = header["operation"]
+    if operation not in neg.operations:
+        raise _Denied(f"operation {operation} is not in the agreement (it permits {neg.operations})",
+                      neg.dataset_id)
+    member = ctx.space.member(caller)
+    context = {
+        "purpose": neg.purpose, "recipient": caller, "jurisdiction": member["jurisdiction"],
+        "dateTime": utcnow(), "count": neg.uses + 1, "consumerSetSize": header["consumer_set_size"],
+    }
+    decision = evaluate(agreement_policy(neg.agreement["document"]), operation, context)
+    if not decision.permitted:
+        raise _Denied(decision.summary, neg.dataset_id)
+    dataset = datasets.by_catalog_id(ctx, neg.dataset_id)
+    if dataset is None:
+        raise _Denied(f"dataset {neg.dataset_id} is no longer held here", neg.dataset_id)
+    # reserve the use: compare-and-set, so concurrent jobs cannot both take the last use
+    with ctx.db.transaction() as session:
+        taken = session.execute(
+            update(Negotiation).where(Negotiation.id == neg.id, Negotiation.uses == neg.uses)
+            .values(uses=neg.uses + 1)
+        ).rowcount
+    if taken != 1:
+        raise _Denied("another job took this use at the same moment; retry", neg.dataset_id)
+    return neg, dataset
+
+
+def _release_use(ctx: Connector, neg_id: str) -> None:
+    with ctx.db.transaction() as session:
+        session.execute(update(Negotiation).where(Negotiation.id == neg_id).values(uses=Negotiation.uses - 1))
+
+
+def _parse_job_request(body: bytes, cap: int) -> tuple[dict[str, Any], list[bytes]]:
+    try:
+        header, blobs = framing.decode(body, cap)
+    except framing.FrameError as exc:
+        raise Refused(f"job request: {exc}", status=400) from exc
+    kinds = {"job": str, "agreement": str, "operation": str, "consumer_set_size": int}
+    wrong = [k for k, t in kinds.items() if not isinstance(header.get(k), t) or isinstance(header.get(k), bool)]
+    if wrong or len(blobs) != 1 or header["operation"] not in PSI_OPERATIONS or header["consumer_set_size"] < 1:
+        raise Refused(
+            f"job request: expected {{job, agreement, operation in {list(PSI_OPERATIONS)}, "
+            f"consumer_set_size ≥ 1}} and one blob; wrong: {wrong or 'blobs/operation'}", status=400)
+    return header, blobs
+
+
+def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
+    header, blobs = _parse_job_request(body, ctx.settings.max_body_mb * MiB)
+    with ctx.db.session() as session:
+        if session.get(Job, header["job"]) is not None:
+            raise Refused(f"job id {header['job']} was already used; a job runs once", status=409)
+    started = utcnow()
+    status = 500
+    neg: Negotiation | None = None
+    dataset_id: str | None = None
+    outcome, reason, provider_size, fee = "denied", "", None, 0
+    answer_blobs: list[bytes] = []
+    try:
+        neg, dataset = _authorize(ctx, caller, header)
+        dataset_id = neg.dataset_id
+        try:
+            result = ctx.backend.run(WorkerJob(
+                "psi.provider",
+                {"column": dataset.key_column, "consumer_set_size": header["consumer_set_size"],
+                 "reveal_intersection": header["operation"] == "psi.intersection"},
+                blobs, dataset.path,
+            ))
+        except SandboxError as exc:
+            _release_use(ctx, neg.id)
+            outcome, reason = "failed", str(exc)
+            status = 422 if isinstance(exc, WorkerFailed) and exc.kind == "request" else 500
+            if isinstance(exc, LimitExceeded):
+                status = 507
+        else:
+            outcome, reason = "succeeded", "completed"
+            provider_size = result.header["provider_set_size"]
+            price = parse_price(neg.agreement["document"]["tds:price"])  # type: ignore[index]
+            fee = price.fee_fen(header["consumer_set_size"])
+            answer_blobs = result.blobs
+    except _Denied as exc:
+        outcome, reason, dataset_id = "denied", str(exc), exc.dataset
+        status = 403
+    record = build_record(
+        id=f"urn:uuid:{uuid.uuid4()}", job=header["job"], agreement=header["agreement"],
+        dataset=dataset_id, provider=ctx.id, consumer=caller, operation=header["operation"],
+        purpose=neg.purpose if neg else None, outcome=outcome, reason=reason,
+        consumer_set_size=header["consumer_set_size"], provider_set_size=provider_size,
+        fee_fen=fee, started_at=format_datetime(started), finished_at=format_datetime(utcnow()),
+    )
+    signed = new_signed(record, ctx.id, ctx.key)
+    with ctx.db.transaction() as session:
+        session.add(Job(
+            id=header["job"],
+            role="provider", agreement_id=header["agreement"], peer_id=caller,
+            operation=header["operation"], status=outcome, phase="done", progress=1.0,
+            consumer_set_size=header["consumer_set_size"], provider_set_size=provider_size,
+            error=None if outcome == "succeeded" else reason, backend=ctx.backend.name,
+            record_id=record["id"], finished_at=utcnow(),
+        ))
+        session.add(OutboxRecord(id=record["id"], job_id=header["job"], signed=signed,
+                                 state="awaiting_countersignature"))
+    if outcome != "succeeded":
+        title = "Job denied" if outcome == "denied" else "Job failed"
+        raise Problem(status, title, reason, kind=f"job-{outcome}", usage_record=signed)
+    reply = {"usage_record": signed, "provider_set_size": provider_size}
+    return Response(framing.encode(reply, answer_blobs), mimetype=FRAMES)
+
+
+def on_countersignature(ctx: Connector, caller: str, job_id: str, body: dict[str, Any]) -> None:
+    with ctx.db.transaction() as session:
+        row = session.scalar(select(OutboxRecord).where(OutboxRecord.job_id == job_id))
+        if row is None:
+            raise NotFound(f"no usage record for job {job_id}")
+        if row.signed["document"]["consumer"] != caller:
+            raise Refused(f"{caller} is not the consumer of job {job_id}", status=403)
+        signature = (body.get("signatures") or {}).get(caller)
+        signed = {"document": row.signed["document"], "signatures": {**row.signed["signatures"], caller: signature}}
+        keys = {ctx.id: ctx.key.public_key, caller: ctx.space.member(caller)["public_key"]}
+        try:
+            verify_document(signed, keys, keys.__getitem__)
+        except ContractError as exc:
+            raise Refused(f"countersignature refused: {exc}") from exc
+        if row.state == "awaiting_countersignature":
+            row.signed, row.state = signed, "ready"
+    ctx.outbox_wakeup.set()

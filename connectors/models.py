@@ -1,0 +1,106 @@
+"""The connector's own tables (SQLAlchemy 2.0 typed models; schema changes via Alembic)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from node.models import SeenNonceMixin, TokenMixin, UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SeenNonce(SeenNonceMixin, Base):
+    pass
+
+
+class Token(TokenMixin, Base):
+    pass
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(String(500))  # the connector's own copy; never sent
+    key_column: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    keywords: Mapped[list[Any]]
+    sector: Mapped[str] = mapped_column(String(50))
+    classification: Mapped[str] = mapped_column(String(20))
+    pi_level: Mapped[str] = mapped_column(String(20))
+    jurisdiction: Mapped[str] = mapped_column(String(20))
+    columns: Mapped[list[Any]]
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    profile: Mapped[dict[str, Any]]
+    catalog_id: Mapped[str | None] = mapped_column(String(60), index=True)
+    catalog_status: Mapped[str | None] = mapped_column(String(20))
+    offers: Mapped[list[Any]]  # as published, with the space's offer ids
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Negotiation(Base):
+    """One contract negotiation, from this connector's side (consumer or provider)."""
+
+    __tablename__ = "negotiations"
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)  # our own pid
+    role: Mapped[str] = mapped_column(String(10))  # consumer | provider
+    consumer_pid: Mapped[str] = mapped_column(String(60))
+    provider_pid: Mapped[str | None] = mapped_column(String(60))
+    peer_id: Mapped[str] = mapped_column(String(40))
+    peer_endpoint: Mapped[str] = mapped_column(String(300))  # where to send the peer DSP messages
+    offer_id: Mapped[str] = mapped_column(String(60))
+    dataset_id: Mapped[str] = mapped_column(String(60))
+    purpose: Mapped[str] = mapped_column(String(200))
+    operations: Mapped[list[Any]]
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    agreement_id: Mapped[str | None] = mapped_column(String(60), unique=True)
+    agreement: Mapped[dict[str, Any] | None]  # signed document
+    decision: Mapped[dict[str, Any] | None]  # the policy decision at negotiation, with reasons
+    reason: Mapped[str | None] = mapped_column(Text)
+    uses: Mapped[int] = mapped_column(Integer, default=0)  # provider: uses granted so far
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    role: Mapped[str] = mapped_column(String(10))
+    agreement_id: Mapped[str] = mapped_column(String(60), index=True)
+    peer_id: Mapped[str] = mapped_column(String(40))
+    operation: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), index=True)  # running succeeded denied failed withheld
+    phase: Mapped[str] = mapped_column(String(40), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    input_path: Mapped[str | None] = mapped_column(String(500))
+    key_column: Mapped[str | None] = mapped_column(String(200))
+    consumer_set_size: Mapped[int | None] = mapped_column(BigInteger)
+    provider_set_size: Mapped[int | None] = mapped_column(BigInteger)
+    result: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    backend: Mapped[str | None] = mapped_column(String(20))
+    record_id: Mapped[str | None] = mapped_column(String(60))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboxRecord(Base):
+    """A signed usage record waiting for (or past) delivery to the space's ledger."""
+
+    __tablename__ = "outbox"
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)  # the record id
+    job_id: Mapped[str] = mapped_column(String(60), index=True)
+    signed: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(30), index=True)  # awaiting_countersignature ready delivered conflict
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    receipt: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,345 @@
+"""Contract negotiation between connectors, in Dataspace Protocol 2025-1 messages.
+
+Consumer                                  Provider
+  ContractRequestMessage  ───────────────▶  policy evaluated for purpose, recipient,
+                                           jurisdiction, date (job-time operands deferred)
+                          ◀─── 201 ContractNegotiation {state: REQUESTED}
+                                           auto-approve, or `tds contract approve`
+  checks it, countersigns ◀── ContractAgreementMessage (signed by the provider)
+  ContractAgreementVerificationMessage ──▶ checks both signatures, records it at the space
+  FINALIZED               ◀── ContractNegotiationEventMessage {eventType: FINALIZED}
+
+Either side may send ContractNegotiationTerminationMessage at any time; a finalized
+agreement terminated this way is also terminated at the space. Follow-up messages are sent
+in the background, so every handler answers at once (DSP's asynchronous callbacks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from connectors import datasets
+from connectors.context import Connector, log
+from connectors.errors import Conflict, NotFound, Refused
+from connectors.models import Negotiation
+from contracts.agreements import (
+    DSP_CONTEXT,
+    TDS_CONTEXT,
+    State,
+    advance,
+    build_agreement,
+    check_agreement_matches,
+    new_pid,
+)
+from contracts.documents import new_signed, sign_document, verify_document
+from contracts.errors import ContractError
+from contracts.offers import parse_offer
+from node.models import utcnow
+from node.problems import Problem
+from node.signing import RemoteError
+from policies.evaluate import NEGOTIATION_DEFERRABLE, evaluate
+
+CONTEXT = [DSP_CONTEXT, TDS_CONTEXT]
+
+
+def message(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"@context": CONTEXT, "@type": kind, **fields}
+
+
+def dsp_error(status: int, consumer_pid: str, provider_pid: str, code: str, reasons: list[str]) -> Problem:
+    """A refusal whose body is a DSP ContractNegotiationError (and readable as a problem)."""
+    return Problem(
+        status, "Contract negotiation refused", "; ".join(reasons), kind="negotiation",
+        **message("ContractNegotiationError", consumerPid=consumer_pid, providerPid=provider_pid,
+                  code=code, reason=reasons),
+    )
+
+
+def find(ctx: Connector, ref: str, role: str | None = None) -> Negotiation:
+    """A negotiation by our pid or by its agreement id."""
+    with ctx.db.session() as session:
+        query = select(Negotiation).where(or_(Negotiation.id == ref, Negotiation.agreement_id == ref))
+        if role:
+            query = query.where(Negotiation.role == role)
+        found = session.scalar(query)
+    if found is None:
+        raise NotFound(f"no contract negotiation or agreement {ref!r} at this connector")
+    return found
+
+
+def _move(ctx: Connector, neg_id: str, target: State, **changes: Any) -> Negotiation:
+    """Advance a negotiation's state (checked by the DSP state machine) and apply changes."""
+    with ctx.db.write_lock, ctx.db.transaction() as session:
+        neg = session.get(Negotiation, neg_id, with_for_update=True)
+        assert neg is not None
+        try:
+            neg.state = advance(State(neg.state), target).value
+        except ContractError as exc:
+            raise Conflict(str(exc)) from exc
+        for key, value in changes.items():
+            setattr(neg, key, value)
+        return neg
+
+
+def view(neg: Negotiation) -> dict[str, Any]:
+    return {
+        "id": neg.id,
+        "role": neg.role,
+        "state": neg.state,
+        "agreement_id": neg.agreement_id,
+        "consumer_pid": neg.consumer_pid,
+        "provider_pid": neg.provider_pid,
+        "peer": neg.peer_id,
+        "offer": neg.offer_id,
+        "dataset": neg.dataset_id,
+        "purpose": neg.purpose,
+        "operations": neg.operations,
+        "uses": neg.uses,
+        "reason": neg.reason,
+        "decision": neg.decision,
+        "agreement": neg.agreement,
+        "updated_at": neg.updated_at.isoformat(),
+    }
+
+
+def list_all(ctx: Connector) -> list[Negotiation]:
+    with ctx.db.session() as session:
+        return list(session.scalars(select(Negotiation).order_by(Negotiation.created_at)))
+
+
+# --- consumer side ----------------------------------------------------------------------------
+def request(ctx: Connector, offer_id: str, purpose: str, operations: list[str]) -> Negotiation:
+    if not purpose.strip():
+        raise Refused("purpose: state the purpose of use (--purpose)")
+    if not operations:
+        raise Refused("operations: name at least one operation (--op)")
+    try:
+        info = ctx.space.offer(offer_id)
+    except RemoteError as exc:
+        raise Refused(f"offer {offer_id}: {exc.problem.get('detail', exc)}", status=404 if exc.status == 404 else 502) from exc
+    offer, entry = info["offer"], info["entry"]
+    missing = [op for op in operations if op not in offer["operations"]]
+    if missing:
+        raise Refused(f"offer {offer_id} does not include {missing}; it offers {offer['operations']}")
+    if entry["provider"] == ctx.id:
+        raise Refused("this connector is the provider of that offer; request it from another one")
+    neg = Negotiation(
+        id=new_pid(), role="consumer", peer_id=entry["provider"], peer_endpoint=entry["endpoint"] + "/dsp",
+        offer_id=offer_id, dataset_id=entry["id"], purpose=purpose.strip(),
+        operations=list(dict.fromkeys(operations)), state=State.REQUESTED.value,
+    )
+    neg.consumer_pid = neg.id
+    with ctx.db.transaction() as session:
+        session.add(neg)
+    body = message(
+        "ContractRequestMessage",
+        consumerPid=neg.id,
+        offer={
+            "@type": "Offer", "@id": offer_id, "target": entry["id"],
+            "permission": [{"action": op} for op in neg.operations],
+        },
+        callbackAddress=ctx.dsp_url,
+        **{"tds:purpose": neg.purpose},
+    )
+    try:
+        answer = ctx.client.send("POST", f"{neg.peer_endpoint}/negotiations/request", json=body).json()
+    except RemoteError as exc:
+        reasons = exc.problem.get("reason") or [exc.problem.get("detail") or str(exc)]
+        return _move(ctx, neg.id, State.TERMINATED, reason="; ".join(map(str, reasons)),
+                     provider_pid=exc.problem.get("providerPid"))
+    with ctx.db.transaction() as session:
+        stored = session.get(Negotiation, neg.id)
+        assert stored is not None
+        if stored.provider_pid is None:
+            stored.provider_pid = answer.get("providerPid")
+        return stored
+
+
+def on_agreement(ctx: Connector, caller: str, consumer_pid: str, body: dict[str, Any]) -> None:
+    """Handle ContractAgreementMessage: check, countersign, then send the verification."""
+    neg = find(ctx, consumer_pid, role="consumer")
+    if caller != neg.peer_id:
+        raise Refused(f"{caller} is not the provider of negotiation {consumer_pid}", status=403)
+    if body.get("@type") != "ContractAgreementMessage" or not isinstance(body.get("agreement"), dict):
+        raise Refused("expected a ContractAgreementMessage with an agreement", status=400)
+    document = body["agreement"]
+    signed = {"document": document, "signatures": body.get("tds:signatures") or {}}
+    try:
+        check_agreement_matches(
+            document, offer_id=neg.offer_id, dataset_id=neg.dataset_id, provider=neg.peer_id,
+            consumer=ctx.id, purpose=neg.purpose, operations=neg.operations,
+        )
+        provider_key = ctx.space.member(neg.peer_id)["public_key"]
+        verify_document(signed, {neg.peer_id}, lambda _: provider_key)
+    except ContractError as exc:
+        raise Refused(f"agreement refused: {exc}") from exc
+    countersigned = sign_document(signed, ctx.id, ctx.key)
+    _move(ctx, neg.id, State.AGREED, agreement=countersigned, agreement_id=document["@id"],
+          provider_pid=body.get("providerPid"))
+    ctx.background(_send_verification, ctx, neg.id)
+
+
+def _send_verification(ctx: Connector, neg_id: str) -> None:
+    neg = find(ctx, neg_id)
+    assert neg.agreement is not None
+    body = message(
+        "ContractAgreementVerificationMessage", providerPid=neg.provider_pid, consumerPid=neg.id,
+        **{"tds:signature": neg.agreement["signatures"][ctx.id]},
+    )
+    ctx.client.send("POST", f"{neg.peer_endpoint}/negotiations/{neg.provider_pid}/agreement/verification", json=body)
+    with ctx.db.write_lock, ctx.db.transaction() as session:
+        stored = session.get(Negotiation, neg_id)
+        if stored is not None and stored.state == State.AGREED.value:
+            stored.state = State.VERIFIED.value
+
+
+def on_event(ctx: Connector, caller: str, consumer_pid: str, body: dict[str, Any]) -> None:
+    neg = find(ctx, consumer_pid, role="consumer")
+    if caller != neg.peer_id:
+        raise Refused(f"{caller} is not the provider of negotiation {consumer_pid}", status=403)
+    if body.get("eventType") != "FINALIZED":
+        raise Refused(f"eventType {body.get('eventType')!r}: a consumer accepts FINALIZED", status=400)
+    if neg.state == State.AGREED.value:
+        _move(ctx, neg.id, State.VERIFIED)
+    _move(ctx, neg.id, State.FINALIZED)
+
+
+# --- provider side ----------------------------------------------------------------------------
+def on_request(ctx: Connector, caller: str, body: dict[str, Any]) -> tuple[Negotiation, bool]:
+    """Handle ContractRequestMessage: evaluate the offer's policy before anything is stored."""
+    consumer_pid = body.get("consumerPid")
+    offer = body.get("offer")
+    if body.get("@type") != "ContractRequestMessage" or not isinstance(consumer_pid, str) or not isinstance(offer, dict):
+        raise Refused("expected a ContractRequestMessage with consumerPid and offer", status=400)
+    provider_pid = new_pid()
+    found = datasets.by_offer(ctx, str(offer.get("@id")))
+    if found is None:
+        raise dsp_error(404, consumer_pid, provider_pid, "unknown-offer", [f"no offer {offer.get('@id')!r} here"])
+    dataset, offer_doc = found
+    parsed = parse_offer(offer_doc)
+    operations = [p.get("action") for p in offer.get("permission", []) if isinstance(p, dict)]
+    purpose = body.get("tds:purpose")
+    if not operations or not isinstance(purpose, str) or not purpose:
+        raise dsp_error(400, consumer_pid, provider_pid, "bad-request",
+                        ["name the operations as offer.permission[].action and the purpose as tds:purpose"])
+    member = ctx.space.member(caller)
+    if body.get("callbackAddress") != member["endpoint"] + "/dsp":
+        raise dsp_error(400, consumer_pid, provider_pid, "bad-callback",
+                        [f"callbackAddress must be the consumer's registered endpoint {member['endpoint']}/dsp"])
+    context = {"purpose": purpose, "recipient": caller, "jurisdiction": member["jurisdiction"], "dateTime": utcnow()}
+    decisions = {op: evaluate(parsed.policy, str(op), context, NEGOTIATION_DEFERRABLE) for op in operations}
+    denied = [d.summary for d in decisions.values() if not d.permitted]
+    neg = Negotiation(
+        id=provider_pid, role="provider", consumer_pid=consumer_pid, provider_pid=provider_pid,
+        peer_id=caller, peer_endpoint=body["callbackAddress"], offer_id=str(offer["@id"]),
+        dataset_id=str(dataset.catalog_id), purpose=purpose, operations=list(dict.fromkeys(operations)),
+        state=State.TERMINATED.value if denied else State.REQUESTED.value,
+        decision={op: d.to_json() for op, d in decisions.items()},
+        reason="; ".join(denied) or None,
+    )
+    with ctx.db.transaction() as session:
+        session.add(neg)
+    if denied:
+        raise dsp_error(403, consumer_pid, provider_pid, "policy", denied)
+    if parsed.auto_approve:
+        ctx.background(approve, ctx, neg.id)
+    return neg, parsed.auto_approve
+
+
+def approve(ctx: Connector, ref: str) -> Negotiation:
+    """Agree: build and sign the agreement, then send it to the consumer."""
+    neg = find(ctx, ref, role="provider")
+    if neg.state != State.REQUESTED.value:
+        raise Conflict(f"negotiation {neg.id} is {neg.state}; only a REQUESTED one can be approved")
+    found = datasets.by_offer(ctx, neg.offer_id)
+    if found is None:
+        raise NotFound(f"offer {neg.offer_id} is no longer published here")
+    document = build_agreement(
+        offer_id=neg.offer_id, offer=parse_offer(found[1]), dataset_id=neg.dataset_id,
+        provider=ctx.id, consumer=neg.peer_id, purpose=neg.purpose, operations=neg.operations,
+        consumer_pid=neg.consumer_pid, provider_pid=neg.id, now=utcnow(),
+    )
+    signed = new_signed(document, ctx.id, ctx.key)
+    neg = _move(ctx, neg.id, State.AGREED, agreement=signed, agreement_id=document["@id"])
+    ctx.background(_send_agreement, ctx, neg.id)
+    return neg
+
+
+def _send_agreement(ctx: Connector, neg_id: str) -> None:
+    neg = find(ctx, neg_id)
+    assert neg.agreement is not None
+    body = message(
+        "ContractAgreementMessage", providerPid=neg.id, consumerPid=neg.consumer_pid,
+        agreement=neg.agreement["document"], callbackAddress=ctx.dsp_url,
+        **{"tds:signatures": neg.agreement["signatures"]},
+    )
+    try:
+        ctx.client.send("POST", f"{neg.peer_endpoint}/negotiations/{neg.consumer_pid}/agreement", json=body)
+    except RemoteError as exc:
+        log.warning("consumer refused agreement %s: %s", neg.agreement_id, exc)
+        _move(ctx, neg.id, State.TERMINATED, reason=f"consumer refused the agreement: {exc}")
+
+
+def on_verification(ctx: Connector, caller: str, provider_pid: str, body: dict[str, Any]) -> None:
+    neg = find(ctx, provider_pid, role="provider")
+    if caller != neg.peer_id:
+        raise Refused(f"{caller} is not the consumer of negotiation {provider_pid}", status=403)
+    if neg.agreement is None or neg.state != State.AGREED.value:
+        raise Conflict(f"negotiation {provider_pid} is {neg.state}; nothing to verify")
+    signature = body.get("tds:signature")
+    signed = {
+        "document": neg.agreement["document"],
+        "signatures": {**neg.agreement["signatures"], caller: signature},
+    }
+    keys = {ctx.id: ctx.key.public_key, caller: ctx.space.member(caller)["public_key"]}
+    try:
+        verify_document(signed, keys, keys.__getitem__)
+    except ContractError as exc:
+        raise Refused(f"agreement verification refused: {exc}") from exc
+    _move(ctx, neg.id, State.VERIFIED, agreement=signed)
+    ctx.background(_finalize, ctx, neg.id)
+
+
+def _finalize(ctx: Connector, neg_id: str) -> None:
+    neg = find(ctx, neg_id)
+    assert neg.agreement is not None
+    ctx.space.record_agreement(neg.agreement)
+    _move(ctx, neg.id, State.FINALIZED)
+    ctx.client.send(
+        "POST", f"{neg.peer_endpoint}/negotiations/{neg.consumer_pid}/events",
+        json=message("ContractNegotiationEventMessage", providerPid=neg.id,
+                     consumerPid=neg.consumer_pid, eventType="FINALIZED"),
+    )
+
+
+# --- either side ------------------------------------------------------------------------------
+def terminate(ctx: Connector, ref: str, reason: str) -> Negotiation:
+    """End a negotiation or agreement here, at the peer and (if recorded) at the space."""
+    neg = find(ctx, ref)
+    was_finalized = neg.state == State.FINALIZED.value
+    neg = _move(ctx, neg.id, State.TERMINATED, reason=reason or "terminated")
+    peer_pid = neg.provider_pid if neg.role == "consumer" else neg.consumer_pid
+    body = message(
+        "ContractNegotiationTerminationMessage", providerPid=neg.provider_pid,
+        consumerPid=neg.consumer_pid, code="terminated", reason=[neg.reason],
+    )
+    try:
+        if peer_pid:
+            ctx.client.send("POST", f"{neg.peer_endpoint}/negotiations/{peer_pid}/termination", json=body)
+        if was_finalized and neg.agreement_id:
+            ctx.space.terminate_agreement(neg.agreement_id, neg.reason or "")
+    except RemoteError as exc:
+        log.warning("termination of %s not delivered everywhere: %s", neg.id, exc)
+    return neg
+
+
+def on_termination(ctx: Connector, caller: str, pid: str, body: dict[str, Any]) -> None:
+    neg = find(ctx, pid)
+    if caller != neg.peer_id:
+        raise Refused(f"{caller} is not a party to negotiation {pid}", status=403)
+    if neg.state == State.TERMINATED.value:
+        return
+    reasons = body.get("reason") or ["terminated by the peer"]
+    _move(ctx, neg.id, State.TERMINATED, reason="; ".join(map(str, reasons)))

@@ -1,0 +1,28 @@
+"""A connector's settings, kept in its config.json under "options"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from sandbox.limits import Limits
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    sandbox_backend: str = "auto"  # auto | process | bwrap | docker
+    sandbox_limits: dict[str, int] = field(default_factory=dict)  # overrides of sandbox Limits
+    max_body_mb: int = 512  # largest request body, MiB (PSI requests are ~35 bytes per item)
+    delivery_interval_s: float = 2.0  # how often the outbox retries undelivered records, s
+    countersign_grace_s: int = 300  # a provider delivers a record alone after this long, s
+    peer_cache_s: float = 30.0  # how long a participant's status from the space is trusted, s
+    space_public_key: str = ""  # pinned when the connector registered
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> ConnectorSettings:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in options.items() if k in names})
+
+    @property
+    def limits(self) -> Limits:
+        return Limits.from_json(self.sandbox_limits)

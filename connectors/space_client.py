@@ -1,0 +1,102 @@
+"""The space as a connector sees it: signed calls, and peers' keys checked against their
+membership credentials (signed by the space key pinned at registration), briefly cached."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from typing import Any
+from urllib.parse import quote
+
+from contracts.documents import verify_document
+from contracts.errors import ContractError, RequestSignatureError
+from node.models import utcnow
+from node.signing import RemoteError, SignedClient
+
+
+class SpaceClient:
+    def __init__(self, url: str, client: SignedClient, space_public_key: str, cache_s: float) -> None:
+        self.url = url.rstrip("/")
+        self.client = client
+        self.space_public_key = space_public_key
+        self.cache_s = cache_s
+        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, path: str, **params: Any) -> Any:
+        return self.client.send("GET", self.url + path, params={k: v for k, v in params.items() if v}).json()
+
+    def _post(self, path: str, body: Any) -> Any:
+        return self.client.send("POST", self.url + path, json=body).json()
+
+    # --- participants ---------------------------------------------------------------------
+    def participant(self, pid: str, fresh: bool = False) -> dict[str, Any]:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(pid)
+        if hit and not fresh and now - hit[0] < self.cache_s:
+            return hit[1]
+        info = self._get(f"/participants/{quote(pid)}")
+        with self._lock:
+            self._cache[pid] = (now, info)
+        return info  # type: ignore[no-any-return]
+
+    def check_member(self, info: dict[str, Any], now: dt.datetime) -> None:
+        """Raise RequestSignatureError unless ``info`` is an admitted member whose credential,
+        signed by the pinned space key, binds its current public key and has not expired."""
+        pid = info.get("id")
+        if info.get("status") != "admitted":
+            raise RequestSignatureError(f"participant {pid} is {info.get('status')}, not admitted")
+        credential = info.get("credential") or {}
+        try:
+            verify_document(credential, {"space"}, lambda _: self.space_public_key)
+        except ContractError as exc:
+            raise RequestSignatureError(f"membership credential of {pid}: {exc}") from exc
+        document = credential["document"]
+        if document.get("participant") != pid or document.get("public_key") != info.get("public_key"):
+            raise RequestSignatureError(f"membership credential does not bind {pid}'s key")
+        expires = dt.datetime.fromisoformat(str(document.get("expires_at")).replace("Z", "+00:00"))
+        if now >= expires:
+            raise RequestSignatureError(f"membership credential of {pid} expired at {expires.isoformat()}")
+
+    def public_key_of(self, pid: str) -> str | None:
+        """For verifying a peer's signed request: its key if it is a member in good standing."""
+        try:
+            info = self.participant(pid)
+        except RemoteError as exc:
+            if exc.status == 404:
+                return None
+            raise RequestSignatureError(f"cannot check {pid} with the space: {exc}") from exc
+        self.check_member(info, utcnow())
+        return str(info["public_key"])
+
+    def member(self, pid: str) -> dict[str, Any]:
+        info = self.participant(pid)
+        self.check_member(info, utcnow())
+        return info
+
+    # --- catalog, agreements, ledger ------------------------------------------------------
+    def publish(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._post("/catalog", body)  # type: ignore[no-any-return]
+
+    def search(self, **params: Any) -> dict[str, Any]:
+        return self._get("/catalog", **params)  # type: ignore[no-any-return]
+
+    def entry(self, entry_id: str) -> dict[str, Any]:
+        return self._get(f"/catalog/{entry_id}")  # type: ignore[no-any-return]
+
+    def offer(self, offer_id: str) -> dict[str, Any]:
+        return self._get(f"/catalog/offers/{offer_id}")  # type: ignore[no-any-return]
+
+    def record_agreement(self, signed: dict[str, Any]) -> dict[str, Any]:
+        return self._post("/agreements", signed)  # type: ignore[no-any-return]
+
+    def terminate_agreement(self, agreement_id: str, reason: str) -> dict[str, Any]:
+        return self._post(f"/agreements/{agreement_id}/termination", {"reason": reason})  # type: ignore[no-any-return]
+
+    def append_record(self, signed: dict[str, Any]) -> dict[str, Any]:
+        return self._post("/ledger/records", signed)  # type: ignore[no-any-return]
+
+    def records(self, **params: Any) -> dict[str, Any]:
+        return self._get("/ledger/records", **params)  # type: ignore[no-any-return]

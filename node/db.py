@@ -1,0 +1,89 @@
+"""Database engines, sessions and Alembic migrations for a node.
+
+The embedded default is SQLite in WAL mode in the node's data directory; a
+``postgresql+psycopg://`` URL selects PostgreSQL. Schema changes go through Alembic only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+SUPPORTED = ("sqlite", "postgresql")
+
+
+class DatabaseURLError(ValueError):
+    pass
+
+
+def check_url(url: str) -> str:
+    scheme = url.split(":", 1)[0].split("+", 1)[0]
+    if scheme not in SUPPORTED:
+        raise DatabaseURLError(
+            f"database URL {url.split('@')[-1]!r} is not supported; use sqlite:///PATH "
+            "or postgresql+psycopg://USER@HOST:PORT/DB"
+        )
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    check_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10)
+
+
+class Database:
+    """An engine and its session factory; ``write_lock`` serialises writers that read-then-write
+    a single row (SQLite has no row locks; PostgreSQL also takes ``FOR UPDATE``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.write_lock = threading.RLock()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions() as session:
+            yield session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def migrate(url: str, script_location: str) -> None:
+    """Bring the database at ``url`` to the newest revision of ``script_location``."""
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()

@@ -1,0 +1,29 @@
+"""Bearer tokens for people (CLI users, auditors): random, shown once, stored as SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+ROLES = ("admin", "operator", "auditor", "consumer")
+PREFIX = "tds_"
+
+
+def new_token() -> str:
+    return PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def same_hash(a: str, b: str) -> bool:
+    return hmac.compare_digest(a, b)
+
+
+def bearer(header: str | None) -> str | None:
+    if not header or not header.startswith("Bearer "):
+        return None
+    token = header[len("Bearer ") :].strip()
+    return token or None

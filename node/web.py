@@ -1,0 +1,62 @@
+"""Small Flask helpers both node kinds use: JSON bodies, bearer tokens, serving."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, request
+from sqlalchemy import select
+
+from node import problems, tokens
+from node.db import Database
+from node.problems import Problem
+
+MAX_JSON = 8 << 20  # bytes: largest JSON body accepted
+
+
+def base_app(name: str, max_body: int) -> Flask:
+    app = Flask(name)
+    app.config["MAX_CONTENT_LENGTH"] = max_body
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    problems.install(app)
+    return app
+
+
+def json_body(required: tuple[str, ...] = ()) -> dict[str, Any]:
+    if len(request.get_data(cache=True)) > MAX_JSON:
+        raise Problem(413, "Body too large", f"JSON bodies are limited to {MAX_JSON} bytes")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Problem(400, "Bad request", "expected a JSON object body")
+    missing = [key for key in required if key not in body]
+    if missing:
+        raise Problem(400, "Bad request", f"missing fields {missing}")
+    return body
+
+
+def require_token(db: Database, model: Any, roles: tuple[str, ...]) -> str:
+    """The role of the request's bearer token; 401 without a valid one, 403 for a wrong role."""
+    token = tokens.bearer(request.headers.get("Authorization"))
+    if token is None:
+        raise Problem(401, "Unauthorized", "send 'Authorization: Bearer <token>'", kind="token")
+    with db.session() as session:
+        row = session.scalar(select(model).where(model.token_hash == tokens.token_hash(token)))
+    if row is None or row.revoked:
+        raise Problem(401, "Unauthorized", "unknown or revoked token", kind="token")
+    if row.role not in roles:
+        raise Problem(
+            403, "Forbidden", f"a {row.role} token may not do this; needs one of {list(roles)}",
+            kind="forbidden",
+        )
+    return str(row.role)
+
+
+def serve(app: Flask, host: str, port: int, threads: int = 8) -> None:
+    """Serve with waitress (a production WSGI server) until interrupted."""
+    from waitress import serve as waitress_serve
+
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    waitress_serve(app, host=host, port=port, threads=threads, ident="tds", channel_timeout=600,
+                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"])

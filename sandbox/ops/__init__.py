@@ -1,0 +1,1 @@
+"""Vetted, versioned operations the worker runs."""

@@ -1,0 +1,68 @@
+"""Reading the key column of a CSV file, streamed, with TDS's key normalisation.
+
+Keys are compared as exact strings after trimming surrounding white space and Unicode NFC
+normalisation; duplicates count once (first occurrence kept) and empty values are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+from sandbox.errors import WorkerFailed
+
+csv.field_size_limit(1 << 20)  # bytes per field: a key or cell larger than 1 MiB is refused
+
+
+def normalise_key(value: str) -> str:
+    return unicodedata.normalize("NFC", value.strip())
+
+
+def iter_rows(path: Path) -> Iterator[list[str]]:
+    """Yield CSV rows (header first), turning decoding and syntax errors into WorkerFailed."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle, strict=True)
+            try:
+                yield from reader
+            except csv.Error as exc:
+                raise WorkerFailed(
+                    "input", f"{path.name}: malformed CSV at line {reader.line_num}: {exc}"
+                ) from exc
+    except UnicodeDecodeError as exc:
+        raise WorkerFailed(
+            "input", f"{path.name}: not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        ) from exc
+    except OSError as exc:
+        raise WorkerFailed("input", f"{path.name}: cannot read: {exc.strerror}") from exc
+
+
+def column_index(header: list[str], column: str, path: Path) -> int:
+    names = [normalise_key(h) for h in header]
+    if column not in names:
+        raise WorkerFailed(
+            "input", f"{path.name}: no column {column!r}; the header has {names}"
+        )
+    return names.index(column)
+
+
+def read_keys(path: Path, column: str) -> list[str]:
+    """The distinct normalised non-empty keys of ``column``, in first-seen order."""
+    rows = iter_rows(path)
+    header = next(rows, None)
+    if header is None:
+        raise WorkerFailed("input", f"{path.name}: empty file; expected a header row and data")
+    index = column_index(header, column, path)
+    seen: dict[str, None] = {}
+    for line, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise WorkerFailed(
+                "input",
+                f"{path.name}: line {line} has {len(row)} fields, the header has {len(header)}",
+            )
+        key = normalise_key(row[index])
+        if key:
+            seen[key] = None
+    return list(seen)

@@ -1,0 +1,191 @@
+"""Private set intersection with openmined-psi (ECDH-PSI), spread over every core.
+
+One protocol run per job: the consumer (client) encrypts its items with one client key, the
+provider (server) encrypts its own items and re-encrypts the client's with one server key.
+Large sets are cut into chunks that worker processes encrypt in parallel under those same
+keys; the chunks are merged back into the single Request / Response / ServerSetup of an
+unsplit run. In cardinality mode the merged response is sorted as one (as ProcessRequest sorts
+an unsplit one), so the client learns the total count and nothing per chunk.
+
+The server setup uses the RAW data structure (sorted encrypted server items) because it can
+be built chunk by chunk; a Bloom filter or GCS cannot be merged. It is larger on the wire
+(~33 bytes per item) and reveals nothing a Bloom filter does not: the encrypted items are
+unlinkable without the server key, and the catalog already publishes the row count.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import private_set_intersection.python as psi
+
+Progress = Callable[[float], None]
+
+# Filled in before the pool forks, so children inherit it instead of receiving it pickled.
+_SHARED: dict[str, Any] = {}
+
+
+def worker_count(requested: int = 0) -> int:
+    return requested if requested > 0 else max(1, len(os.sched_getaffinity(0)))
+
+
+def _chunks(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
+    size = max(1, -(-len(items) // parts))
+    return [items[i : i + size] for i in range(0, len(items), size)] or [items[:0]]
+
+
+def _client_encrypt(chunk: Sequence[str]) -> list[bytes]:
+    client = psi.client.CreateFromKey(_SHARED["key"], _SHARED["reveal"])
+    return list(client.CreateRequest(list(chunk)).encrypted_elements)
+
+
+def _server_setup(chunk: Sequence[str]) -> list[bytes]:
+    server = psi.server.CreateFromKey(_SHARED["key"], _SHARED["reveal"])
+    setup = server.CreateSetupMessage(0.0, 1, list(chunk), psi.DataStructure.RAW)
+    return list(setup.raw.encrypted_elements)
+
+
+def _server_process(chunk: Sequence[bytes]) -> list[bytes]:
+    server = psi.server.CreateFromKey(_SHARED["key"], _SHARED["reveal"])
+    request = psi.Request()
+    request.reveal_intersection = _SHARED["reveal"]
+    request.encrypted_elements.extend(chunk)
+    return list(server.ProcessRequest(request).encrypted_elements)
+
+
+def _client_count(chunk: Sequence[bytes]) -> int:
+    client = psi.client.CreateFromKey(_SHARED["key"], False)
+    response = psi.Response()
+    response.encrypted_elements.extend(chunk)
+    return int(client.GetIntersectionSize(_SHARED["setup"], response))
+
+
+def _client_indices(args: tuple[int, Sequence[bytes]]) -> list[int]:
+    offset, chunk = args
+    client = psi.client.CreateFromKey(_SHARED["key"], True)
+    response = psi.Response()
+    response.encrypted_elements.extend(chunk)
+    return [offset + i for i in client.GetIntersection(_SHARED["setup"], response)]
+
+
+def _parallel_map(
+    func: Callable[[Any], Any],
+    tasks: Sequence[Any],
+    workers: int,
+    progress: Progress | None,
+) -> list[Any]:
+    if workers <= 1 or len(tasks) <= 1:
+        out = []
+        for i, task in enumerate(tasks, 1):
+            out.append(func(task))
+            if progress:
+                progress(i / len(tasks))
+        return out
+    # fork: the worker is single-threaded, and children inherit _SHARED without pickling
+    with multiprocessing.get_context("fork").Pool(processes=min(workers, len(tasks))) as pool:
+        out = []
+        for i, result in enumerate(pool.imap(func, tasks), 1):
+            out.append(result)
+            if progress:
+                progress(i / len(tasks))
+        return out
+
+
+def _flatten(parts: list[list[bytes]]) -> list[bytes]:
+    return [element for part in parts for element in part]
+
+
+def new_key() -> bytes:
+    return bytes(psi.client.CreateWithNewKey(False).GetPrivateKeyBytes())
+
+
+def client_request(
+    items: Sequence[str], key: bytes, reveal: bool, workers: int, progress: Progress | None = None
+) -> bytes:
+    """The serialized psi.Request for ``items`` under the client ``key``."""
+    _SHARED.update(key=key, reveal=reveal)
+    tasks = _chunks(items, workers * 4)
+    request = psi.Request()
+    request.reveal_intersection = reveal
+    request.encrypted_elements.extend(
+        _flatten(_parallel_map(_client_encrypt, tasks, workers, progress))
+    )
+    return bytes(request.SerializeToString())
+
+
+def parse_request(data: bytes) -> psi.Request:
+    request = psi.Request()
+    request.ParseFromString(data)
+    return request
+
+
+def server_respond(
+    items: Sequence[str],
+    request: psi.Request,
+    workers: int,
+    progress: Progress | None = None,
+) -> tuple[bytes, bytes]:
+    """(serialized ServerSetup, serialized Response) for one protocol run with a fresh key."""
+    reveal = bool(request.reveal_intersection)
+    _SHARED.update(key=bytes(psi.server.CreateWithNewKey(reveal).GetPrivateKeyBytes()), reveal=reveal)
+    setup_tasks = _chunks(items, workers * 4)
+    process_tasks = _chunks(list(request.encrypted_elements), workers * 4)
+    total = len(setup_tasks) + len(process_tasks)
+
+    def phase(done_before: int, count: int) -> Progress | None:
+        if progress is None:
+            return None
+        return lambda fraction: progress((done_before + fraction * count) / total)
+
+    setup = psi.ServerSetup()
+    setup.raw.encrypted_elements.extend(
+        sorted(_flatten(_parallel_map(_server_setup, setup_tasks, workers, phase(0, len(setup_tasks)))))
+    )
+    encrypted = _flatten(
+        _parallel_map(_server_process, process_tasks, workers, phase(len(setup_tasks), len(process_tasks)))
+    )
+    if not reveal:
+        encrypted.sort()  # one shuffle over the whole response, as an unsplit run does
+    response = psi.Response()
+    response.encrypted_elements.extend(encrypted)
+    _SHARED.clear()
+    return bytes(setup.SerializeToString()), bytes(response.SerializeToString())
+
+
+def client_result(
+    key: bytes,
+    reveal: bool,
+    setup_data: bytes,
+    response_data: bytes,
+    workers: int,
+    progress: Progress | None = None,
+    expected: int | None = None,
+) -> int | list[int]:
+    """The intersection size (cardinality) or the client's indices in the intersection.
+
+    ``expected`` is the size of the request the client sent: a response of another size is
+    refused (a provider answering for other items, or dropping some, is caught here)."""
+    setup = psi.ServerSetup()
+    setup.ParseFromString(setup_data)
+    response = psi.Response()
+    response.ParseFromString(response_data)
+    elements = list(response.encrypted_elements)
+    if expected is not None and len(elements) != expected:
+        raise ValueError(f"response has {len(elements)} items, the request had {expected}")
+    _SHARED.update(key=key, setup=setup)
+    # few chunks: each one scans the whole RAW setup
+    chunks = _chunks(elements, workers)
+    try:
+        if reveal:
+            offsets, start = [], 0
+            for chunk in chunks:
+                offsets.append((start, chunk))
+                start += len(chunk)
+            parts = _parallel_map(_client_indices, offsets, workers, progress)
+            return sorted(i for part in parts for i in part)
+        return sum(_parallel_map(_client_count, chunks, workers, progress))
+    finally:
+        _SHARED.clear()

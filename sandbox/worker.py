@@ -1,0 +1,148 @@
+"""The worker that runs inside a sandbox: ``python -I -m sandbox.worker --limits JSON``.
+
+It applies its resource limits before reading anything, reads one framed request on stdin,
+runs the named vetted operation and writes one framed result on stdout. Progress goes to
+stderr as ``progress <fraction>`` lines. Errors are framed results too:
+``{"error": {"kind": ..., "message": ...}}`` with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sandbox import framing
+from sandbox.errors import FrameError, WorkerFailed
+from sandbox.limits import MiB, Limits
+from sandbox.ops import csvkeys, psi
+
+Blobs = list[bytes]
+
+
+def apply_limits(limits: Limits) -> None:
+    """Hard rlimits for this process and every child it forks."""
+    pairs = {
+        resource.RLIMIT_AS: limits.memory_mb * MiB,
+        resource.RLIMIT_CPU: limits.cpu_seconds,
+        resource.RLIMIT_FSIZE: limits.file_size_mb * MiB,
+        resource.RLIMIT_NOFILE: limits.open_files,
+        resource.RLIMIT_NPROC: limits.processes,
+        resource.RLIMIT_CORE: 0,
+    }
+    for which, value in pairs.items():
+        resource.setrlimit(which, (value, value))
+
+
+def _progress(fraction: float) -> None:
+    sys.stderr.write(f"progress {fraction:.4f}\n")
+    sys.stderr.flush()
+
+
+def _param(params: dict[str, Any], name: str, kind: type) -> Any:
+    value = params.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise WorkerFailed("request", f"parameter {name}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def op_psi_provider(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
+    """Provider side of one PSI run over its dataset: setup and response in one step."""
+    if len(blobs) != 1:
+        raise WorkerFailed("request", f"psi.provider takes 1 blob (the request), got {len(blobs)}")
+    dataset = Path(_param(header, "dataset", str))
+    items = csvkeys.read_keys(dataset, _param(header["params"], "column", str))
+    try:
+        request = psi.parse_request(blobs[0])
+    except Exception as exc:  # protobuf's DecodeError has no stable import path
+        raise WorkerFailed("request", f"the PSI request is not a valid message: {exc}") from exc
+    expected = _param(header["params"], "consumer_set_size", int)
+    if len(request.encrypted_elements) != expected:
+        raise WorkerFailed(
+            "request",
+            f"the PSI request has {len(request.encrypted_elements)} items, "
+            f"the job declared {expected}",
+        )
+    reveal = _param(header["params"], "reveal_intersection", bool)
+    if bool(request.reveal_intersection) != reveal:
+        raise WorkerFailed("request", "the PSI request's reveal_intersection does not match the operation")
+    setup, response = psi.server_respond(items, request, psi.worker_count(limits.workers), _progress)
+    return {"provider_set_size": len(items), "consumer_set_size": expected}, [setup, response]
+
+
+def op_psi_client_request(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
+    """Consumer side, step 1: read the input's key column and encrypt it under a new key."""
+    path = Path(_param(header, "dataset", str))
+    items = csvkeys.read_keys(path, _param(header["params"], "column", str))
+    if not items:
+        raise WorkerFailed("input", f"{path.name}: the key column has no non-empty values")
+    key = psi.new_key()
+    reveal = _param(header["params"], "reveal_intersection", bool)
+    request = psi.client_request(items, key, reveal, psi.worker_count(limits.workers), _progress)
+    items_blob = json.dumps(items, ensure_ascii=False).encode() if reveal else b""
+    return {"consumer_set_size": len(items), "key": key.hex()}, [request, items_blob]
+
+
+def op_psi_client_result(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
+    """Consumer side, step 2: decrypt the provider's response and compare with its setup."""
+    if len(blobs) != 2:
+        raise WorkerFailed("request", f"psi.client_result takes 2 blobs, got {len(blobs)}")
+    params = header["params"]
+    reveal = _param(params, "reveal_intersection", bool)
+    expected = _param(params, "expected", int)
+    try:
+        result = psi.client_result(
+            bytes.fromhex(_param(params, "key", str)), reveal, blobs[0], blobs[1],
+            psi.worker_count(limits.workers), _progress, expected,
+        )
+    except (RuntimeError, ValueError) as exc:
+        raise WorkerFailed("protocol", f"the provider's PSI answer cannot be used: {exc}") from exc
+    if reveal:
+        return {"indices": len(result)}, [json.dumps(result).encode()]  # type: ignore[arg-type]
+    return {"cardinality": result}, []
+
+
+OPERATIONS: dict[str, Callable[[dict[str, Any], Blobs, Limits], tuple[dict[str, Any], Blobs]]] = {
+    "psi.provider": op_psi_provider,
+    "psi.client_request": op_psi_client_request,
+    "psi.client_result": op_psi_client_result,
+}
+
+
+def _fail(kind: str, message: str) -> int:
+    sys.stdout.buffer.write(framing.encode({"error": {"kind": kind, "message": message}}))
+    sys.stdout.buffer.flush()
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sandbox.worker")
+    parser.add_argument("--limits", required=True)
+    args = parser.parse_args(argv)
+    limits = Limits.from_json(json.loads(args.limits))
+    apply_limits(limits)
+    try:
+        header, blobs = framing.read(sys.stdin.buffer, limits.input_mb * MiB)
+        op = OPERATIONS.get(header.get("op", ""))
+        if op is None:
+            return _fail("request", f"unknown operation {header.get('op')!r}; expected {sorted(OPERATIONS)}")
+        if not isinstance(header.get("params"), dict):
+            return _fail("request", "request header needs a params object")
+        result, out_blobs = op(header, blobs, limits)
+    except FrameError as exc:
+        return _fail("request", str(exc))
+    except WorkerFailed as exc:
+        return _fail(exc.kind, str(exc))
+    except MemoryError:
+        return _fail("memory", f"memory limit {limits.memory_mb} MiB exceeded")
+    sys.stdout.buffer.write(framing.encode(result, out_blobs))
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The operator's service: participant registry and credentials, catalog, agreements, ledger."""

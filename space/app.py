@@ -1,0 +1,290 @@
+"""The space's HTTP API (Flask app factory).
+
+Participants call it with RFC 9421-signed requests; people (operator, auditors) with bearer
+tokens. Every error is problem+json. Routes:
+
+    GET  /healthz, /.well-known/tds                    public
+    POST /participants                                 signed by the registering key
+    GET  /participants/<id>                            signed (admitted, or the participant itself)
+    GET  /catalog, /catalog/<id>, /catalog/offers/<id> signed
+    GET  /catalog.jsonld                               public: DSP Catalog (DCAT JSON-LD)
+    POST /catalog                                      signed provider: publish an entry
+    POST /agreements, /agreements/<id>/termination     signed party
+    GET  /agreements/<id>                              signed party, or operator/auditor token
+    POST /ledger/records                               signed party: append a usage record
+    GET  /ledger/records, /ledger/head                 operator/auditor token, or signed (own records)
+    /admin/...                                         operator token
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from sqlalchemy import select
+
+from contracts.errors import RequestSignatureError
+from contracts.keys import SigningKey
+from node import signing
+from node.config import NodeConfig
+from node.db import Database
+from node.models import utcnow
+from node.problems import Problem
+from node.tokens import new_token, token_hash
+from node.web import base_app, json_body, require_token
+from policies.negative_list import ListRule, parse_rules
+from space import agreements, catalog, ledger, registry
+from space.errors import Refused
+from space.models import Participant, SeenNonce, Token
+from space.settings import SpaceSettings
+
+NEGATIVE_LIST = "negative_list.json"
+
+
+def load_negative_list(data_dir: Path) -> tuple[ListRule, ...]:
+    return parse_rules(json.loads((data_dir / NEGATIVE_LIST).read_text("utf-8")))
+
+
+def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKey | None = None) -> Flask:
+    settings = SpaceSettings.from_options(config.options)
+    app = base_app("space", settings.max_body_mb << 20)
+    database = db or Database(config.db)
+    space_key = key or config.key()
+    app.extensions["tds"] = {"db": database, "config": config}
+
+    def key_of(allowed: tuple[str, ...], self_id: str | None = None) -> Any:
+        def resolve(key_id: str) -> str | None:
+            with database.session() as session:
+                participant = session.get(Participant, key_id)
+            if participant is None:
+                return None
+            if participant.status == "suspended":
+                raise RequestSignatureError(f"participant {key_id} is suspended")
+            if participant.status in allowed or key_id == self_id:
+                if participant.status == "admitted" and not registry.credential_valid(participant, utcnow()):
+                    raise RequestSignatureError(f"membership credential of {key_id} has expired")
+                return participant.public_key
+            raise RequestSignatureError(f"participant {key_id} is {participant.status}, not admitted")
+
+        return resolve
+
+    def signed_caller(self_id: str | None = None) -> str:
+        verified = signing.verify_incoming(database, SeenNonce, key_of(("admitted",), self_id))
+        return verified.key_id
+
+    def token_or_caller(roles: tuple[str, ...] = ("operator", "auditor")) -> tuple[str, str]:
+        """("token", role) for a person with a token, ("participant", id) for a signed node."""
+        if request.headers.get("Authorization"):
+            return "token", require_token(database, Token, roles)
+        return "participant", signed_caller()
+
+    def operator() -> None:
+        require_token(database, Token, ("operator",))
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return {"status": "ok", "role": "space"}
+
+    @app.get("/.well-known/tds")
+    def well_known() -> Any:
+        return {"id": registry.SPACE_ID, "role": "space", "url": config.url, "public_key": space_key.public_key}
+
+    # --- participants ---------------------------------------------------------------------
+    @app.post("/participants")
+    def register() -> Any:
+        body = json_body()
+        fields = registry.validate_registration(body)
+        # proof of possession: the registration is signed by the key it registers
+        signing.verify_incoming(
+            database, SeenNonce, lambda kid: fields["public_key"] if kid == fields["id"] else None
+        )
+        with database.transaction() as session:
+            participant, created = registry.register(session, fields, settings.auto_admit)
+            if created and settings.auto_admit:
+                registry.admit(session, participant.id, space_key, utcnow(), settings.credential_days)
+            view = registry.public_view(participant)
+        return jsonify(view), 201 if created else 200
+
+    @app.get("/participants/<pid>")
+    def participant(pid: str) -> Any:
+        kind, who = token_or_caller() if request.headers.get("Authorization") else (
+            "participant", signed_caller(self_id=pid)
+        )
+        with database.session() as session:
+            found = registry.get(session, pid)
+            if kind == "participant" and who != pid and found.status == "pending":
+                raise Problem(404, "Not found", f"no participant {pid!r}", kind="not-found")
+            return registry.public_view(found)
+
+    # --- catalog --------------------------------------------------------------------------
+    @app.post("/catalog")
+    def publish() -> Any:
+        caller = signed_caller()
+        rules = load_negative_list(config.path)
+        with database.transaction() as session:
+            provider = registry.get(session, caller)
+            entry = catalog.publish(session, provider, json_body(), rules)
+            view = catalog.entry_view(session, entry, provider)
+        return jsonify(view), 201 if entry.status == "published" else 202
+
+    @app.get("/catalog")
+    def search() -> Any:
+        token_or_caller()
+        try:
+            limit = int(request.args.get("limit", 50))
+        except ValueError as exc:
+            raise Refused("limit: expected a whole number", status=400) from exc
+        with database.session() as session:
+            found = catalog.search(
+                session, request.args.get("q", ""), request.args.get("sector") or None,
+                request.args.get("op") or None, limit,
+            )
+            return {"results": [catalog.entry_view(session, e) for e in found]}
+
+    @app.get("/catalog/<path:entry_id>")
+    def show_entry(entry_id: str) -> Any:
+        token_or_caller()
+        with database.session() as session:
+            return catalog.entry_view(session, catalog.get_entry(session, entry_id))
+
+    @app.get("/catalog/offers/<path:offer_id>")
+    def show_offer(offer_id: str) -> Any:
+        token_or_caller()
+        with database.session() as session:
+            offer, entry = catalog.get_offer(session, offer_id)
+            return {"offer": {"id": offer.id, **offer.document}, "entry": catalog.entry_view(session, entry)}
+
+    @app.get("/catalog.jsonld")
+    def dcat() -> Response:
+        with database.session() as session:
+            body = catalog.dcat_catalog(session, config.url)
+        return Response(json.dumps(body, ensure_ascii=False), mimetype="application/ld+json")
+
+    # --- agreements -----------------------------------------------------------------------
+    @app.post("/agreements")
+    def record_agreement() -> Any:
+        caller = signed_caller()
+        with database.transaction() as session:
+            agreement, created = agreements.record(session, caller, json_body())
+            view = agreements.view(agreement)
+        return jsonify(view), 201 if created else 200
+
+    @app.get("/agreements/<path:agreement_id>")
+    def show_agreement(agreement_id: str) -> Any:
+        kind, who = token_or_caller()
+        with database.session() as session:
+            agreement = agreements.get(session, agreement_id)
+            if kind == "participant" and who not in (agreement.provider_id, agreement.consumer_id):
+                raise Refused(f"{who} is not a party to agreement {agreement_id}", status=403)
+            return agreements.view(agreement)
+
+    @app.post("/agreements/<path:agreement_id>/termination")
+    def terminate_agreement(agreement_id: str) -> Any:
+        caller = signed_caller()
+        reason = str(json_body().get("reason", ""))
+        with database.transaction() as session:
+            return agreements.view(agreements.terminate(session, agreement_id, caller, reason, utcnow()))
+
+    # --- ledger ---------------------------------------------------------------------------
+    @app.post("/ledger/records")
+    def append_record() -> Any:
+        caller = signed_caller()
+        body = json_body()
+        with database.write_lock, database.transaction() as session:
+            entry, created = ledger.append(session, caller, body)
+            chain = ledger.head(session)
+            out = ledger.receipt(entry, chain)
+        return jsonify(out), 201 if created else 200
+
+    @app.get("/ledger/records")
+    def list_records() -> Any:
+        kind, who = token_or_caller()
+        args = request.args
+        try:
+            after, limit = int(args.get("after", -1)), int(args.get("limit", 100))
+        except ValueError as exc:
+            raise Refused("after and limit: expected whole numbers", status=400) from exc
+        participant = args.get("participant") or None
+        if kind == "participant":
+            if participant not in (None, who):
+                raise Refused("a participant may list only its own usage records", status=403)
+            participant = who
+        with database.session() as session:
+            found = ledger.entries(
+                session, dataset=args.get("dataset") or None, participant=participant,
+                agreement=args.get("agreement") or None, outcome=args.get("outcome") or None,
+                after=after, limit=limit,
+            )
+            chain = ledger.head(session)
+            return {
+                "head": {"size": chain.size, "hash": chain.head_hash},
+                "records": [ledger.view(e) for e in found],
+            }
+
+    @app.get("/ledger/head")
+    def ledger_head() -> Any:
+        token_or_caller()
+        with database.session() as session:
+            chain = ledger.head(session)
+            return {"size": chain.size, "hash": chain.head_hash}
+
+    # --- operator -------------------------------------------------------------------------
+    @app.get("/admin/participants")
+    def admin_participants() -> Any:
+        require_token(database, Token, ("operator", "auditor"))
+        with database.session() as session:
+            rows = session.scalars(select(Participant).order_by(Participant.registered_at))
+            return {"participants": [registry.public_view(p) for p in rows]}
+
+    @app.post("/admin/participants/<pid>/admit")
+    def admin_admit(pid: str) -> Any:
+        operator()
+        with database.transaction() as session:
+            found = registry.admit(session, pid, space_key, utcnow(), settings.credential_days)
+            return registry.public_view(found)
+
+    @app.post("/admin/participants/<pid>/suspend")
+    def admin_suspend(pid: str) -> Any:
+        operator()
+        with database.transaction() as session:
+            return registry.public_view(registry.suspend(session, pid))
+
+    @app.get("/admin/reviews")
+    def admin_reviews() -> Any:
+        require_token(database, Token, ("operator", "auditor"))
+        with database.session() as session:
+            return {"pending": [catalog.entry_view(session, e) for e in catalog.pending_reviews(session)]}
+
+    @app.post("/admin/reviews/<path:entry_id>/<decision>")
+    def admin_review(entry_id: str, decision: str) -> Any:
+        operator()
+        if decision not in ("approve", "reject"):
+            raise Problem(404, "Not found", "use /approve or /reject", kind="not-found")
+        note = str((request.get_json(silent=True) or {}).get("note", ""))
+        with database.transaction() as session:
+            entry = catalog.review(session, entry_id, decision == "approve", note)
+            return catalog.entry_view(session, entry)
+
+    @app.post("/admin/agreements/<path:agreement_id>/termination")
+    def admin_terminate(agreement_id: str) -> Any:
+        operator()
+        reason = str(json_body().get("reason", "terminated by the operator"))
+        with database.transaction() as session:
+            return agreements.view(
+                agreements.terminate(session, agreement_id, registry.SPACE_ID, reason, utcnow())
+            )
+
+    @app.post("/admin/tokens")
+    def admin_token() -> Any:
+        operator()
+        body = json_body(("role",))
+        if body["role"] not in ("operator", "auditor"):
+            raise Refused(f"role: expected operator or auditor, got {body['role']!r}")
+        token = new_token()
+        with database.transaction() as session:
+            session.add(Token(token_hash=token_hash(token), role=body["role"], label=str(body.get("label", ""))))
+        return jsonify({"token": token, "role": body["role"]}), 201
+
+    return app

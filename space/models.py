@@ -1,0 +1,115 @@
+"""The space's tables (SQLAlchemy 2.0 typed models; schema changes via Alembic)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from node.models import SeenNonceMixin, TokenMixin, UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SeenNonce(SeenNonceMixin, Base):
+    pass
+
+
+class Token(TokenMixin, Base):
+    pass
+
+
+class Participant(Base):
+    __tablename__ = "participants"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    legal_name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    roles: Mapped[list[Any]]
+    jurisdiction: Mapped[str] = mapped_column(String(20))
+    public_key: Mapped[str] = mapped_column(String(64))
+    endpoint: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), index=True)  # pending, admitted, suspended
+    credential: Mapped[dict[str, Any] | None]
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    admitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class CatalogEntry(Base):
+    __tablename__ = "catalog_entries"
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    keywords: Mapped[list[Any]]
+    sector: Mapped[str] = mapped_column(String(50), index=True)
+    columns: Mapped[list[Any]]
+    key_column: Mapped[str] = mapped_column(String(200))
+    row_count: Mapped[int] = mapped_column(BigInteger)
+    profile: Mapped[dict[str, Any]]
+    classification: Mapped[str] = mapped_column(String(20))
+    pi_level: Mapped[str] = mapped_column(String(20))
+    jurisdiction: Mapped[str] = mapped_column(String(20))
+    operations: Mapped[str] = mapped_column(String(300))  # " op1 op2 " for filtering
+    search_text: Mapped[str] = mapped_column(Text)  # case-folded title, description, keywords
+    status: Mapped[str] = mapped_column(String(20), index=True)  # published, pending_review, rejected
+    review_rule: Mapped[str | None] = mapped_column(String(300))
+    review_note: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Offer(Base):
+    __tablename__ = "offers"
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(ForeignKey("catalog_entries.id"), index=True)
+    document: Mapped[dict[str, Any]]
+
+
+class Agreement(Base):
+    __tablename__ = "agreements"
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), index=True)
+    consumer_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), index=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("catalog_entries.id"), index=True)
+    offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"))
+    signed: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(20))  # FINALIZED, TERMINATED
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    terminated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    terminated_by: Mapped[str | None] = mapped_column(String(40))
+    termination_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class LedgerHead(Base):
+    """One row: the chain's size and last hash, locked by each append."""
+
+    __tablename__ = "ledger_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerEntry(Base):
+    """An append-only hash chain of signed usage records:
+    entry_hash = SHA-256(prev_hash ‖ SHA-256(canonical signed record))."""
+
+    __tablename__ = "ledger_entries"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    record_id: Mapped[str] = mapped_column(String(60), unique=True)
+    signed: Mapped[dict[str, Any]]
+    record_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    agreement_id: Mapped[str] = mapped_column(String(60), index=True)
+    dataset_id: Mapped[str | None] = mapped_column(String(60), index=True)
+    provider_id: Mapped[str] = mapped_column(String(40), index=True)
+    consumer_id: Mapped[str] = mapped_column(String(40), index=True)
+    operation: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(20), index=True)
+    fee_fen: Mapped[int] = mapped_column(BigInteger)
+    appended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    submitted_by: Mapped[str] = mapped_column(String(40))

@@ -1,0 +1,77 @@
+"""Creating a space's data directory: key, config, database, operator token, negative list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from contracts.keys import SigningKey
+from node.config import KEY, TOKEN, NodeConfig, default_db, write_file
+from node.db import Database, check_url, migrate
+from node.tokens import new_token, token_hash
+from space.app import NEGATIVE_LIST
+from space.models import Token
+
+MIGRATIONS = "space:migrations"
+
+# The operator edits this file; the space reads it on every publish.
+DEFAULT_NEGATIVE_LIST = {
+    "rules": [
+        {
+            "id": "NL-001",
+            "effect": "prohibit",
+            "reason": "core data (核心数据, GB/T 43697) may not be traded",
+            "match": {"classification": ["core"]},
+        },
+        {
+            "id": "NL-002",
+            "effect": "prohibit",
+            "reason": "identity-card numbers as sensitive personal information may not be offered",
+            "match": {"semantic_tags": ["id_card"], "pi_level": ["sensitive"]},
+        },
+        {
+            "id": "NL-101",
+            "effect": "restrict",
+            "reason": "important data (重要数据) needs operator review before publication",
+            "match": {"classification": ["important"]},
+        },
+        {
+            "id": "NL-102",
+            "effect": "restrict",
+            "reason": "health data (医疗健康) needs operator review before publication",
+            "match": {"sector": ["医疗健康", "health"]},
+        },
+        {
+            "id": "NL-103",
+            "effect": "restrict",
+            "reason": "sensitive personal information needs operator review before publication",
+            "match": {"pi_level": ["sensitive"]},
+        },
+    ]
+}
+
+
+def init_space(data_dir: Path, url: str, db_url: str | None, auto_admit: bool) -> tuple[NodeConfig, str]:
+    """Create the space's data directory; return its config and the operator token (shown once)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = NodeConfig(
+        role="space", id="space", url=url.rstrip("/"), db=check_url(db_url or default_db(data_dir)),
+        data_dir=str(data_dir.resolve()), options={"auto_admit": auto_admit},
+    )
+    SigningKey.generate().save(data_dir / KEY)
+    write_file(
+        data_dir / NEGATIVE_LIST,
+        json.dumps(DEFAULT_NEGATIVE_LIST, ensure_ascii=False, indent=2).encode(),
+        mode=0o644,
+    )
+    migrate(config.db, MIGRATIONS)
+    token = new_token()
+    db = Database(config.db)
+    try:
+        with db.transaction() as session:
+            session.add(Token(token_hash=token_hash(token), role="operator", label="init"))
+    finally:
+        db.dispose()
+    write_file(data_dir / TOKEN, token.encode(), mode=0o600)
+    config.save()
+    return config, token

@@ -1,0 +1,1 @@
+"""The composition root: the ``tds`` command line and the demo."""

@@ -1,0 +1,58 @@
+"""The CLI's client for its own node's API (bearer token from the node's data directory)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from node.config import NodeConfig
+from tds.errors import ApiError
+
+
+class NodeAPI:
+    def __init__(self, url: str, token: str, timeout: float = 120.0) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(
+            base_url=self.url, timeout=timeout, trust_env=False,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    @classmethod
+    def of(cls, config: NodeConfig) -> NodeAPI:
+        return cls(config.url, config.admin_token())
+
+    def close(self) -> None:
+        self.http.close()
+
+    def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self.http.request(
+                method, path, json=json, params={k: v for k, v in (params or {}).items() if v is not None}
+            )
+        except httpx.HTTPError as exc:
+            raise ApiError(f"cannot reach {self.url}: {exc}; is the node running ('tds … serve')?") from exc
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"title": response.reason_phrase, "detail": response.text[:300]}
+            detail = problem.get("detail") or problem.get("title") or response.reason_phrase
+            raise ApiError(f"{detail} (HTTP {response.status_code})", response.status_code, problem)
+        return response.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.call("GET", path, params=params)
+
+    def post(self, path: str, json: Any = None) -> Any:
+        return self.call("POST", path, json=json if json is not None else {})
+
+    def wait_for(self, path: str, done: Any, timeout: float, interval: float = 0.2) -> Any:
+        """Poll ``path`` until ``done(body)`` is true; return the last body."""
+        deadline = time.monotonic() + timeout
+        while True:
+            body = self.get(path)
+            if done(body) or time.monotonic() > deadline:
+                return body
+            time.sleep(interval)

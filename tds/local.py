@@ -1,0 +1,168 @@
+"""Running a space and connectors as real processes on loopback (the demo, the benchmark and
+the integration tests all use this)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from contracts.credit_code import check_character
+from node.config import NodeConfig, load
+from tds.client import NodeAPI
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def credit_code(seed: int) -> str:
+    """A well-formed unified social credit code (GB 32100) for test and demo participants."""
+    first17 = f"91410100MA{seed:07d}"
+    return first17 + check_character(first17)
+
+
+def tds_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tds.cli", *args]
+
+
+def run_tds(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(tds_command(*args), capture_output=True, text=True, env=env, check=False)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"node for {url} exited with status {proc.returncode}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1, trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"node at {url} did not become healthy within {timeout} s")
+
+
+@dataclass
+class Node:
+    config: NodeConfig
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return self.config.url
+
+    def api(self) -> NodeAPI:
+        return NodeAPI.of(self.config)
+
+    def start(self, extra_env: dict[str, str] | None = None) -> None:
+        role = self.config.role
+        self.log_path = self.config.path / "serve.log"
+        log = self.log_path.open("ab")
+        env = {**os.environ, **(extra_env or {})}
+        self.proc = subprocess.Popen(
+            tds_command("--data-dir", str(self.config.path), role, "serve"),
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+        log.close()
+        wait_healthy(self.url, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@dataclass
+class Cluster:
+    root: Path
+    space: Node
+    connectors: dict[str, Node] = field(default_factory=dict)
+    db_url: str | None = None
+
+    def operator(self) -> NodeAPI:
+        return self.space.api()
+
+    def add_connector(
+        self,
+        name: str,
+        legal_name: str,
+        seed: int,
+        roles: str = "provider,consumer",
+        jurisdiction: str = "CN-HA",
+        admit: bool = True,
+        start: bool = True,
+        options: dict[str, Any] | None = None,
+    ) -> Node:
+        data_dir = self.root / name
+        args = [
+            "--data-dir", str(data_dir), "connector", "init", "--name", name,
+            "--space", self.space.url, "--url", f"http://127.0.0.1:{free_port()}",
+            "--legal-name", legal_name, "--credit-code", credit_code(seed), "--roles", roles,
+            "--jurisdiction", jurisdiction,
+        ]
+        for key, value in (options or {}).items():
+            args += ["--option", f"{key}={value}"]
+        done = run_tds(*args)
+        if done.returncode != 0:
+            raise RuntimeError(f"connector init failed: {done.stderr or done.stdout}")
+        node = Node(load(data_dir))
+        if admit:
+            api = self.operator()
+            try:
+                api.post(f"/admin/participants/{name}/admit")
+            finally:
+                api.close()
+        if start:
+            node.start()
+        self.connectors[name] = node
+        return node
+
+    def stop(self) -> None:
+        for node in [*self.connectors.values(), self.space]:
+            node.stop()
+
+
+@contextmanager
+def cluster(root: Path, db_url: str | None = None, auto_admit: bool = False) -> Iterator[Cluster]:
+    """A space (and later connectors) in ``root``, stopped on exit whatever happens."""
+    space_dir = root / "space"
+    args = ["--data-dir", str(space_dir), "space", "init", "--url", f"http://127.0.0.1:{free_port()}"]
+    if db_url:
+        args += ["--db", db_url]
+    if auto_admit:
+        args.append("--auto-admit")
+    done = run_tds(*args)
+    if done.returncode != 0:
+        raise RuntimeError(f"space init failed: {done.stderr or done.stdout}")
+    space = Node(load(space_dir))
+    running = Cluster(root=root, space=space, db_url=db_url)
+    try:
+        space.start()
+        yield running
+    finally:
+        running.stop()
