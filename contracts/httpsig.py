@@ -143,7 +143,9 @@ def verify_request(
     verifier = HTTPMessageVerifier(
         signature_algorithm=PycryptodomeEd25519, key_resolver=_VerifyWith(public_key_of)
     )
-    verifier.max_clock_skew = dt.timedelta(seconds=window)
+    # The library compares `created` with its own clock; we check it below against the one
+    # reference time the caller fixed for this request, so turn the library's check off.
+    verifier.max_clock_skew = dt.timedelta(days=365 * 100)
     try:
         results = verifier.verify(
             request,

@@ -80,6 +80,8 @@ class Constraint:
             right = format_datetime(right)
         elif isinstance(right, tuple):
             right = list(right)
+        elif isinstance(right, int):
+            right = {"@value": right, "@type": XSD_INTEGER}
         return {"leftOperand": self.left, "operator": self.operator, "rightOperand": right}
 
 
@@ -137,7 +139,18 @@ def parse_datetime(text: str, path: str) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+XSD_INTEGER = "xsd:integer"
+
+
 def _parse_right(kind: OperandType, operator: str, raw: object, path: str) -> Value:
+    # JSON-LD typed literal {"@value": 2, "@type": "xsd:integer"}: the Dataspace Protocol's
+    # schema admits only strings, objects and arrays as right operands, so numbers travel so.
+    if isinstance(raw, Mapping):
+        if set(raw) - {"@value", "@type"} or "@value" not in raw:
+            raise PolicySyntaxError(path, 'expected a value or a typed literal {"@value": …, "@type": …}')
+        raw = raw["@value"]
+        if kind is OperandType.INTEGER and isinstance(raw, str) and raw.lstrip("-").isdigit():
+            raw = int(raw)
     if operator in SET_OPERATORS:
         if isinstance(raw, str):
             raw = [raw]

@@ -1,0 +1,33 @@
+# TDS — make demo | make test | make bench | make lint
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+## demo: a space, a bank and a telecom operator on loopback; PSI jobs; the ledger
+demo: $(STAMP)
+	$(BIN)/tds demo
+
+## test: the whole suite (starts a throwaway PostgreSQL cluster itself)
+test: $(STAMP)
+	rm -f .coverage .coverage.*
+	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+## bench: PSI in one process vs a full job through two connectors and the space
+bench: $(STAMP)
+	$(BIN)/python bench/psi.py $(BENCH_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* test-output
