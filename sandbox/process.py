@@ -26,6 +26,8 @@ from sandbox.interface import Progress, WorkerJob, WorkerResult, check_result
 from sandbox.limits import MiB, Limits
 
 ISOLATION = ("rlimits", "process-group", "empty-cwd", "clean-env")
+# What a process that hit RLIMIT_AS leaves on stderr: Python, C++ and glibc's ways of saying so.
+OUT_OF_MEMORY = ("MemoryError", "bad_alloc", "cannot allocate memory", "Cannot allocate memory")
 
 
 class _CappedReader(threading.Thread):
@@ -158,12 +160,12 @@ class ProcessBackend:
             header, blobs = framing.decode(output, limits.output_mb * MiB)
         except FrameError as exc:
             detail = tail[-1] if tail else "no output"
+            if any(sign in line for line in tail for sign in OUT_OF_MEMORY):
+                raise LimitExceeded("memory", f"memory limit {limits.memory_mb} MiB exceeded") from exc
             if status < 0:
                 raise SandboxError(
                     f"sandbox: worker killed by signal {signal.Signals(-status).name} ({detail})"
                 ) from exc
-            if any("MemoryError" in line or "bad_alloc" in line for line in tail):
-                raise LimitExceeded("memory", f"memory limit {limits.memory_mb} MiB exceeded") from exc
             raise SandboxError(f"sandbox: worker exited with status {status}: {detail}") from exc
         if "error" in header:
             error = header["error"]

@@ -37,9 +37,14 @@ def validate_registration(body: dict[str, Any]) -> dict[str, Any]:
         raise Refused("legal_name: expected the registered legal name")
     try:
         credit_code = validate_credit_code(body.get("credit_code", ""))
+    except ContractError as exc:
+        raise Refused(f"credit_code: {exc}") from exc
+    try:
         load_public_key(str(body.get("public_key", "")))
     except ContractError as exc:
-        raise Refused(str(exc)) from exc
+        raise Refused(
+            f"public_key: expected an Ed25519 public key as 43 characters of base64url ({exc})"
+        ) from exc
     roles = body.get("roles")
     if not isinstance(roles, list) or not roles or not set(roles) <= set(ROLES):
         raise Refused(f"roles: expected a non-empty subset of {list(ROLES)}, got {roles!r}")

@@ -1,0 +1,123 @@
+import copy
+
+import pytest
+from sqlalchemy import func, select
+
+from node.db import Database
+from policies.negative_list import parse_rules
+from space import catalog, registry
+from space.errors import Conflict, Refused
+from space.models import CatalogEntry, Offer
+from space.setup import DEFAULT_NEGATIVE_LIST
+from tests import dsp
+
+RULES = parse_rules(DEFAULT_NEGATIVE_LIST)
+OFFER = {"policy": {"permission": [{"action": "psi.cardinality"}]}, "price": {"model": "per_job", "amount_fen": 100}}
+BODY = {
+    "dataset": {
+        "name": "subscribers", "title": "移动用户号码库 mobile subscribers", "description": "在网手机号码",
+        "keywords": ["手机号", "phone"], "sector": "信息通信",
+        "columns": [{"name": "phone", "type": "string", "tags": ["phone"]}], "key_column": "phone",
+        "row_count": 1000, "profile": {"key_uniqueness": 1.0}, "classification": "general",
+        "pi_level": "general", "jurisdiction": "CN-HA",
+    },
+    "offers": [OFFER],
+}
+
+
+def publish(db: Database, body: dict, provider: str = "telecom") -> CatalogEntry:
+    with db.transaction() as session:
+        return catalog.publish(session, registry.get(session, provider), body, RULES)
+
+
+def with_dataset(**change: object) -> dict:
+    body = copy.deepcopy(BODY)
+    body["dataset"].update(change)
+    return body
+
+
+def count(db: Database) -> tuple[int, int]:
+    with db.session() as session:
+        return (session.scalar(select(func.count()).select_from(CatalogEntry)) or 0,
+                session.scalar(select(func.count()).select_from(Offer)) or 0)
+
+
+def test_publish_and_search(members: Database) -> None:
+    entry = publish(members, BODY)
+    assert entry.status == "published"
+    publish(members, with_dataset(name="weather", title="气象 weather", description="降雨", keywords=["rain"], sector="气象服务"))
+    with members.session() as session:
+        assert [e.name for e in catalog.search(session, "手机号")] == ["subscribers"]
+        assert [e.name for e in catalog.search(session, "MOBILE subscribers")] == ["subscribers"]
+        assert [e.name for e in catalog.search(session, sector="气象服务")] == ["weather"]
+        assert [e.name for e in catalog.search(session, operation="psi.cardinality")] != []
+        assert catalog.search(session, operation="psi.intersection") == []
+        assert catalog.search(session, "100%") == []  # LIKE wildcards are escaped
+        view = catalog.entry_view(session, entry)
+        assert view["offers"][0]["operations"] == ["psi.cardinality"]
+        assert view["endpoint"] == "http://127.0.0.1:1/telecom"
+
+
+def test_prohibited_entry_is_refused_naming_the_rule_and_nothing_is_stored(members: Database) -> None:
+    with pytest.raises(Refused, match="prohibited by negative-list rule NL-001: core data") as caught:
+        publish(members, with_dataset(classification="core"))
+    assert caught.value.extra["rule"] == "NL-001"
+    assert count(members) == (0, 0)
+
+
+def test_restricted_entry_waits_for_review(members: Database) -> None:
+    entry = publish(members, with_dataset(sector="医疗健康"))
+    assert entry.status == "pending_review"
+    assert entry.review_rule == "restricted by rule NL-102: health data (医疗健康) needs operator review before publication"
+    with members.session() as session:
+        assert catalog.search(session) == []
+    with members.transaction() as session:
+        catalog.review(session, entry.id, approve=True, note="ok")
+    with members.session() as session:
+        assert [e.id for e in catalog.search(session)] == [entry.id]
+    with members.transaction() as session, pytest.raises(Conflict, match="is published, not waiting for review"):
+        catalog.review(session, entry.id, approve=False, note="")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"offers": [OFFER]}, r'expected \{"dataset"'),
+        (with_dataset(classification="secret"), "dataset.classification: expected one of"),
+        (with_dataset(key_column="nope"), "dataset.key_column 'nope' is not one of the columns"),
+        (with_dataset(row_count=-1), "dataset.row_count"),
+        (with_dataset(columns=[{"name": "phone", "type": "blob"}]), r"dataset.columns\[0\]"),
+        ({**BODY, "offers": []}, "offers: expected at least one offer"),
+        ({**BODY, "offers": [{**OFFER, "price": {"model": "per_job", "amount_fen": 0.5}}]}, r"offers\[0\]: price.amount_fen"),
+    ],
+)
+def test_malformed_entries_change_nothing(members: Database, body: dict, message: str) -> None:
+    with pytest.raises(Refused, match=message):
+        publish(members, body)
+    assert count(members) == (0, 0)
+
+
+def test_consumer_only_participant_cannot_publish(members: Database) -> None:
+    with members.transaction() as session:
+        registry.get(session, "bank").roles = ["consumer"]
+    with pytest.raises(Refused, match="bank is not registered as a provider"):
+        publish(members, BODY, provider="bank")
+
+
+def test_duplicate_name_conflicts(members: Database) -> None:
+    publish(members, BODY)
+    with pytest.raises(Conflict, match="already published a dataset named 'subscribers'"):
+        publish(members, BODY)
+
+
+def test_dcat_catalog_is_a_valid_dsp_catalog(members: Database) -> None:
+    with members.session() as session:
+        empty = catalog.dcat_catalog(session, "http://space")
+    dsp.validate(empty, "catalog/catalog")
+    publish(members, BODY)
+    publish(members, with_dataset(name="held", sector="医疗健康"))  # pending: not in the catalog
+    with members.session() as session:
+        document = catalog.dcat_catalog(session, "http://space")
+    dsp.validate(document, "catalog/catalog")
+    assert [d["title"] for d in document["dataset"]] == ["移动用户号码库 mobile subscribers"]
+    assert document["dataset"][0]["hasPolicy"][0]["permission"] == [{"action": "psi.cardinality"}]
