@@ -61,9 +61,10 @@ def profile_csv(path: Path, key_column: str, tags: dict[str, list[str]] | None =
     """Profile ``path``; raise ProfileError with a message a person can act on."""
     try:
         rows = iter_rows(path)
-        header = next(rows, None)
-        if header is None:
+        first = next(rows, None)
+        if first is None:
             raise ProfileError(f"{path.name}: empty file; expected a header row and data rows")
+        header = first[1]
         names = [normalise_key(h) for h in header]
         if len(set(names)) != len(names) or not all(names):
             raise ProfileError(f"{path.name}: header names must be unique and non-empty, got {names}")
@@ -72,7 +73,7 @@ def profile_csv(path: Path, key_column: str, tags: dict[str, list[str]] | None =
         keys: set[str] = set()
         key_filled = 0
         row_count = 0
-        for line, row in enumerate(rows, start=2):
+        for line, row in rows:
             if len(row) != len(header):
                 raise ProfileError(
                     f"{path.name}: line {line} has {len(row)} fields, the header has {len(header)}"

@@ -47,7 +47,9 @@ def require_token(db: Database, model: Any, roles: tuple[str, ...]) -> str:
         raise Problem(401, "Unauthorized", "unknown or revoked token", kind="token")
     if row.role not in roles:
         raise Problem(
-            403, "Forbidden", f"a {row.role} token may not do this; needs one of {list(roles)}",
+            403, "Forbidden",
+            f"{'an' if row.role[0] in 'aeiou' else 'a'} {row.role} token may not do this; "
+            f"needs one of {list(roles)}",
             kind="forbidden",
         )
     return str(row.role)

@@ -20,13 +20,16 @@ def normalise_key(value: str) -> str:
     return unicodedata.normalize("NFC", value.strip())
 
 
-def iter_rows(path: Path) -> Iterator[list[str]]:
-    """Yield CSV rows (header first), turning decoding and syntax errors into WorkerFailed."""
+def iter_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number, row), header first, skipping blank lines; decoding and syntax
+    errors become WorkerFailed naming the line."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, strict=True)
             try:
-                yield from reader
+                for row in reader:
+                    if row:
+                        yield reader.line_num, row
             except csv.Error as exc:
                 raise WorkerFailed(
                     "input", f"{path.name}: malformed CSV at line {reader.line_num}: {exc}"
@@ -51,12 +54,13 @@ def column_index(header: list[str], column: str, path: Path) -> int:
 def read_keys(path: Path, column: str) -> list[str]:
     """The distinct normalised non-empty keys of ``column``, in first-seen order."""
     rows = iter_rows(path)
-    header = next(rows, None)
-    if header is None:
+    first = next(rows, None)
+    if first is None:
         raise WorkerFailed("input", f"{path.name}: empty file; expected a header row and data")
+    header = first[1]
     index = column_index(header, column, path)
     seen: dict[str, None] = {}
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         if len(row) != len(header):
             raise WorkerFailed(
                 "input",

@@ -1,0 +1,151 @@
+"""Every refused job says why, leaves a denied usage record in the ledger, and changes nothing
+else (the agreement's use count stays where it was)."""
+
+import datetime as dt
+import time
+
+import pytest
+
+from tds.errors import ApiError
+from tests.integration.conftest import agreed, c, ledger_for, negotiate, publish, run_job
+
+
+def uses(telecom, agreement: str) -> int:  # type: ignore[no-untyped-def]
+    return int(telecom.get(f"/api/contracts/{agreement}")["uses"])
+
+
+def denied_record(operator, bank, telecom, agreement: str, expected: int) -> dict:  # type: ignore[no-untyped-def]
+    records = ledger_for(operator, bank, telecom, agreement, expected)
+    assert len(records) == expected
+    document = records[-1]["signed"]["document"]
+    assert document["outcome"] == "denied" and document["fee_fen"] == 0
+    assert sorted(records[-1]["signed"]["signatures"]) == ["bank", "telecom"]
+    return document  # type: ignore[no-any-return]
+
+
+def test_uses_exhausted(bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
+    agreement = agreed(bank, telecom, data["telecom_csv"], [c("count", "lteq", 1)])
+    assert run_job(bank, agreement, "psi.cardinality", data["bank_csv"])["status"] == "succeeded"
+    second = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
+    assert second["status"] == "denied"
+    assert second["error"] == "denied by provider: psi.cardinality not permitted: count lteq 1: count is 2"
+    assert denied_record(operator, bank, telecom, agreement, 2)["reason"] == \
+        "psi.cardinality not permitted: count lteq 1: count is 2"
+    assert uses(telecom, agreement) == 1
+
+
+def test_operation_outside_the_agreement(bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
+    agreement = agreed(bank, telecom, data["telecom_csv"], operations=("psi.cardinality",))
+    job = run_job(bank, agreement, "psi.intersection", data["bank_csv"])
+    assert job["status"] == "denied"
+    assert "operation psi.intersection is not in the agreement (it permits ['psi.cardinality'])" in job["error"]
+    denied_record(operator, bank, telecom, agreement, 1)
+    assert uses(telecom, agreement) == 0
+
+
+def test_consumer_set_too_large(bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
+    agreement = agreed(bank, telecom, data["telecom_csv"], [c("consumerSetSize", "lteq", 1999)])
+    job = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
+    assert job["status"] == "denied"
+    assert job["error"].endswith("consumerSetSize lteq 1999: consumerSetSize is 2000")
+    assert denied_record(operator, bank, telecom, agreement, 1)["consumer_set_size"] == 2000
+    assert uses(telecom, agreement) == 0
+
+
+def test_terminated_agreement(bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
+    agreement = agreed(bank, telecom, data["telecom_csv"])
+    ended = bank.post(f"/api/contracts/{agreement}/terminate", {"reason": "project closed"})
+    assert ended["state"] == "TERMINATED"
+    assert telecom.wait_for(f"/api/contracts/{agreement}", lambda n: n["state"] == "TERMINATED", 10)["reason"] == "project closed"
+    assert operator.get(f"/agreements/{agreement}")["state"] == "TERMINATED"
+    job = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
+    assert job["status"] == "denied"
+    assert f"agreement {agreement} was terminated: project closed" in job["error"]
+    denied_record(operator, bank, telecom, agreement, 1)
+
+
+def test_expired_agreement(bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
+    until = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)).isoformat()
+    agreement = agreed(bank, telecom, data["telecom_csv"], [c("dateTime", "lt", until)])
+    time.sleep(4.5)
+    job = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
+    assert job["status"] == "denied"
+    assert "dateTime lt " in job["error"]
+    denied_record(operator, bank, telecom, agreement, 1)
+    assert uses(telecom, agreement) == 0
+
+
+def test_minimum_result_size_withholds_the_result(bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
+    agreement = agreed(bank, telecom, data["telecom_csv"], [c("resultSize", "gteq", 501)])
+    job = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
+    assert job["status"] == "withheld"
+    assert job["error"] == "result withheld: resultSize gteq 501: resultSize is 500"
+    assert job["summary"] is None
+    with pytest.raises(ApiError, match="result withheld") as caught:
+        bank.get(f"/api/jobs/{job['id']}/result")
+    assert caught.value.status == 403
+    # the use happened (the provider computed), so it is recorded and charged
+    assert ledger_for(operator, bank, telecom, agreement, 1)[0]["signed"]["document"]["outcome"] == "succeeded"
+
+
+def test_negotiation_refused_by_policy(bank, telecom, data) -> None:  # type: ignore[no-untyped-def]
+    entry = publish(telecom, data["telecom_csv"], [c("purpose", "isAnyOf", ["risk-control"])])
+    neg = negotiate(bank, entry["offers"][0]["id"], purpose="marketing")
+    assert neg["state"] == "TERMINATED"
+    assert neg["reason"].startswith("psi.cardinality not permitted: purpose isAnyOf [risk-control]: purpose is 'marketing'")
+    assert neg["agreement_id"] is None
+
+
+def test_manual_approval_and_rejection(bank, telecom, data) -> None:  # type: ignore[no-untyped-def]
+    entry = publish(telecom, data["telecom_csv"], auto_approve=False)
+    offer = entry["offers"][0]["id"]
+    waiting = negotiate(bank, offer)
+    assert waiting["state"] == "REQUESTED"
+    approved = telecom.post(f"/api/contracts/{waiting['provider_pid']}/approve")
+    assert approved["state"] == "AGREED"
+    final = bank.wait_for(f"/api/contracts/{waiting['id']}", lambda n: n["state"] == "FINALIZED", 20)
+    assert final["agreement_id"] == approved["agreement_id"]
+    refused = negotiate(bank, offer)
+    telecom.post(f"/api/contracts/{refused['provider_pid']}/reject", {"reason": "not this quarter"})
+    ended = bank.wait_for(f"/api/contracts/{refused['id']}", lambda n: n["state"] == "TERMINATED", 20)
+    assert ended["reason"] == "not this quarter"
+    with pytest.raises(ApiError, match="only a REQUESTED one can be approved"):
+        telecom.post(f"/api/contracts/{refused['provider_pid']}/approve")
+
+
+def test_requesting_an_operation_the_offer_lacks(bank, telecom, data) -> None:  # type: ignore[no-untyped-def]
+    entry = publish(telecom, data["telecom_csv"], operations=("psi.cardinality",))
+    with pytest.raises(ApiError, match=r"does not include \['psi.intersection'\]; it offers \['psi.cardinality'\]"):
+        bank.post("/api/contracts", {"offer": entry["offers"][0]["id"], "purpose": "x", "operations": ["psi.intersection"]})
+
+
+@pytest.mark.parametrize(
+    ("content", "column", "message"),
+    [
+        (b'phone\n"13800000000\n', "phone", "malformed CSV at line"),
+        (b"msisdn\n13800000000\n", "phone", r"no column 'phone'; the header has \['msisdn'\]"),
+        (b"", "phone", "empty file"),
+        (b"phone\n\n \n", "phone", "column 'phone' has no non-empty values"),
+        (b"phone,x\n138,1\n139\n", "phone", "line 3 has 1 fields, the header has 2"),
+    ],
+)
+def test_bad_input_is_refused_and_creates_nothing(bank, telecom, operator, data, tmp_path, content: bytes,  # type: ignore[no-untyped-def]
+                                                  column: str, message: str) -> None:
+    agreement = agreed(bank, telecom, data["telecom_csv"])
+    before = len(bank.get("/api/jobs", limit=1000)["jobs"])
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    with pytest.raises(ApiError, match=message) as caught:
+        bank.post("/api/jobs", {"agreement": agreement, "operation": "psi.cardinality", "input": str(bad), "column": column})
+    assert caught.value.status == 422
+    assert len(bank.get("/api/jobs", limit=1000)["jobs"]) == before
+    assert operator.get("/ledger/records", agreement=agreement)["records"] == []
+    assert uses(telecom, agreement) == 0
+
+
+def test_unknown_agreement_and_operation(bank, data) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ApiError, match="no contract negotiation or agreement 'urn:uuid:nope'"):
+        bank.post("/api/jobs", {"agreement": "urn:uuid:nope", "operation": "psi.cardinality",
+                                "input": str(data["bank_csv"]), "column": "phone"})
+    with pytest.raises(ApiError, match=r"operation 'he.score': this connector runs"):
+        bank.post("/api/jobs", {"agreement": "x", "operation": "he.score", "input": "x", "column": "phone"})
