@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contracts.credit_code import validate_credit_code
+from contracts.errors import CreditCodeError
 from sandbox.errors import WorkerFailed
 from sandbox.ops.csvkeys import column_index, iter_rows, normalise_key
 
@@ -47,14 +49,26 @@ def _infer_type(values: list[str]) -> str:
     return "string"
 
 
+def _is_credit_code(value: str) -> bool:
+    try:
+        validate_credit_code(value)
+    except CreditCodeError:
+        return False
+    return True
+
+
 def _infer_tags(values: list[str]) -> list[str]:
+    """The first semantic tag (in TAG_PATTERNS order) most values fit; a credit code must also
+    carry a valid GB 32100 check character, which tells it apart from an 18-digit ID number."""
     if not values:
         return []
-    return [
-        tag
-        for tag, pattern in TAG_PATTERNS
-        if sum(1 for v in values if pattern.match(v)) >= TAG_THRESHOLD * len(values)
-    ]
+    for tag, pattern in TAG_PATTERNS:
+        fits = sum(
+            1 for v in values if pattern.match(v) and (tag != "credit_code" or _is_credit_code(v))
+        )
+        if fits >= TAG_THRESHOLD * len(values):
+            return [tag]
+    return []
 
 
 def profile_csv(path: Path, key_column: str, tags: dict[str, list[str]] | None = None) -> dict[str, Any]:
