@@ -57,8 +57,13 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     @app.get("/api/status")
     def status() -> Any:
         admin()
-        return {"id": ctx.id, "url": config.url, "space": config.space_url,
-                "sandbox": ctx.backend.name, "membership": ctx.space.participant(ctx.id, fresh=True)}
+        return {
+            "id": ctx.id,
+            "url": config.url,
+            "space": config.space_url,
+            "sandbox": ctx.backend.name,
+            "membership": ctx.space.participant(ctx.id, fresh=True),
+        }
 
     @app.post("/api/datasets")
     def add_dataset() -> Any:
@@ -85,15 +90,21 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
         try:
             return func(*args, **kwargs)
         except RemoteError as exc:
-            raise Refused(str(exc.problem.get("detail") or exc), status=exc.status or 502,
-                          kind="space") from exc
+            raise Refused(
+                str(exc.problem.get("detail") or exc), status=exc.status or 502, kind="space"
+            ) from exc
 
     @app.get("/api/catalog")
     def search_catalog() -> Any:
         admin()
         args = request.args
-        return space_call(ctx.space.search, q=args.get("q"), sector=args.get("sector"),
-                          op=args.get("op"), limit=args.get("limit"))
+        return space_call(
+            ctx.space.search,
+            q=args.get("q"),
+            sector=args.get("sector"),
+            op=args.get("op"),
+            limit=args.get("limit"),
+        )
 
     @app.get("/api/catalog/<path:entry_id>")
     def show_catalog_entry(entry_id: str) -> Any:
@@ -129,7 +140,9 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
         admin()
         neg = negotiation.find(ctx, ref, role="provider")
         if neg.state != "REQUESTED":
-            raise Refused(f"negotiation {neg.id} is {neg.state}; only a REQUESTED one can be rejected", status=409)
+            raise Refused(
+                f"negotiation {neg.id} is {neg.state}; only a REQUESTED one can be rejected", status=409
+            )
         reason = str((request.get_json(silent=True) or {}).get("reason") or "rejected by the provider")
         return negotiation.view(negotiation.terminate(ctx, ref, reason))
 
@@ -175,8 +188,9 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     def dsp_request() -> Any:
         caller = peer()
         neg, _ = negotiation.on_request(ctx, caller, json_body())
-        body = negotiation.message("ContractNegotiation", consumerPid=neg.consumer_pid,
-                                   providerPid=neg.id, state=neg.state)
+        body = negotiation.message(
+            "ContractNegotiation", consumerPid=neg.consumer_pid, providerPid=neg.id, state=neg.state
+        )
         return jsonify(body), 201
 
     @app.get("/dsp/negotiations/<path:pid>")
@@ -185,8 +199,9 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
         neg = negotiation.find(ctx, pid)
         if caller != neg.peer_id:
             raise Refused(f"{caller} is not a party to negotiation {pid}", status=403)
-        return negotiation.message("ContractNegotiation", consumerPid=neg.consumer_pid,
-                                   providerPid=neg.provider_pid, state=neg.state)
+        return negotiation.message(
+            "ContractNegotiation", consumerPid=neg.consumer_pid, providerPid=neg.provider_pid, state=neg.state
+        )
 
     @app.post("/dsp/negotiations/<path:pid>/agreement/verification")
     def dsp_verification(pid: str) -> Any:

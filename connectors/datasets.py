@@ -157,17 +157,19 @@ def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
     try:
         entry = ctx.space.publish(body)
     except RemoteError as exc:
-        raise Refused(f"the space refused the entry: {exc.problem.get('detail', exc)}",
-                      status=exc.status if exc.status in (403, 409, 422) else 502,
-                      kind=exc.problem.get("type", "").rsplit("/", 1)[-1] or "space",
-                      rule=exc.problem.get("rule")) from exc
+        raise Refused(
+            f"the space refused the entry: {exc.problem.get('detail', exc)}",
+            status=exc.status if exc.status in (403, 409, 422) else 502,
+            kind=exc.problem.get("type", "").rsplit("/", 1)[-1] or "space",
+            rule=exc.problem.get("rule"),
+        ) from exc
     with ctx.db.transaction() as session:
         stored = session.get(Dataset, name)
         assert stored is not None
         stored.catalog_id = entry["id"]
         stored.catalog_status = entry["status"]
         stored.offers = entry["offers"]
-    return entry  # type: ignore[no-any-return]
+    return entry
 
 
 def by_offer(ctx: Connector, offer_id: str) -> tuple[Dataset, dict[str, Any]] | None:

@@ -19,12 +19,13 @@ ends in a signed usage record: succeeded, denied or failed, with the reason.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from flask import Response
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from connectors import datasets, negotiation
 from connectors.context import Connector, log
@@ -66,6 +67,7 @@ def view(job: Job) -> dict[str, Any]:
         "error": job.error,
         "backend": job.backend,
         "record_id": job.record_id,
+        "metrics": job.metrics,
         "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "summary": _summary(job),
@@ -123,9 +125,16 @@ def submit(ctx: Connector, body: dict[str, Any]) -> Job:
     if not keys:
         raise Refused(f"{path.name}: column {column!r} has no non-empty values", kind="bad-csv")
     job = Job(
-        id=f"urn:uuid:{uuid.uuid4()}", role="consumer", agreement_id=neg.agreement_id,
-        peer_id=neg.peer_id, operation=op, status="running", phase="queued",
-        input_path=str(path.resolve()), key_column=column, consumer_set_size=len(keys),
+        id=f"urn:uuid:{uuid.uuid4()}",
+        role="consumer",
+        agreement_id=neg.agreement_id,
+        peer_id=neg.peer_id,
+        operation=op,
+        status="running",
+        phase="queued",
+        input_path=str(path.resolve()),
+        key_column=column,
+        consumer_set_size=len(keys),
     )
     with ctx.db.transaction() as session:
         session.add(job)
@@ -149,49 +158,74 @@ def run_consumer(ctx: Connector, job_id: str) -> None:
     job = get(ctx, job_id)
     neg = negotiation.find(ctx, job.agreement_id, role="consumer")
     reveal = job.operation == "psi.intersection"
+    clock = time.perf_counter()
+    metrics: dict[str, Any] = {}
     try:
         _update(ctx, job_id, phase="encrypting", backend=ctx.backend.name)
         step1 = ctx.backend.run(
-            WorkerJob("psi.client_request", {"column": job.key_column, "reveal_intersection": reveal},
-                      [], job.input_path),
+            WorkerJob(
+                "psi.client_request",
+                {"column": job.key_column, "reveal_intersection": reveal},
+                [],
+                job.input_path,
+            ),
             _phase_progress(ctx, job_id, 0.0, 0.3),
         )
         size = step1.header["consumer_set_size"]
+        metrics["encrypt_s"] = round(time.perf_counter() - clock, 3)
         _update(ctx, job_id, phase="provider", consumer_set_size=size, progress=0.3)
-        header = {"job": job.id, "agreement": job.agreement_id, "operation": job.operation,
-                  "consumer_set_size": size}
+        header = {
+            "job": job.id,
+            "agreement": job.agreement_id,
+            "operation": job.operation,
+            "consumer_set_size": size,
+        }
         try:
             answer = ctx.client.send(
-                "POST", f"{neg.peer_endpoint}/jobs", content=framing.encode(header, [step1.blobs[0]]),
-                content_type=FRAMES, timeout=float(ctx.settings.limits.wall_seconds + 60),
+                "POST",
+                f"{neg.peer_endpoint}/jobs",
+                content=framing.encode(header, [step1.blobs[0]]),
+                content_type=FRAMES,
+                timeout=float(ctx.settings.limits.wall_seconds + 60),
             )
         except RemoteError as exc:
             _provider_refused(ctx, job, exc)
             return
         reply, blobs = framing.decode(answer.content, ctx.settings.limits.output_mb * MiB)
         signed_record = reply.get("usage_record")
-        _update(ctx, job_id, phase="decrypting", progress=0.7,
-                provider_set_size=reply.get("provider_set_size"))
+        metrics["provider_s"] = round(time.perf_counter() - clock - metrics["encrypt_s"], 3)
+        _update(
+            ctx, job_id, phase="decrypting", progress=0.7, provider_set_size=reply.get("provider_set_size")
+        )
         step3 = ctx.backend.run(
-            WorkerJob("psi.client_result",
-                      {"key": step1.header["key"], "reveal_intersection": reveal, "expected": size},
-                      blobs[:2]),
+            WorkerJob(
+                "psi.client_result",
+                {"key": step1.header["key"], "reveal_intersection": reveal, "expected": size},
+                blobs[:2],
+            ),
             _phase_progress(ctx, job_id, 0.7, 0.25),
         )
+        metrics.update(
+            decrypt_s=round(time.perf_counter() - clock - metrics["encrypt_s"] - metrics["provider_s"], 3),
+            consumer_sandbox_peak_rss_mb=max(step1.peak_rss_mb, step3.peak_rss_mb),
+            provider_sandbox_peak_rss_mb=reply.get("sandbox_peak_rss_mb"),
+        )
+        result: dict[str, Any] | None
         if reveal:
-            items = json.loads(step1.blobs[1])
-            result: dict[str, Any] = {"intersection": [items[i] for i in json.loads(step3.blobs[0])]}
-            result_size = len(result["intersection"])
+            items, indices = json.loads(step1.blobs[1]), json.loads(step3.blobs[0])
+            result = {"intersection": [items[i] for i in indices]}
+            result_size = len(indices)
         else:
-            result = {"cardinality": step3.header["cardinality"]}
-            result_size = result["cardinality"]
+            result_size = step3.header["cardinality"]
+            result = {"cardinality": result_size}
         status, error = "succeeded", None
         policy = agreement_policy(neg.agreement["document"])  # type: ignore[index]
-        violations = check_result(tuple(policy.constraint_values(job.operation, "resultSize")),
-                                  {"resultSize": result_size})
+        violations = check_result(
+            tuple(policy.constraint_values(job.operation, "resultSize")), {"resultSize": result_size}
+        )
         if violations:
             status, error, result = "withheld", "result withheld: " + "; ".join(violations), None
-        _finish(ctx, job, neg, signed_record, status=status, error=error, result=result)
+        _finish(ctx, job, neg, signed_record, status=status, error=error, result=result, metrics=metrics)
     except (SandboxError, ContractError, framing.FrameError, KeyError, ValueError) as exc:
         log.warning("job %s failed on the consumer side: %s", job_id, exc)
         _update(ctx, job_id, status="failed", phase="done", error=f"consumer: {exc}", finished_at=utcnow())
@@ -203,14 +237,22 @@ def _provider_refused(ctx: Connector, job: Job, exc: RemoteError) -> None:
     status = "denied" if exc.status == 403 else "failed"
     detail = exc.problem.get("detail") or str(exc)
     if record is None:
-        _update(ctx, job.id, status="failed", phase="done", finished_at=utcnow(),
-                error=f"provider: {detail}")
+        _update(ctx, job.id, status="failed", phase="done", finished_at=utcnow(), error=f"provider: {detail}")
         return
     _finish(ctx, job, neg, record, status=status, error=f"{status} by provider: {detail}", result=None)
 
 
-def _finish(ctx: Connector, job: Job, neg: Negotiation, signed_record: Any, *, status: str,
-            error: str | None, result: dict[str, Any] | None) -> None:
+def _finish(
+    ctx: Connector,
+    job: Job,
+    neg: Negotiation,
+    signed_record: Any,
+    *,
+    status: str,
+    error: str | None,
+    result: dict[str, Any] | None,
+    metrics: dict[str, Any] | None = None,
+) -> None:
     """Check the provider's record describes this job, countersign it, and store it in the
     outbox in the same transaction as the job's final state."""
     expected_outcome = "succeeded" if status in ("succeeded", "withheld") else status
@@ -219,8 +261,14 @@ def _finish(ctx: Connector, job: Job, neg: Negotiation, signed_record: Any, *, s
         provider_key = ctx.space.member(neg.peer_id)["public_key"]
         verify_document(signed_record, {neg.peer_id}, lambda _: provider_key)
         record = signed_record["document"]
-        expected = {"job": job.id, "agreement": job.agreement_id, "consumer": ctx.id,
-                    "provider": neg.peer_id, "operation": job.operation, "outcome": expected_outcome}
+        expected = {
+            "job": job.id,
+            "agreement": job.agreement_id,
+            "consumer": ctx.id,
+            "provider": neg.peer_id,
+            "operation": job.operation,
+            "outcome": expected_outcome,
+        }
         wrong = {k: record.get(k) for k, v in expected.items() if record.get(k) != v}
         if wrong:
             raise ContractError(f"usage record does not describe this job: {wrong}")
@@ -231,7 +279,7 @@ def _finish(ctx: Connector, job: Job, neg: Negotiation, signed_record: Any, *, s
     with ctx.db.transaction() as session:
         stored = session.get(Job, job.id)
         assert stored is not None
-        stored.status, stored.error, stored.result = status, error, result
+        stored.status, stored.error, stored.result, stored.metrics = status, error, result, metrics
         stored.phase, stored.progress, stored.finished_at = "done", 1.0, utcnow()
         if countersigned is not None:
             stored.record_id = countersigned["document"]["id"]
@@ -242,8 +290,11 @@ def _finish(ctx: Connector, job: Job, neg: Negotiation, signed_record: Any, *, s
 
 
 def _send_countersignature(ctx: Connector, neg: Negotiation, job_id: str, signed: dict[str, Any]) -> None:
-    ctx.client.send("POST", f"{neg.peer_endpoint}/jobs/{job_id}/countersignature",
-                    json={"signatures": {ctx.id: signed["signatures"][ctx.id]}})
+    ctx.client.send(
+        "POST",
+        f"{neg.peer_endpoint}/jobs/{job_id}/countersignature",
+        json={"signatures": {ctx.id: signed["signatures"][ctx.id]}},
+    )
 
 
 def result(ctx: Connector, job_id: str, offset: int = 0, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
@@ -251,13 +302,21 @@ def result(ctx: Connector, job_id: str, offset: int = 0, limit: int = DEFAULT_PA
     if job.status == "withheld":
         raise Refused(job.error or "result withheld", status=403, kind="withheld")
     if job.status != "succeeded" or job.result is None:
-        raise Refused(f"job {job_id} is {job.status}" + (f": {job.error}" if job.error else ""),
-                      status=409, kind="no-result")
+        raise Refused(
+            f"job {job_id} is {job.status}" + (f": {job.error}" if job.error else ""),
+            status=409,
+            kind="no-result",
+        )
     if "cardinality" in job.result:
         return {"job": job.id, "operation": job.operation, "cardinality": job.result["cardinality"]}
     items = job.result["intersection"]
-    return {"job": job.id, "operation": job.operation, "intersection_size": len(items),
-            "offset": offset, "intersection": items[offset : offset + limit]}
+    return {
+        "job": job.id,
+        "operation": job.operation,
+        "intersection_size": len(items),
+        "offset": offset,
+        "intersection": items[offset : offset + limit],
+    }
 
 
 # --- provider side ----------------------------------------------------------------------------
@@ -281,12 +340,17 @@ def _authorize(ctx: Connector, caller: str, header: dict[str, Any]) -> tuple[Neg
         raise _Denied(f"agreement {neg.agreement_id} is {neg.state}, not FINALIZED", neg.dataset_id)
     operation = header["operation"]
     if operation not in neg.operations:
-        raise _Denied(f"operation {operation} is not in the agreement (it permits {neg.operations})",
-                      neg.dataset_id)
+        raise _Denied(
+            f"operation {operation} is not in the agreement (it permits {neg.operations})", neg.dataset_id
+        )
     member = ctx.space.member(caller)
     context = {
-        "purpose": neg.purpose, "recipient": caller, "jurisdiction": member["jurisdiction"],
-        "dateTime": utcnow(), "count": neg.uses + 1, "consumerSetSize": header["consumer_set_size"],
+        "purpose": neg.purpose,
+        "recipient": caller,
+        "jurisdiction": member["jurisdiction"],
+        "dateTime": utcnow(),
+        "count": neg.uses + 1,
+        "consumerSetSize": header["consumer_set_size"],
     }
     decision = evaluate(agreement_policy(neg.agreement["document"]), operation, context)
     if not decision.permitted:
@@ -296,11 +360,12 @@ def _authorize(ctx: Connector, caller: str, header: dict[str, Any]) -> tuple[Neg
         raise _Denied(f"dataset {neg.dataset_id} is no longer held here", neg.dataset_id)
     # reserve the use: compare-and-set, so concurrent jobs cannot both take the last use
     with ctx.db.transaction() as session:
-        taken = session.execute(
-            update(Negotiation).where(Negotiation.id == neg.id, Negotiation.uses == neg.uses)
+        taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(Negotiation)
+            .where(Negotiation.id == neg.id, Negotiation.uses == neg.uses)
             .values(uses=neg.uses + 1)
-        ).rowcount
-    if taken != 1:
+        )
+    if taken.rowcount != 1:
         raise _Denied("another job took this use at the same moment; retry", neg.dataset_id)
     return neg, dataset
 
@@ -316,11 +381,20 @@ def _parse_job_request(body: bytes, cap: int) -> tuple[dict[str, Any], list[byte
     except framing.FrameError as exc:
         raise Refused(f"job request: {exc}", status=400) from exc
     kinds = {"job": str, "agreement": str, "operation": str, "consumer_set_size": int}
-    wrong = [k for k, t in kinds.items() if not isinstance(header.get(k), t) or isinstance(header.get(k), bool)]
-    if wrong or len(blobs) != 1 or header["operation"] not in PSI_OPERATIONS or header["consumer_set_size"] < 1:
+    wrong = [
+        k for k, t in kinds.items() if not isinstance(header.get(k), t) or isinstance(header.get(k), bool)
+    ]
+    if (
+        wrong
+        or len(blobs) != 1
+        or header["operation"] not in PSI_OPERATIONS
+        or header["consumer_set_size"] < 1
+    ):
         raise Refused(
             f"job request: expected {{job, agreement, operation in {list(PSI_OPERATIONS)}, "
-            f"consumer_set_size ≥ 1}} and one blob; wrong: {wrong or 'blobs/operation'}", status=400)
+            f"consumer_set_size ≥ 1}} and one blob; wrong: {wrong or 'blobs/operation'}",
+            status=400,
+        )
     return header, blobs
 
 
@@ -331,6 +405,7 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
             raise Refused(f"job id {header['job']} was already used; a job runs once", status=409)
     started = utcnow()
     status = 500
+    peak = 0.0
     neg: Negotiation | None = None
     dataset_id: str | None = None
     outcome, reason, provider_size, fee = "denied", "", None, 0
@@ -339,12 +414,18 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
         neg, dataset = _authorize(ctx, caller, header)
         dataset_id = neg.dataset_id
         try:
-            result = ctx.backend.run(WorkerJob(
-                "psi.provider",
-                {"column": dataset.key_column, "consumer_set_size": header["consumer_set_size"],
-                 "reveal_intersection": header["operation"] == "psi.intersection"},
-                blobs, dataset.path,
-            ))
+            computed = ctx.backend.run(
+                WorkerJob(
+                    "psi.provider",
+                    {
+                        "column": dataset.key_column,
+                        "consumer_set_size": header["consumer_set_size"],
+                        "reveal_intersection": header["operation"] == "psi.intersection",
+                    },
+                    blobs,
+                    dataset.path,
+                )
+            )
         except SandboxError as exc:
             _release_use(ctx, neg.id)
             outcome, reason = "failed", str(exc)
@@ -353,36 +434,60 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
                 status = 507
         else:
             outcome, reason = "succeeded", "completed"
-            provider_size = result.header["provider_set_size"]
+            provider_size = computed.header["provider_set_size"]
             price = parse_price(neg.agreement["document"]["tds:price"])  # type: ignore[index]
             fee = price.fee_fen(header["consumer_set_size"])
-            answer_blobs = result.blobs
+            answer_blobs = computed.blobs
+            peak = computed.peak_rss_mb
     except _Denied as exc:
         outcome, reason, dataset_id = "denied", str(exc), exc.dataset
         status = 403
     record = build_record(
-        id=f"urn:uuid:{uuid.uuid4()}", job=header["job"], agreement=header["agreement"],
-        dataset=dataset_id, provider=ctx.id, consumer=caller, operation=header["operation"],
-        purpose=neg.purpose if neg else None, outcome=outcome, reason=reason,
-        consumer_set_size=header["consumer_set_size"], provider_set_size=provider_size,
-        fee_fen=fee, started_at=format_datetime(started), finished_at=format_datetime(utcnow()),
+        id=f"urn:uuid:{uuid.uuid4()}",
+        job=header["job"],
+        agreement=header["agreement"],
+        dataset=dataset_id,
+        provider=ctx.id,
+        consumer=caller,
+        operation=header["operation"],
+        purpose=neg.purpose if neg else None,
+        outcome=outcome,
+        reason=reason,
+        consumer_set_size=header["consumer_set_size"],
+        provider_set_size=provider_size,
+        fee_fen=fee,
+        started_at=format_datetime(started),
+        finished_at=format_datetime(utcnow()),
     )
     signed = new_signed(record, ctx.id, ctx.key)
     with ctx.db.transaction() as session:
-        session.add(Job(
-            id=header["job"],
-            role="provider", agreement_id=header["agreement"], peer_id=caller,
-            operation=header["operation"], status=outcome, phase="done", progress=1.0,
-            consumer_set_size=header["consumer_set_size"], provider_set_size=provider_size,
-            error=None if outcome == "succeeded" else reason, backend=ctx.backend.name,
-            record_id=record["id"], finished_at=utcnow(),
-        ))
-        session.add(OutboxRecord(id=record["id"], job_id=header["job"], signed=signed,
-                                 state="awaiting_countersignature"))
+        session.add(
+            Job(
+                id=header["job"],
+                role="provider",
+                agreement_id=header["agreement"],
+                peer_id=caller,
+                operation=header["operation"],
+                status=outcome,
+                phase="done",
+                progress=1.0,
+                consumer_set_size=header["consumer_set_size"],
+                provider_set_size=provider_size,
+                error=None if outcome == "succeeded" else reason,
+                backend=ctx.backend.name,
+                record_id=record["id"],
+                finished_at=utcnow(),
+            )
+        )
+        session.add(
+            OutboxRecord(
+                id=record["id"], job_id=header["job"], signed=signed, state="awaiting_countersignature"
+            )
+        )
     if outcome != "succeeded":
         title = "Job denied" if outcome == "denied" else "Job failed"
         raise Problem(status, title, reason, kind=f"job-{outcome}", usage_record=signed)
-    reply = {"usage_record": signed, "provider_set_size": provider_size}
+    reply = {"usage_record": signed, "provider_set_size": provider_size, "sandbox_peak_rss_mb": peak}
     return Response(framing.encode(reply, answer_blobs), mimetype=FRAMES)
 
 
@@ -394,7 +499,10 @@ def on_countersignature(ctx: Connector, caller: str, job_id: str, body: dict[str
         if row.signed["document"]["consumer"] != caller:
             raise Refused(f"{caller} is not the consumer of job {job_id}", status=403)
         signature = (body.get("signatures") or {}).get(caller)
-        signed = {"document": row.signed["document"], "signatures": {**row.signed["signatures"], caller: signature}}
+        signed = {
+            "document": row.signed["document"],
+            "signatures": {**row.signed["signatures"], caller: signature},
+        }
         keys = {ctx.id: ctx.key.public_key, caller: ctx.space.member(caller)["public_key"]}
         try:
             verify_document(signed, keys, keys.__getitem__)

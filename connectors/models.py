@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
+from sqlalchemy import BigInteger, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from node.models import SeenNonceMixin, TokenMixin, UTCDateTime, utcnow
+from node.models import TYPE_MAP, SeenNonceMixin, TokenMixin, UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = TYPE_MAP
 
 
 class SeenNonce(SeenNonceMixin, Base):
@@ -86,6 +86,7 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text)
     backend: Mapped[str | None] = mapped_column(String(20))
     record_id: Mapped[str | None] = mapped_column(String(60))
+    metrics: Mapped[dict[str, Any] | None]  # seconds per phase, sandbox peak memory (MiB)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
@@ -97,7 +98,9 @@ class OutboxRecord(Base):
     id: Mapped[str] = mapped_column(String(60), primary_key=True)  # the record id
     job_id: Mapped[str] = mapped_column(String(60), index=True)
     signed: Mapped[dict[str, Any]]
-    state: Mapped[str] = mapped_column(String(30), index=True)  # awaiting_countersignature ready delivered conflict
+    state: Mapped[str] = mapped_column(
+        String(30), index=True
+    )  # awaiting_countersignature ready delivered conflict
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

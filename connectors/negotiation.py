@@ -51,9 +51,17 @@ def message(kind: str, **fields: Any) -> dict[str, Any]:
 def dsp_error(status: int, consumer_pid: str, provider_pid: str, code: str, reasons: list[str]) -> Problem:
     """A refusal whose body is a DSP ContractNegotiationError (and readable as a problem)."""
     return Problem(
-        status, "Contract negotiation refused", "; ".join(reasons), kind="negotiation",
-        **message("ContractNegotiationError", consumerPid=consumer_pid, providerPid=provider_pid,
-                  code=code, reason=reasons),
+        status,
+        "Contract negotiation refused",
+        "; ".join(reasons),
+        kind="negotiation",
+        **message(
+            "ContractNegotiationError",
+            consumerPid=consumer_pid,
+            providerPid=provider_pid,
+            code=code,
+            reason=reasons,
+        ),
     )
 
 
@@ -118,7 +126,9 @@ def request(ctx: Connector, offer_id: str, purpose: str, operations: list[str]) 
     try:
         info = ctx.space.offer(offer_id)
     except RemoteError as exc:
-        raise Refused(f"offer {offer_id}: {exc.problem.get('detail', exc)}", status=404 if exc.status == 404 else 502) from exc
+        raise Refused(
+            f"offer {offer_id}: {exc.problem.get('detail', exc)}", status=404 if exc.status == 404 else 502
+        ) from exc
     offer, entry = info["offer"], info["entry"]
     missing = [op for op in operations if op not in offer["operations"]]
     if missing:
@@ -126,9 +136,15 @@ def request(ctx: Connector, offer_id: str, purpose: str, operations: list[str]) 
     if entry["provider"] == ctx.id:
         raise Refused("this connector is the provider of that offer; request it from another one")
     neg = Negotiation(
-        id=new_pid(), role="consumer", peer_id=entry["provider"], peer_endpoint=entry["endpoint"] + "/dsp",
-        offer_id=offer_id, dataset_id=entry["id"], purpose=purpose.strip(),
-        operations=list(dict.fromkeys(operations)), state=State.REQUESTED.value,
+        id=new_pid(),
+        role="consumer",
+        peer_id=entry["provider"],
+        peer_endpoint=entry["endpoint"] + "/dsp",
+        offer_id=offer_id,
+        dataset_id=entry["id"],
+        purpose=purpose.strip(),
+        operations=list(dict.fromkeys(operations)),
+        state=State.REQUESTED.value,
     )
     neg.consumer_pid = neg.id
     with ctx.db.transaction() as session:
@@ -137,7 +153,9 @@ def request(ctx: Connector, offer_id: str, purpose: str, operations: list[str]) 
         "ContractRequestMessage",
         consumerPid=neg.id,
         offer={
-            "@type": "Offer", "@id": offer_id, "target": entry["id"],
+            "@type": "Offer",
+            "@id": offer_id,
+            "target": entry["id"],
             "permission": [{"action": op} for op in neg.operations],
         },
         callbackAddress=ctx.dsp_url,
@@ -147,8 +165,13 @@ def request(ctx: Connector, offer_id: str, purpose: str, operations: list[str]) 
         answer = ctx.client.send("POST", f"{neg.peer_endpoint}/negotiations/request", json=body).json()
     except RemoteError as exc:
         reasons = exc.problem.get("reason") or [exc.problem.get("detail") or str(exc)]
-        return _move(ctx, neg.id, State.TERMINATED, reason="; ".join(map(str, reasons)),
-                     provider_pid=exc.problem.get("providerPid"))
+        return _move(
+            ctx,
+            neg.id,
+            State.TERMINATED,
+            reason="; ".join(map(str, reasons)),
+            provider_pid=exc.problem.get("providerPid"),
+        )
     with ctx.db.transaction() as session:
         stored = session.get(Negotiation, neg.id)
         assert stored is not None
@@ -168,16 +191,27 @@ def on_agreement(ctx: Connector, caller: str, consumer_pid: str, body: dict[str,
     signed = {"document": document, "signatures": body.get("tds:signatures") or {}}
     try:
         check_agreement_matches(
-            document, offer_id=neg.offer_id, dataset_id=neg.dataset_id, provider=neg.peer_id,
-            consumer=ctx.id, purpose=neg.purpose, operations=neg.operations,
+            document,
+            offer_id=neg.offer_id,
+            dataset_id=neg.dataset_id,
+            provider=neg.peer_id,
+            consumer=ctx.id,
+            purpose=neg.purpose,
+            operations=neg.operations,
         )
         provider_key = ctx.space.member(neg.peer_id)["public_key"]
         verify_document(signed, {neg.peer_id}, lambda _: provider_key)
     except ContractError as exc:
         raise Refused(f"agreement refused: {exc}") from exc
     countersigned = sign_document(signed, ctx.id, ctx.key)
-    _move(ctx, neg.id, State.AGREED, agreement=countersigned, agreement_id=document["@id"],
-          provider_pid=body.get("providerPid"))
+    _move(
+        ctx,
+        neg.id,
+        State.AGREED,
+        agreement=countersigned,
+        agreement_id=document["@id"],
+        provider_pid=body.get("providerPid"),
+    )
     ctx.background(_send_verification, ctx, neg.id)
 
 
@@ -185,10 +219,14 @@ def _send_verification(ctx: Connector, neg_id: str) -> None:
     neg = find(ctx, neg_id)
     assert neg.agreement is not None
     body = message(
-        "ContractAgreementVerificationMessage", providerPid=neg.provider_pid, consumerPid=neg.id,
+        "ContractAgreementVerificationMessage",
+        providerPid=neg.provider_pid,
+        consumerPid=neg.id,
         **{"tds:signature": neg.agreement["signatures"][ctx.id]},
     )
-    ctx.client.send("POST", f"{neg.peer_endpoint}/negotiations/{neg.provider_pid}/agreement/verification", json=body)
+    ctx.client.send(
+        "POST", f"{neg.peer_endpoint}/negotiations/{neg.provider_pid}/agreement/verification", json=body
+    )
     with ctx.db.write_lock, ctx.db.transaction() as session:
         stored = session.get(Negotiation, neg_id)
         if stored is not None and stored.state == State.AGREED.value:
@@ -211,30 +249,58 @@ def on_request(ctx: Connector, caller: str, body: dict[str, Any]) -> tuple[Negot
     """Handle ContractRequestMessage: evaluate the offer's policy before anything is stored."""
     consumer_pid = body.get("consumerPid")
     offer = body.get("offer")
-    if body.get("@type") != "ContractRequestMessage" or not isinstance(consumer_pid, str) or not isinstance(offer, dict):
+    if (
+        body.get("@type") != "ContractRequestMessage"
+        or not isinstance(consumer_pid, str)
+        or not isinstance(offer, dict)
+    ):
         raise Refused("expected a ContractRequestMessage with consumerPid and offer", status=400)
     provider_pid = new_pid()
     found = datasets.by_offer(ctx, str(offer.get("@id")))
     if found is None:
-        raise dsp_error(404, consumer_pid, provider_pid, "unknown-offer", [f"no offer {offer.get('@id')!r} here"])
+        raise dsp_error(
+            404, consumer_pid, provider_pid, "unknown-offer", [f"no offer {offer.get('@id')!r} here"]
+        )
     dataset, offer_doc = found
     parsed = parse_offer(offer_doc)
     operations = [p.get("action") for p in offer.get("permission", []) if isinstance(p, dict)]
     purpose = body.get("tds:purpose")
     if not operations or not isinstance(purpose, str) or not purpose:
-        raise dsp_error(400, consumer_pid, provider_pid, "bad-request",
-                        ["name the operations as offer.permission[].action and the purpose as tds:purpose"])
+        raise dsp_error(
+            400,
+            consumer_pid,
+            provider_pid,
+            "bad-request",
+            ["name the operations as offer.permission[].action and the purpose as tds:purpose"],
+        )
     member = ctx.space.member(caller)
     if body.get("callbackAddress") != member["endpoint"] + "/dsp":
-        raise dsp_error(400, consumer_pid, provider_pid, "bad-callback",
-                        [f"callbackAddress must be the consumer's registered endpoint {member['endpoint']}/dsp"])
-    context = {"purpose": purpose, "recipient": caller, "jurisdiction": member["jurisdiction"], "dateTime": utcnow()}
+        raise dsp_error(
+            400,
+            consumer_pid,
+            provider_pid,
+            "bad-callback",
+            [f"callbackAddress must be the consumer's registered endpoint {member['endpoint']}/dsp"],
+        )
+    context = {
+        "purpose": purpose,
+        "recipient": caller,
+        "jurisdiction": member["jurisdiction"],
+        "dateTime": utcnow(),
+    }
     decisions = {op: evaluate(parsed.policy, str(op), context, NEGOTIATION_DEFERRABLE) for op in operations}
     denied = [d.summary for d in decisions.values() if not d.permitted]
     neg = Negotiation(
-        id=provider_pid, role="provider", consumer_pid=consumer_pid, provider_pid=provider_pid,
-        peer_id=caller, peer_endpoint=body["callbackAddress"], offer_id=str(offer["@id"]),
-        dataset_id=str(dataset.catalog_id), purpose=purpose, operations=list(dict.fromkeys(operations)),
+        id=provider_pid,
+        role="provider",
+        consumer_pid=consumer_pid,
+        provider_pid=provider_pid,
+        peer_id=caller,
+        peer_endpoint=body["callbackAddress"],
+        offer_id=str(offer["@id"]),
+        dataset_id=str(dataset.catalog_id),
+        purpose=purpose,
+        operations=list(dict.fromkeys(operations)),
         state=State.TERMINATED.value if denied else State.REQUESTED.value,
         decision={op: d.to_json() for op, d in decisions.items()},
         reason="; ".join(denied) or None,
@@ -257,9 +323,16 @@ def approve(ctx: Connector, ref: str) -> Negotiation:
     if found is None:
         raise NotFound(f"offer {neg.offer_id} is no longer published here")
     document = build_agreement(
-        offer_id=neg.offer_id, offer=parse_offer(found[1]), dataset_id=neg.dataset_id,
-        provider=ctx.id, consumer=neg.peer_id, purpose=neg.purpose, operations=neg.operations,
-        consumer_pid=neg.consumer_pid, provider_pid=neg.id, now=utcnow(),
+        offer_id=neg.offer_id,
+        offer=parse_offer(found[1]),
+        dataset_id=neg.dataset_id,
+        provider=ctx.id,
+        consumer=neg.peer_id,
+        purpose=neg.purpose,
+        operations=neg.operations,
+        consumer_pid=neg.consumer_pid,
+        provider_pid=neg.id,
+        now=utcnow(),
     )
     signed = new_signed(document, ctx.id, ctx.key)
     neg = _move(ctx, neg.id, State.AGREED, agreement=signed, agreement_id=document["@id"])
@@ -271,8 +344,11 @@ def _send_agreement(ctx: Connector, neg_id: str) -> None:
     neg = find(ctx, neg_id)
     assert neg.agreement is not None
     body = message(
-        "ContractAgreementMessage", providerPid=neg.id, consumerPid=neg.consumer_pid,
-        agreement=neg.agreement["document"], callbackAddress=ctx.dsp_url,
+        "ContractAgreementMessage",
+        providerPid=neg.id,
+        consumerPid=neg.consumer_pid,
+        agreement=neg.agreement["document"],
+        callbackAddress=ctx.dsp_url,
         **{"tds:signatures": neg.agreement["signatures"]},
     )
     try:
@@ -308,9 +384,14 @@ def _finalize(ctx: Connector, neg_id: str) -> None:
     ctx.space.record_agreement(neg.agreement)
     _move(ctx, neg.id, State.FINALIZED)
     ctx.client.send(
-        "POST", f"{neg.peer_endpoint}/negotiations/{neg.consumer_pid}/events",
-        json=message("ContractNegotiationEventMessage", providerPid=neg.id,
-                     consumerPid=neg.consumer_pid, eventType="FINALIZED"),
+        "POST",
+        f"{neg.peer_endpoint}/negotiations/{neg.consumer_pid}/events",
+        json=message(
+            "ContractNegotiationEventMessage",
+            providerPid=neg.id,
+            consumerPid=neg.consumer_pid,
+            eventType="FINALIZED",
+        ),
     )
 
 
@@ -322,8 +403,11 @@ def terminate(ctx: Connector, ref: str, reason: str) -> Negotiation:
     neg = _move(ctx, neg.id, State.TERMINATED, reason=reason or "terminated")
     peer_pid = neg.provider_pid if neg.role == "consumer" else neg.consumer_pid
     body = message(
-        "ContractNegotiationTerminationMessage", providerPid=neg.provider_pid,
-        consumerPid=neg.consumer_pid, code="terminated", reason=[neg.reason],
+        "ContractNegotiationTerminationMessage",
+        providerPid=neg.provider_pid,
+        consumerPid=neg.consumer_pid,
+        code="terminated",
+        reason=[neg.reason],
     )
     try:
         if peer_pid:

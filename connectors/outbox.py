@@ -21,17 +21,22 @@ MAX_BACKOFF_S = 300
 def _due(ctx: Connector, now: dt.datetime) -> list[OutboxRecord]:
     grace = now - dt.timedelta(seconds=ctx.settings.countersign_grace_s)
     with ctx.db.session() as session:
-        return list(session.scalars(
-            select(OutboxRecord)
-            .where(OutboxRecord.next_attempt_at <= now)
-            .where(or_(
-                OutboxRecord.state == "ready",
-                # a consumer that never countersigns cannot keep a use out of the ledger
-                (OutboxRecord.state == "awaiting_countersignature") & (OutboxRecord.created_at <= grace),
-            ))
-            .order_by(OutboxRecord.created_at)
-            .limit(500)
-        ))
+        return list(
+            session.scalars(
+                select(OutboxRecord)
+                .where(OutboxRecord.next_attempt_at <= now)
+                .where(
+                    or_(
+                        OutboxRecord.state == "ready",
+                        # a consumer that never countersigns cannot keep a use out of the ledger
+                        (OutboxRecord.state == "awaiting_countersignature")
+                        & (OutboxRecord.created_at <= grace),
+                    )
+                )
+                .order_by(OutboxRecord.created_at)
+                .limit(500)
+            )
+        )
 
 
 def deliver_due(ctx: Connector) -> dict[str, int]:
@@ -40,8 +45,12 @@ def deliver_due(ctx: Connector) -> dict[str, int]:
     for row in _due(ctx, utcnow()):
         try:
             receipt = ctx.space.append_record(row.signed)
-            changes: dict[str, Any] = {"state": "delivered", "receipt": receipt, "delivered_at": utcnow(),
-                                       "last_error": None}
+            changes: dict[str, Any] = {
+                "state": "delivered",
+                "receipt": receipt,
+                "delivered_at": utcnow(),
+                "last_error": None,
+            }
             delivered += 1
         except RemoteError as exc:
             failed += 1
@@ -85,5 +94,11 @@ def start(ctx: Connector) -> threading.Thread:
 
 
 def view(row: OutboxRecord) -> dict[str, Any]:
-    return {"id": row.id, "job": row.job_id, "state": row.state, "attempts": row.attempts,
-            "last_error": row.last_error, "receipt": row.receipt}
+    return {
+        "id": row.id,
+        "job": row.job_id,
+        "state": row.state,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "receipt": row.receipt,
+    }

@@ -63,9 +63,7 @@ def _infer_tags(values: list[str]) -> list[str]:
     if not values:
         return []
     for tag, pattern in TAG_PATTERNS:
-        fits = sum(
-            1 for v in values if pattern.match(v) and (tag != "credit_code" or _is_credit_code(v))
-        )
+        fits = sum(1 for v in values if pattern.match(v) and (tag != "credit_code" or _is_credit_code(v)))
         if fits >= TAG_THRESHOLD * len(values):
             return [tag]
     return []

@@ -7,12 +7,11 @@ from typing import Any
 
 import httpx
 
+from connectors.models import Token
 from contracts.keys import SigningKey
 from node.config import KEY, TOKEN, NodeConfig, default_db, write_file
-from node.db import Database, check_url, migrate
+from node.db import check_url, create_database
 from node.signing import SignedClient
-from node.tokens import new_token, token_hash
-from connectors.models import Token
 
 MIGRATIONS = "connectors:migrations"
 
@@ -30,7 +29,7 @@ def space_identity(space_url: str) -> dict[str, Any]:
         raise SetupError(f"cannot reach the space at {space_url}: {exc}") from exc
     if info.get("role") != "space" or not info.get("public_key"):
         raise SetupError(f"{space_url} does not answer as a TDS space")
-    return info  # type: ignore[no-any-return]
+    return info
 
 
 def init_connector(
@@ -54,27 +53,33 @@ def init_connector(
     key = SigningKey.generate()
     client = SignedClient(name, key)
     try:
-        registration = client.send("POST", space_url.rstrip("/") + "/participants", json={
-            "id": name, "legal_name": legal_name, "credit_code": credit_code, "roles": roles,
-            "jurisdiction": jurisdiction, "public_key": key.public_key, "endpoint": url.rstrip("/"),
-        }).json()
+        registration = client.send(
+            "POST",
+            space_url.rstrip("/") + "/participants",
+            json={
+                "id": name,
+                "legal_name": legal_name,
+                "credit_code": credit_code,
+                "roles": roles,
+                "jurisdiction": jurisdiction,
+                "public_key": key.public_key,
+                "endpoint": url.rstrip("/"),
+            },
+        ).json()
     finally:
         client.close()
     data_dir.mkdir(parents=True, exist_ok=True)
     config = NodeConfig(
-        role="connector", id=name, url=url.rstrip("/"), db=check_url(db_url or default_db(data_dir)),
-        data_dir=str(data_dir.resolve()), space_url=space_url.rstrip("/"),
+        role="connector",
+        id=name,
+        url=url.rstrip("/"),
+        db=check_url(db_url or default_db(data_dir)),
+        data_dir=str(data_dir.resolve()),
+        space_url=space_url.rstrip("/"),
         options={**options, "space_public_key": space["public_key"]},
     )
     key.save(data_dir / KEY)
-    migrate(config.db, MIGRATIONS)
-    token = new_token()
-    db = Database(config.db)
-    try:
-        with db.transaction() as session:
-            session.add(Token(token_hash=token_hash(token), role="admin", label="init"))
-    finally:
-        db.dispose()
+    token = create_database(config.db, MIGRATIONS, Token, "admin")
     write_file(data_dir / TOKEN, token.encode(), mode=0o600)
     config.save()
     return config, token, registration

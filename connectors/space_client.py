@@ -40,7 +40,7 @@ class SpaceClient:
         info = self._get(f"/participants/{quote(pid)}")
         with self._lock:
             self._cache[pid] = (now, info)
-        return info  # type: ignore[no-any-return]
+        return info
 
     def check_member(self, info: dict[str, Any], now: dt.datetime) -> None:
         """Raise RequestSignatureError unless ``info`` is an admitted member whose credential,
@@ -78,25 +78,25 @@ class SpaceClient:
 
     # --- catalog, agreements, ledger ------------------------------------------------------
     def publish(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self._post("/catalog", body)  # type: ignore[no-any-return]
+        return self._post("/catalog", body)
 
     def search(self, **params: Any) -> dict[str, Any]:
-        return self._get("/catalog", **params)  # type: ignore[no-any-return]
+        return self._get("/catalog", **params)
 
     def entry(self, entry_id: str) -> dict[str, Any]:
-        return self._get(f"/catalog/{entry_id}")  # type: ignore[no-any-return]
+        return self._get(f"/catalog/{entry_id}")
 
     def offer(self, offer_id: str) -> dict[str, Any]:
-        return self._get(f"/catalog/offers/{offer_id}")  # type: ignore[no-any-return]
+        return self._get(f"/catalog/offers/{offer_id}")
 
     def record_agreement(self, signed: dict[str, Any]) -> dict[str, Any]:
-        return self._post("/agreements", signed)  # type: ignore[no-any-return]
+        return self._post("/agreements", signed)
 
     def terminate_agreement(self, agreement_id: str, reason: str) -> dict[str, Any]:
-        return self._post(f"/agreements/{agreement_id}/termination", {"reason": reason})  # type: ignore[no-any-return]
+        return self._post(f"/agreements/{agreement_id}/termination", {"reason": reason})
 
     def append_record(self, signed: dict[str, Any]) -> dict[str, Any]:
-        return self._post("/ledger/records", signed)  # type: ignore[no-any-return]
+        return self._post("/ledger/records", signed)
 
     def records(self, **params: Any) -> dict[str, Any]:
-        return self._get("/ledger/records", **params)  # type: ignore[no-any-return]
+        return self._get("/ledger/records", **params)

@@ -49,8 +49,7 @@ def advance(current: State, target: State) -> State:
     if target not in TRANSITIONS[current]:
         allowed = sorted(s.value for s in TRANSITIONS[current]) or ["none: terminal state"]
         raise StateTransitionError(
-            f"negotiation is {current.value}; cannot move to {target.value} "
-            f"(allowed: {', '.join(allowed)})"
+            f"negotiation is {current.value}; cannot move to {target.value} (allowed: {', '.join(allowed)})"
         )
     return target
 
@@ -134,9 +133,7 @@ def check_agreement_matches(
     }
     for key, value in expected.items():
         if document.get(key) != value:
-            raise AgreementError(
-                f"agreement field {key}: expected {value!r}, got {document.get(key)!r}"
-            )
+            raise AgreementError(f"agreement field {key}: expected {value!r}, got {document.get(key)!r}")
     policy = agreement_policy(document)
     if not set(policy.actions()) <= set(operations):
         raise AgreementError(

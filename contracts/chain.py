@@ -36,7 +36,9 @@ def verify_chain(entries: Iterable[Mapping[str, Any]], expected_head: str | None
     for expected_seq, entry in enumerate(entries):
         seq = entry.get("seq")
         if seq != expected_seq:
-            raise ChainError(f"entry {expected_seq}: sequence number is {seq}; entries are missing or reordered")
+            raise ChainError(
+                f"entry {expected_seq}: sequence number is {seq}; entries are missing or reordered"
+            )
         if entry.get("prev_hash") != prev:
             raise ChainError(f"entry {seq}: prev_hash does not match entry {seq - 1}")
         computed = entry_hash(prev, record_hash(entry["signed"]))

@@ -24,9 +24,7 @@ def validate_credit_code(code: str) -> str:
         raise CreditCodeError("unified social credit code must be a string")
     normalised = code.strip().upper()
     if len(normalised) != 18:
-        raise CreditCodeError(
-            f"unified social credit code must have 18 characters, got {len(normalised)}"
-        )
+        raise CreditCodeError(f"unified social credit code must have 18 characters, got {len(normalised)}")
     bad = sorted({ch for ch in normalised if ch not in ALPHABET})
     if bad:
         raise CreditCodeError(

@@ -45,7 +45,7 @@ class PycryptodomeEd25519(HTTPSignatureAlgorithm):
         self.private_key = private_key  # keys.SigningKey
 
     def sign(self, message: bytes) -> bytes:
-        return self.private_key.sign(message)  # type: ignore[no-any-return]
+        return self.private_key.sign(message)
 
     def verify(self, signature: bytes, message: bytes) -> None:
         keys.verify(self.public_key, message, signature)
@@ -174,7 +174,6 @@ def verify_request(
     skew = abs((now - created).total_seconds())
     if skew > window:
         raise RequestSignatureError(
-            f"created {created.isoformat()} is {skew:.0f} s from the receiver's clock; "
-            f"allowed ±{window} s"
+            f"created {created.isoformat()} is {skew:.0f} s from the receiver's clock; allowed ±{window} s"
         )
     return VerifiedRequest(key_id=str(params["keyid"]), nonce=nonce, created=created)

@@ -54,8 +54,7 @@ class SigningKey:
             raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from exc
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeyFileError(
-                f"key file {path} is readable by others (mode {stat.S_IMODE(mode):o}); "
-                f"run: chmod 600 {path}"
+                f"key file {path} is readable by others (mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
             )
         try:
             key = ECC.import_key(text)

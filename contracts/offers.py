@@ -90,9 +90,7 @@ def parse_offer(raw: object) -> Offer:
         raise OfferError(f"offer: expected a JSON object, got {type(raw).__name__}")
     unknown = set(raw) - {"policy", "price", "auto_approve", "operations", "id", "@id"}
     if unknown:
-        raise OfferError(
-            f"offer: unknown keys {sorted(unknown)}; expected policy, price, auto_approve"
-        )
+        raise OfferError(f"offer: unknown keys {sorted(unknown)}; expected policy, price, auto_approve")
     try:
         policy = parse_policy(raw.get("policy"))
     except PolicyError as exc:

@@ -75,6 +75,40 @@ class Database:
         self.engine.dispose()
 
 
+def run_migrations(metadata: Any) -> None:
+    """The body of each package's Alembic env.py: migrate on the connection ``migrate`` passes,
+    or on one opened from the URL when run from the alembic command line."""
+    from alembic import context
+
+    def run(connection: Any) -> None:
+        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        run(connection)
+        return
+    engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
+    with engine.begin() as own:
+        run(own)
+
+
+def create_database(url: str, script_location: str, token_model: Any, role: str) -> str:
+    """Migrate a new node's database and store its first person token; return the token."""
+    from node.tokens import new_token, token_hash
+
+    migrate(url, script_location)
+    token = new_token()
+    db = Database(url)
+    try:
+        with db.transaction() as session:
+            session.add(token_model(token_hash=token_hash(token), role=role, label="init"))
+    finally:
+        db.dispose()
+    return token
+
+
 def migrate(url: str, script_location: str) -> None:
     """Bring the database at ``url`` to the newest revision of ``script_location``."""
     config = Config()

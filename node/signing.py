@@ -68,7 +68,8 @@ def verify_incoming(
         raise Problem(401, "Signature refused", exc.reason, kind="signature") from exc
     if not remember_nonce(db, nonce_model, verified.key_id, verified.nonce, now):
         raise Problem(
-            401, "Signature refused",
+            401,
+            "Signature refused",
             f"nonce {verified.nonce!r} was already used: replayed request",
             kind="signature",
         )

@@ -47,7 +47,8 @@ def require_token(db: Database, model: Any, roles: tuple[str, ...]) -> str:
         raise Problem(401, "Unauthorized", "unknown or revoked token", kind="token")
     if row.role not in roles:
         raise Problem(
-            403, "Forbidden",
+            403,
+            "Forbidden",
             f"{'an' if row.role[0] in 'aeiou' else 'a'} {row.role} token may not do this; "
             f"needs one of {list(roles)}",
             kind="forbidden",
@@ -60,5 +61,12 @@ def serve(app: Flask, host: str, port: int, threads: int = 8) -> None:
     from waitress import serve as waitress_serve
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    waitress_serve(app, host=host, port=port, threads=threads, ident="tds", channel_timeout=600,
-                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
+    waitress_serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="tds",
+        channel_timeout=600,
+        max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
+    )

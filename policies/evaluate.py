@@ -22,7 +22,6 @@ from enum import Enum
 
 from policies.model import RESULT_OPERANDS, Constraint, Policy, Value
 
-
 # Operands a job supplies but a contract negotiation cannot know yet.
 NEGOTIATION_DEFERRABLE: frozenset[str] = RESULT_OPERANDS | {"count", "consumerSetSize"}
 
@@ -122,21 +121,29 @@ def check_constraint(
     if constraint.left not in context or context[constraint.left] is None:
         if constraint.left in deferrable:
             return ConstraintResult(
-                rule, constraint, Outcome.DEFERRED,
+                rule,
+                constraint,
+                Outcome.DEFERRED,
                 f"{constraint.describe()}: checked on the result",
             )
         return ConstraintResult(
-            rule, constraint, Outcome.MISSING,
+            rule,
+            constraint,
+            Outcome.MISSING,
             f"{constraint.describe()}: the request does not state {constraint.left}",
         )
     value = context[constraint.left]
     if compare(constraint.operator, value, constraint.right):
         return ConstraintResult(
-            rule, constraint, Outcome.SATISFIED,
+            rule,
+            constraint,
+            Outcome.SATISFIED,
             f"{constraint.describe()}: {constraint.left} is {_show(value)}",
         )
     return ConstraintResult(
-        rule, constraint, Outcome.VIOLATED,
+        rule,
+        constraint,
+        Outcome.VIOLATED,
         f"{constraint.describe()}: {constraint.left} is {_show(value)}",
     )
 
@@ -161,9 +168,7 @@ def evaluate(
         label = f"permission[{i}]"
         results = [check_constraint(label, c, context, deferrable) for c in rule.constraints]
         reasons.extend(results)
-        if permitted_by is None and all(
-            r.outcome in (Outcome.SATISFIED, Outcome.DEFERRED) for r in results
-        ):
+        if permitted_by is None and all(r.outcome in (Outcome.SATISFIED, Outcome.DEFERRED) for r in results):
             permitted_by = label
     if permitted_by is None:
         failed = [r.message for r in reasons if r.outcome in (Outcome.VIOLATED, Outcome.MISSING)]
@@ -184,7 +189,9 @@ def evaluate(
     return Decision(True, action, tuple(reasons), f"{action} permitted by {permitted_by}")
 
 
-def check_result(decision_constraints: tuple[Constraint, ...], result_context: Mapping[str, object]) -> list[str]:
+def check_result(
+    decision_constraints: tuple[Constraint, ...], result_context: Mapping[str, object]
+) -> list[str]:
     """Check the deferred (result-time) constraints; return the message of each one violated."""
     return [
         r.message

@@ -154,14 +154,8 @@ def _parse_right(kind: OperandType, operator: str, raw: object, path: str) -> Va
     if operator in SET_OPERATORS:
         if isinstance(raw, str):
             raw = [raw]
-        if (
-            not isinstance(raw, list)
-            or not raw
-            or not all(isinstance(item, str) and item for item in raw)
-        ):
-            raise PolicySyntaxError(
-                path, f"{operator} needs a non-empty list of strings, got {raw!r}"
-            )
+        if not isinstance(raw, list) or not raw or not all(isinstance(item, str) and item for item in raw):
+            raise PolicySyntaxError(path, f"{operator} needs a non-empty list of strings, got {raw!r}")
         return tuple(raw)
     if kind is OperandType.INTEGER:
         if isinstance(raw, bool) or not isinstance(raw, int):
@@ -197,8 +191,7 @@ def parse_constraint(raw: object, path: str) -> Constraint:
     if operator not in allowed:
         raise PolicySyntaxError(
             f"{path}.operator",
-            f"operator {operator!r} does not apply to {left} ({kind.value}); "
-            f"expected one of {list(allowed)}",
+            f"operator {operator!r} does not apply to {left} ({kind.value}); expected one of {list(allowed)}",
         )
     if "rightOperand" not in raw:
         raise PolicySyntaxError(path, "missing rightOperand")
@@ -235,8 +228,7 @@ def _parse_rules(raw: object, path: str) -> tuple[Rule, ...]:
             Rule(
                 action=action,
                 constraints=tuple(
-                    parse_constraint(c, f"{where}.constraint[{j}]")
-                    for j, c in enumerate(constraints)
+                    parse_constraint(c, f"{where}.constraint[{j}]") for j, c in enumerate(constraints)
                 ),
             )
         )
@@ -260,5 +252,3 @@ def parse_policy(raw: object) -> Policy:
             "$.permission", "a policy needs at least one permission (nothing is allowed otherwise)"
         )
     return Policy(permissions=permissions, prohibitions=prohibitions)
-
-

@@ -55,7 +55,10 @@ def parse_rules(raw: object) -> tuple[ListRule, ...]:
         if not isinstance(item, Mapping):
             raise RuleSetError(f"{where}: expected an object")
         rule_id, effect, reason, match = (
-            item.get("id"), item.get("effect"), item.get("reason"), item.get("match"),
+            item.get("id"),
+            item.get("effect"),
+            item.get("reason"),
+            item.get("match"),
         )
         if not isinstance(rule_id, str) or not rule_id or rule_id in seen:
             raise RuleSetError(f"{where}: id must be a unique non-empty string, got {rule_id!r}")

@@ -40,6 +40,7 @@ class WorkerResult:
     blobs: list[bytes]
     backend: str
     isolation: tuple[str, ...]  # what this run was isolated by, for the job's record
+    peak_rss_mb: float = 0.0  # the worker's peak resident memory, its children included
 
 
 class Backend(Protocol):
@@ -65,7 +66,5 @@ def create_backend(name: str, limits: Limits) -> Backend:
     if name in ("auto", "process"):
         return ProcessBackend(limits)
     if name in BACKENDS:
-        raise SandboxError(
-            f"sandbox backend {name!r} is not available in this release; use process or auto"
-        )
+        raise SandboxError(f"sandbox backend {name!r} is not available in this release; use process or auto")
     raise SandboxError(f"unknown sandbox backend {name!r}; expected one of {list(BACKENDS)}")

@@ -8,6 +8,7 @@ bubblewrap and Docker backends.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -23,7 +24,7 @@ from typing import IO
 from sandbox import framing
 from sandbox.errors import FrameError, LimitExceeded, SandboxError, WorkerFailed
 from sandbox.interface import Progress, WorkerJob, WorkerResult, check_result
-from sandbox.limits import MiB, Limits
+from sandbox.limits import Limits, MiB
 
 ISOLATION = ("rlimits", "process-group", "empty-cwd", "clean-env")
 # What a process that hit RLIMIT_AS leaves on stderr: Python, C++ and glibc's ways of saying so.
@@ -60,10 +61,8 @@ class _StderrReader(threading.Thread):
             line = raw.decode("utf-8", "replace").rstrip()
             if line.startswith("progress "):
                 if self.progress is not None:
-                    try:
+                    with contextlib.suppress(ValueError, IndexError):
                         self.progress(float(line.split()[1]))
-                    except (ValueError, IndexError):
-                        pass
                 continue
             self.tail = [*self.tail[-19:], line]
 
@@ -88,16 +87,12 @@ class ProcessBackend:
         self.limits = limits
 
     def _kill_group(self, pid: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def run(self, job: WorkerJob, progress: Progress | None = None) -> WorkerResult:
         limits = self.limits
-        request = framing.encode(
-            {"op": job.op, "params": job.params, "dataset": job.dataset}, job.blobs
-        )
+        request = framing.encode({"op": job.op, "params": job.params, "dataset": job.dataset}, job.blobs)
         if len(request) > limits.input_mb * MiB:
             raise LimitExceeded("input", f"job input {len(request) // MiB} MiB exceeds {limits.input_mb} MiB")
         scratch = tempfile.mkdtemp(prefix="tds-sandbox-")
@@ -109,7 +104,12 @@ class ProcessBackend:
     def _run(self, job: WorkerJob, request: bytes, scratch: str, progress: Progress | None) -> WorkerResult:
         limits = self.limits
         command = [
-            sys.executable, "-I", "-m", "sandbox.worker", "--limits", json.dumps(limits.to_json()),
+            sys.executable,
+            "-I",
+            "-m",
+            "sandbox.worker",
+            "--limits",
+            json.dumps(limits.to_json()),
         ]
         proc = subprocess.Popen(
             command,
@@ -134,10 +134,7 @@ class ProcessBackend:
                 if time.monotonic() > deadline:
                     timed_out = True
                     break
-                try:
-                    proc.wait(timeout=0.1)
-                except subprocess.TimeoutExpired:
-                    pass
+                time.sleep(0.02)
         finally:
             self._kill_group(proc.pid)  # the worker and whatever it forked end with the job
             proc.wait()
@@ -174,5 +171,12 @@ class ProcessBackend:
             raise WorkerFailed(str(error.get("kind")), str(error.get("message")))
         if status != 0:
             raise SandboxError(f"sandbox: worker exited with status {status} after answering")
+        peak = header.pop("peak_rss_mb", 0.0)
         check_result(job.op, header, blobs)
-        return WorkerResult(header=header, blobs=blobs, backend=self.name, isolation=ISOLATION)
+        return WorkerResult(
+            header=header,
+            blobs=blobs,
+            backend=self.name,
+            isolation=ISOLATION,
+            peak_rss_mb=float(peak) if isinstance(peak, int | float) else 0.0,
+        )

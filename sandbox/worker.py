@@ -18,7 +18,7 @@ from typing import Any
 
 from sandbox import framing
 from sandbox.errors import FrameError, WorkerFailed
-from sandbox.limits import MiB, Limits
+from sandbox.limits import Limits, MiB
 from sandbox.ops import csvkeys, psi
 
 Blobs = list[bytes]
@@ -45,7 +45,7 @@ def _progress(fraction: float) -> None:
 
 def _param(params: dict[str, Any], name: str, kind: type) -> Any:
     value = params.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise WorkerFailed("request", f"parameter {name}: expected {kind.__name__}, got {value!r}")
     return value
 
@@ -64,8 +64,7 @@ def op_psi_provider(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tup
     if len(request.encrypted_elements) != expected:
         raise WorkerFailed(
             "request",
-            f"the PSI request has {len(request.encrypted_elements)} items, "
-            f"the job declared {expected}",
+            f"the PSI request has {len(request.encrypted_elements)} items, the job declared {expected}",
         )
     reveal = _param(header["params"], "reveal_intersection", bool)
     if bool(request.reveal_intersection) != reveal:
@@ -74,7 +73,9 @@ def op_psi_provider(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tup
     return {"provider_set_size": len(items), "consumer_set_size": expected}, [setup, response]
 
 
-def op_psi_client_request(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
+def op_psi_client_request(
+    header: dict[str, Any], blobs: Blobs, limits: Limits
+) -> tuple[dict[str, Any], Blobs]:
     """Consumer side, step 1: read the input's key column and encrypt it under a new key."""
     path = Path(_param(header, "dataset", str))
     items = csvkeys.read_keys(path, _param(header["params"], "column", str))
@@ -87,7 +88,9 @@ def op_psi_client_request(header: dict[str, Any], blobs: Blobs, limits: Limits) 
     return {"consumer_set_size": len(items), "key": key.hex()}, [request, items_blob]
 
 
-def op_psi_client_result(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
+def op_psi_client_result(
+    header: dict[str, Any], blobs: Blobs, limits: Limits
+) -> tuple[dict[str, Any], Blobs]:
     """Consumer side, step 2: decrypt the provider's response and compare with its setup."""
     if len(blobs) != 2:
         raise WorkerFailed("request", f"psi.client_result takes 2 blobs, got {len(blobs)}")
@@ -96,8 +99,13 @@ def op_psi_client_result(header: dict[str, Any], blobs: Blobs, limits: Limits) -
     expected = _param(params, "expected", int)
     try:
         result = psi.client_result(
-            bytes.fromhex(_param(params, "key", str)), reveal, blobs[0], blobs[1],
-            psi.worker_count(limits.workers), _progress, expected,
+            bytes.fromhex(_param(params, "key", str)),
+            reveal,
+            blobs[0],
+            blobs[1],
+            psi.worker_count(limits.workers),
+            _progress,
+            expected,
         )
     except (RuntimeError, ValueError) as exc:
         raise WorkerFailed("protocol", f"the provider's PSI answer cannot be used: {exc}") from exc
@@ -139,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exc.kind, str(exc))
     except MemoryError:
         return _fail("memory", f"memory limit {limits.memory_mb} MiB exceeded")
+    result["peak_rss_mb"] = round(max(psi.vm_hwm_mb(), psi.child_peak_mb()), 1)
     sys.stdout.buffer.write(framing.encode(result, out_blobs))
     sys.stdout.buffer.flush()
     return 0

@@ -22,7 +22,9 @@ def record(session: Session, caller: str, signed: Any) -> tuple[Agreement, bool]
         raise Refused('expected a signed agreement {"document": {...}, "signatures": {...}}')
     document = signed["document"]
     agreement_id, provider_id, consumer_id = (
-        document.get("@id"), document.get("assigner"), document.get("assignee"),
+        document.get("@id"),
+        document.get("assigner"),
+        document.get("assignee"),
     )
     if caller not in (provider_id, consumer_id):
         raise Refused(f"{caller} is not a party to agreement {agreement_id}", status=403)

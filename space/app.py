@@ -89,7 +89,12 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
 
     @app.get("/.well-known/tds")
     def well_known() -> Any:
-        return {"id": registry.SPACE_ID, "role": "space", "url": config.url, "public_key": space_key.public_key}
+        return {
+            "id": registry.SPACE_ID,
+            "role": "space",
+            "url": config.url,
+            "public_key": space_key.public_key,
+        }
 
     # --- participants ---------------------------------------------------------------------
     @app.post("/participants")
@@ -109,9 +114,10 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
 
     @app.get("/participants/<pid>")
     def participant(pid: str) -> Any:
-        kind, who = token_or_caller() if request.headers.get("Authorization") else (
-            "participant", signed_caller(self_id=pid)
-        )
+        if request.headers.get("Authorization"):
+            kind, who = "token", require_token(database, Token, ("operator", "auditor"))
+        else:  # a pending participant may read its own registration, to learn when it is admitted
+            kind, who = "participant", signed_caller(self_id=pid)
         with database.session() as session:
             found = registry.get(session, pid)
             if kind == "participant" and who != pid and found.status == "pending":
@@ -138,8 +144,11 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
             raise Refused("limit: expected a whole number", status=400) from exc
         with database.session() as session:
             found = catalog.search(
-                session, request.args.get("q", ""), request.args.get("sector") or None,
-                request.args.get("op") or None, limit,
+                session,
+                request.args.get("q", ""),
+                request.args.get("sector") or None,
+                request.args.get("op") or None,
+                limit,
             )
             return {"results": [catalog.entry_view(session, e) for e in found]}
 
@@ -213,9 +222,13 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
             participant = who
         with database.session() as session:
             found = ledger.entries(
-                session, dataset=args.get("dataset") or None, participant=participant,
-                agreement=args.get("agreement") or None, outcome=args.get("outcome") or None,
-                after=after, limit=limit,
+                session,
+                dataset=args.get("dataset") or None,
+                participant=participant,
+                agreement=args.get("agreement") or None,
+                outcome=args.get("outcome") or None,
+                after=after,
+                limit=limit,
             )
             chain = ledger.head(session)
             return {
@@ -284,7 +297,9 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
             raise Refused(f"role: expected operator or auditor, got {body['role']!r}")
         token = new_token()
         with database.transaction() as session:
-            session.add(Token(token_hash=token_hash(token), role=body["role"], label=str(body.get("label", ""))))
+            session.add(
+                Token(token_hash=token_hash(token), role=body["role"], label=str(body.get("label", "")))
+            )
         return jsonify({"token": token, "role": body["role"]}), 201
 
     return app

@@ -97,9 +97,7 @@ def rule_view(fields: dict[str, Any]) -> dict[str, Any]:
     return {**fields, "semantic_tags": tags}
 
 
-def publish(
-    session: Session, provider: Participant, body: Any, rules: tuple[ListRule, ...]
-) -> CatalogEntry:
+def publish(session: Session, provider: Participant, body: Any, rules: tuple[ListRule, ...]) -> CatalogEntry:
     fields, offers = validate_entry(body)
     if "provider" not in provider.roles:
         raise Refused(f"{provider.id} is not registered as a provider", status=403)
@@ -108,7 +106,8 @@ def publish(
         assert verdict.rule is not None
         raise Refused(
             f"prohibited by negative-list rule {verdict.rule.id}: {verdict.rule.reason}",
-            kind="prohibited", rule=verdict.rule.id,
+            kind="prohibited",
+            rule=verdict.rule.id,
         )
     existing = session.scalar(
         select(CatalogEntry).where(
@@ -200,9 +199,7 @@ def search(
 
 
 def pending_reviews(session: Session) -> list[CatalogEntry]:
-    return list(
-        session.scalars(select(CatalogEntry).where(CatalogEntry.status == "pending_review"))
-    )
+    return list(session.scalars(select(CatalogEntry).where(CatalogEntry.status == "pending_review")))
 
 
 def review(session: Session, entry_id: str, approve: bool, note: str) -> CatalogEntry:
@@ -233,7 +230,9 @@ def dcat_catalog(session: Session, space_url: str) -> dict[str, Any]:
                 "@id": entry.id,
                 "@type": "Dataset",
                 "title": entry.title,
-                "description": [{"@value": entry.description, "@language": "zh"}] if entry.description else [],
+                "description": [{"@value": entry.description, "@language": "zh"}]
+                if entry.description
+                else [],
                 "keyword": entry.keywords,
                 "theme": entry.sector,
                 "tds:provider": entry.provider_id,

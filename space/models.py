@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from node.models import SeenNonceMixin, TokenMixin, UTCDateTime, utcnow
+from node.models import TYPE_MAP, SeenNonceMixin, TokenMixin, UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = TYPE_MAP
 
 
 class SeenNonce(SeenNonceMixin, Base):

@@ -50,9 +50,7 @@ def validate_registration(body: dict[str, Any]) -> dict[str, Any]:
         raise Refused(f"roles: expected a non-empty subset of {list(ROLES)}, got {roles!r}")
     jurisdiction = body.get("jurisdiction")
     if not isinstance(jurisdiction, str) or not JURISDICTION.match(jurisdiction):
-        raise Refused(
-            f"jurisdiction: expected an ISO 3166 code such as CN or CN-HA, got {jurisdiction!r}"
-        )
+        raise Refused(f"jurisdiction: expected an ISO 3166 code such as CN or CN-HA, got {jurisdiction!r}")
     endpoint = body.get("endpoint")
     parts = urlsplit(endpoint if isinstance(endpoint, str) else "")
     if parts.scheme not in ("http", "https") or not parts.hostname:

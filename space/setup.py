@@ -7,8 +7,7 @@ from pathlib import Path
 
 from contracts.keys import SigningKey
 from node.config import KEY, TOKEN, NodeConfig, default_db, write_file
-from node.db import Database, check_url, migrate
-from node.tokens import new_token, token_hash
+from node.db import check_url, create_database
 from space.app import NEGATIVE_LIST
 from space.models import Token
 
@@ -55,8 +54,12 @@ def init_space(data_dir: Path, url: str, db_url: str | None, auto_admit: bool) -
     """Create the space's data directory; return its config and the operator token (shown once)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     config = NodeConfig(
-        role="space", id="space", url=url.rstrip("/"), db=check_url(db_url or default_db(data_dir)),
-        data_dir=str(data_dir.resolve()), options={"auto_admit": auto_admit},
+        role="space",
+        id="space",
+        url=url.rstrip("/"),
+        db=check_url(db_url or default_db(data_dir)),
+        data_dir=str(data_dir.resolve()),
+        options={"auto_admit": auto_admit},
     )
     SigningKey.generate().save(data_dir / KEY)
     write_file(
@@ -64,14 +67,7 @@ def init_space(data_dir: Path, url: str, db_url: str | None, auto_admit: bool) -
         json.dumps(DEFAULT_NEGATIVE_LIST, ensure_ascii=False, indent=2).encode(),
         mode=0o644,
     )
-    migrate(config.db, MIGRATIONS)
-    token = new_token()
-    db = Database(config.db)
-    try:
-        with db.transaction() as session:
-            session.add(Token(token_hash=token_hash(token), role="operator", label="init"))
-    finally:
-        db.dispose()
+    token = create_database(config.db, MIGRATIONS, Token, "operator")
     write_file(data_dir / TOKEN, token.encode(), mode=0o600)
     config.save()
     return config, token

@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
+from contracts.errors import ContractError
 from node.config import ConfigError, NodeConfig, load
 from node.db import DatabaseURLError
 from tds.client import NodeAPI
-from contracts.errors import ContractError
 from tds.errors import JobEnded, TdsError
 
 
@@ -49,8 +49,14 @@ def emit(state: State, data: Any, human: str | None = None) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data-dir", type=click.Path(path_type=Path), envvar="TDS_DATA_DIR", default=Path("."),
-              show_default=True, help="The node's data directory (env TDS_DATA_DIR).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    envvar="TDS_DATA_DIR",
+    default=Path("."),
+    show_default=True,
+    help="The node's data directory (env TDS_DATA_DIR).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path, as_json: bool) -> None:
@@ -74,8 +80,11 @@ def space_init(state: State, url: str, db_url: str | None, auto_admit: bool) -> 
     from space.setup import init_space
 
     config, token = init_space(state.data_dir, url, db_url, auto_admit)
-    emit(state, {"id": config.id, "url": config.url, "operator_token": token},
-         f"space created in {config.data_dir}\noperator token (shown once, also in admin.token): {token}")
+    emit(
+        state,
+        {"id": config.id, "url": config.url, "operator_token": token},
+        f"space created in {config.data_dir}\noperator token (shown once, also in admin.token): {token}",
+    )
 
 
 @space.command("serve")
@@ -90,12 +99,19 @@ def space_serve(state: State) -> None:
     serve(create_app(config), config.host, config.port)
 
 
-def _operator_call(state: State, method: str, path: str, body: Any = None) -> Any:
-    api = state.api("space")
+def _call(
+    state: State, method: str, path: str, body: Any = None, *, role: str = "connector", **params: Any
+) -> Any:
+    """One call to this node's own API with its admin (connector) or operator (space) token."""
+    api = state.api(role)
     try:
-        return api.call(method, path, json=body)
+        return api.call(method, path, json=body, params=params)
     finally:
         api.close()
+
+
+def _operator_call(state: State, method: str, path: str, body: Any = None) -> Any:
+    return _call(state, method, path, body, role="space")
 
 
 @space.command("admit")
@@ -122,8 +138,10 @@ def space_suspend(state: State, participant: str) -> None:
 def space_participants(state: State) -> None:
     """List participants and their status."""
     found = _operator_call(state, "GET", "/admin/participants")
-    lines = [f"{p['id']:<20} {p['status']:<10} {p['legal_name']} ({', '.join(p['roles'])})"
-             for p in found["participants"]]
+    lines = [
+        f"{p['id']:<20} {p['status']:<10} {p['legal_name']} ({', '.join(p['roles'])})"
+        for p in found["participants"]
+    ]
     emit(state, found, "\n".join(lines) or "no participants")
 
 
@@ -138,7 +156,9 @@ def space_review(state: State, approve_id: str | None, reject_id: str | None, no
         raise click.UsageError("give --approve or --reject, not both")
     if approve_id or reject_id:
         decision = "approve" if approve_id else "reject"
-        entry = _operator_call(state, "POST", f"/admin/reviews/{approve_id or reject_id}/{decision}", {"note": note})
+        entry = _operator_call(
+            state, "POST", f"/admin/reviews/{approve_id or reject_id}/{decision}", {"note": note}
+        )
         emit(state, entry, f"{entry['id']} is now {entry['status']}")
         return
     found = _operator_call(state, "GET", "/admin/reviews")
@@ -173,9 +193,18 @@ def connector() -> None:
 @click.option("--db", "db_url", help="Database URL (default: SQLite in the data directory).")
 @click.option("--option", "options", multiple=True, help="KEY=VALUE connector setting (JSON values).")
 @pass_state
-def connector_init(state: State, name: str, space_url: str, url: str, legal_name: str,
-                   credit_code: str, roles: str, jurisdiction: str, db_url: str | None,
-                   options: tuple[str, ...]) -> None:
+def connector_init(
+    state: State,
+    name: str,
+    space_url: str,
+    url: str,
+    legal_name: str,
+    credit_code: str,
+    roles: str,
+    jurisdiction: str,
+    db_url: str | None,
+    options: tuple[str, ...],
+) -> None:
     """Create a connector and register it with the space (which admits it)."""
     from connectors.setup import SetupError, init_connector
     from node.signing import RemoteError
@@ -191,18 +220,28 @@ def connector_init(state: State, name: str, space_url: str, url: str, legal_name
             parsed[key] = value
     try:
         config, token, registration = init_connector(
-            state.data_dir, name=name, url=url, space_url=space_url, legal_name=legal_name,
-            credit_code=credit_code, roles=[r.strip() for r in roles.split(",") if r.strip()],
-            jurisdiction=jurisdiction, db_url=db_url, options=parsed,
+            state.data_dir,
+            name=name,
+            url=url,
+            space_url=space_url,
+            legal_name=legal_name,
+            credit_code=credit_code,
+            roles=[r.strip() for r in roles.split(",") if r.strip()],
+            jurisdiction=jurisdiction,
+            db_url=db_url,
+            options=parsed,
         )
     except RemoteError as exc:
         raise TdsError(f"the space refused the registration: {exc.problem.get('detail', exc)}") from exc
     except SetupError as exc:
         raise TdsError(str(exc)) from exc
-    emit(state, {"id": name, "status": registration["status"], "admin_token": token},
-         f"connector {name} created in {config.data_dir}; registration is {registration['status']}"
-         + ("" if registration["status"] == "admitted" else f" (the operator runs: tds space admit {name})")
-         + f"\nadmin token (shown once, also in admin.token): {token}")
+    emit(
+        state,
+        {"id": name, "status": registration["status"], "admin_token": token},
+        f"connector {name} created in {config.data_dir}; registration is {registration['status']}"
+        + ("" if registration["status"] == "admitted" else f" (the operator runs: tds space admit {name})")
+        + f"\nadmin token (shown once, also in admin.token): {token}",
+    )
 
 
 @connector.command("serve")
@@ -226,14 +265,6 @@ def connector_status(state: State) -> None:
     emit(state, found, f"{found['id']}: {member['status']} at {found['space']}; sandbox {found['sandbox']}")
 
 
-def _call(state: State, method: str, path: str, body: Any = None, **params: Any) -> Any:
-    api = state.api("connector")
-    try:
-        return api.call(method, path, json=body, params=params)
-    finally:
-        api.close()
-
-
 # --- datasets ------------------------------------------------------------------------------
 @cli.group()
 def dataset() -> None:
@@ -248,14 +279,32 @@ def dataset() -> None:
 @click.option("--description", default="")
 @click.option("--sector", default="其他", show_default=True, help="e.g. 金融, 交通运输, 医疗健康.")
 @click.option("--keyword", "keywords", multiple=True)
-@click.option("--classification", type=click.Choice(["general", "important", "core"]), default="general", show_default=True)
-@click.option("--pi-level", type=click.Choice(["none", "general", "sensitive"]), default="none", show_default=True)
+@click.option(
+    "--classification",
+    type=click.Choice(["general", "important", "core"]),
+    default="general",
+    show_default=True,
+)
+@click.option(
+    "--pi-level", type=click.Choice(["none", "general", "sensitive"]), default="none", show_default=True
+)
 @click.option("--jurisdiction", default="CN", show_default=True)
 @click.option("--tag", "tags", multiple=True, help="COLUMN=TAG semantic tag (phone, id_card, credit_code …).")
 @pass_state
-def dataset_add(state: State, name: str, file: Path, key_column: str, title: str | None,
-                description: str, sector: str, keywords: tuple[str, ...], classification: str,
-                pi_level: str, jurisdiction: str, tags: tuple[str, ...]) -> None:
+def dataset_add(
+    state: State,
+    name: str,
+    file: Path,
+    key_column: str,
+    title: str | None,
+    description: str,
+    sector: str,
+    keywords: tuple[str, ...],
+    classification: str,
+    pi_level: str,
+    jurisdiction: str,
+    tags: tuple[str, ...],
+) -> None:
     """Register FILE (UTF-8 CSV with a header) as dataset NAME and profile it locally."""
     tag_map: dict[str, list[str]] = {}
     for item in tags:
@@ -263,15 +312,31 @@ def dataset_add(state: State, name: str, file: Path, key_column: str, title: str
         if not sep or not tag:
             raise click.UsageError(f"--tag {item!r}: expected COLUMN=TAG")
         tag_map.setdefault(column, []).append(tag)
-    found = _call(state, "POST", "/api/datasets", {
-        "name": name, "path": str(file.resolve()), "key_column": key_column, "title": title,
-        "description": description, "sector": sector, "keywords": list(keywords),
-        "classification": classification, "pi_level": pi_level, "jurisdiction": jurisdiction,
-        "tags": tag_map,
-    })
+    found = _call(
+        state,
+        "POST",
+        "/api/datasets",
+        {
+            "name": name,
+            "path": str(file.resolve()),
+            "key_column": key_column,
+            "title": title,
+            "description": description,
+            "sector": sector,
+            "keywords": list(keywords),
+            "classification": classification,
+            "pi_level": pi_level,
+            "jurisdiction": jurisdiction,
+            "tags": tag_map,
+        },
+    )
     profile = found["profile"]
-    emit(state, found, f"{name}: {found['row_count']} rows, {len(found['columns'])} columns, "
-                       f"key {found['key_column']} uniqueness {profile['key_uniqueness']}")
+    emit(
+        state,
+        found,
+        f"{name}: {found['row_count']} rows, {len(found['columns'])} columns, "
+        f"key {found['key_column']} uniqueness {profile['key_uniqueness']}",
+    )
 
 
 @dataset.command("list")
@@ -279,15 +344,22 @@ def dataset_add(state: State, name: str, file: Path, key_column: str, title: str
 def dataset_list(state: State) -> None:
     """List this connector's datasets."""
     found = _call(state, "GET", "/api/datasets")
-    lines = [f"{d['name']:<20} {d['row_count']:>10} rows  {d['catalog_status'] or 'unpublished'}"
-             for d in found["datasets"]]
+    lines = [
+        f"{d['name']:<20} {d['row_count']:>10} rows  {d['catalog_status'] or 'unpublished'}"
+        for d in found["datasets"]
+    ]
     emit(state, found, "\n".join(lines) or "no datasets")
 
 
 @dataset.command("publish")
 @click.argument("name")
-@click.option("--offer", "offer_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSON file with the offer (policy, price, auto_approve), or a list of offers.")
+@click.option(
+    "--offer",
+    "offer_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON file with the offer (policy, price, auto_approve), or a list of offers.",
+)
 @pass_state
 def dataset_publish(state: State, name: str, offer_file: Path) -> None:
     """Publish NAME's catalog entry (metadata, profile, offers) to the space."""
@@ -297,8 +369,13 @@ def dataset_publish(state: State, name: str, offer_file: Path) -> None:
         raise TdsError(f"{offer_file}: not a JSON file: {exc}") from exc
     entry = _call(state, "POST", f"/api/datasets/{name}/publish", {"offers": offers})
     offers_line = ", ".join(f"{o['id']} ({', '.join(o['operations'])})" for o in entry["offers"])
-    emit(state, entry, f"{entry['id']} {entry['status']}" +
-         (f" — {entry['review_rule']}" if entry["review_rule"] else "") + f"\noffers: {offers_line}")
+    emit(
+        state,
+        entry,
+        f"{entry['id']} {entry['status']}"
+        + (f" — {entry['review_rule']}" if entry["review_rule"] else "")
+        + f"\noffers: {offers_line}",
+    )
 
 
 # --- catalog -------------------------------------------------------------------------------
@@ -319,8 +396,11 @@ def catalog_search(state: State, text: str, sector: str | None, op: str | None, 
     lines = []
     for e in found["results"]:
         lines.append(f"{e['id']}  {e['title']}  [{e['sector']}] {e['row_count']} rows — {e['provider']}")
-        lines += [f"    offer {o['id']}: {', '.join(o['operations'])}, {o['price']['model']} "
-                  f"{o['price']['amount_fen']} fen" for o in e["offers"]]
+        lines += [
+            f"    offer {o['id']}: {', '.join(o['operations'])}, {o['price']['model']} "
+            f"{o['price']['amount_fen']} fen"
+            for o in e["offers"]
+        ]
     emit(state, found, "\n".join(lines) or "no matching entries")
 
 
@@ -339,7 +419,9 @@ def contract() -> None:
 
 
 def _contract_line(neg: dict[str, Any]) -> str:
-    line = f"{neg['id']}  {neg['role']:<8} {neg['state']:<10} {neg['peer']:<16} {', '.join(neg['operations'])}"
+    line = (
+        f"{neg['id']}  {neg['role']:<8} {neg['state']:<10} {neg['peer']:<16} {', '.join(neg['operations'])}"
+    )
     if neg["agreement_id"]:
         line += f"\n    agreement {neg['agreement_id']}"
     if neg["reason"]:
@@ -351,17 +433,27 @@ def _contract_line(neg: dict[str, Any]) -> str:
 @click.option("--offer", "offer_id", required=True)
 @click.option("--purpose", required=True)
 @click.option("--op", "operations", multiple=True, required=True)
-@click.option("--wait", type=float, default=30.0, show_default=True,
-              help="Seconds to wait for FINALIZED (0: return at once).")
+@click.option(
+    "--wait",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for FINALIZED (0: return at once).",
+)
 @pass_state
-def contract_request(state: State, offer_id: str, purpose: str, operations: tuple[str, ...], wait: float) -> None:
+def contract_request(
+    state: State, offer_id: str, purpose: str, operations: tuple[str, ...], wait: float
+) -> None:
     """Request an agreement for an offer from its provider."""
     api = state.api("connector")
     try:
-        neg = api.post("/api/contracts", {"offer": offer_id, "purpose": purpose, "operations": list(operations)})
+        neg = api.post(
+            "/api/contracts", {"offer": offer_id, "purpose": purpose, "operations": list(operations)}
+        )
         if wait > 0 and neg["state"] not in ("FINALIZED", "TERMINATED"):
-            neg = api.wait_for(f"/api/contracts/{neg['id']}",
-                               lambda n: n["state"] in ("FINALIZED", "TERMINATED"), wait)
+            neg = api.wait_for(
+                f"/api/contracts/{neg['id']}", lambda n: n["state"] in ("FINALIZED", "TERMINATED"), wait
+            )
     finally:
         api.close()
     emit(state, neg, _contract_line(neg))
@@ -432,18 +524,34 @@ def _job_line(found: dict[str, Any]) -> str:
 @job.command("submit")
 @click.option("--agreement", required=True, help="Agreement (or negotiation) id.")
 @click.option("--op", "operation", required=True, type=click.Choice(["psi.cardinality", "psi.intersection"]))
-@click.option("--input", "input_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--input", "input_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--column", required=True, help="The input's key column.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the job to end.")
 @pass_state
-def job_submit(state: State, agreement: str, operation: str, input_file: Path, column: str,
-               progress: bool | None, wait: bool) -> None:
+def job_submit(
+    state: State,
+    agreement: str,
+    operation: str,
+    input_file: Path,
+    column: str,
+    progress: bool | None,
+    wait: bool,
+) -> None:
     """Submit a job; the input never leaves this connector."""
     api = state.api("connector")
     try:
-        found = api.post("/api/jobs", {"agreement": agreement, "operation": operation,
-                                       "input": str(input_file.resolve()), "column": column})
+        found = api.post(
+            "/api/jobs",
+            {
+                "agreement": agreement,
+                "operation": operation,
+                "input": str(input_file.resolve()),
+                "column": column,
+            },
+        )
         if wait:
             found = _follow(api, found, sys.stderr.isatty() if progress is None else progress)
     finally:
@@ -456,7 +564,7 @@ def job_submit(state: State, agreement: str, operation: str, input_file: Path, c
 def _follow(api: NodeAPI, found: dict[str, Any], show: bool) -> dict[str, Any]:
     path = f"/api/jobs/{found['id']}"
     if not show:
-        return api.wait_for(path, lambda j: j["status"] != "running", timeout=7 * 24 * 3600)  # type: ignore[no-any-return]
+        return api.wait_for(path, lambda j: j["status"] != "running", timeout=7 * 24 * 3600)
     with click.progressbar(length=1000, label="job", file=sys.stderr, show_eta=True) as bar:
         done = 0
         while found["status"] == "running":
@@ -536,8 +644,15 @@ def _audit_api(state: State, space_url: str | None, token: str | None) -> NodeAP
 @click.option("--space", "space_url", help="The space's URL (with --token).")
 @click.option("--token", envvar="TDS_TOKEN", help="An auditor or operator token (env TDS_TOKEN).")
 @pass_state
-def audit_log(state: State, dataset: str | None, participant: str | None, agreement: str | None,
-              outcome: str | None, space_url: str | None, token: str | None) -> None:
+def audit_log(
+    state: State,
+    dataset: str | None,
+    participant: str | None,
+    agreement: str | None,
+    outcome: str | None,
+    space_url: str | None,
+    token: str | None,
+) -> None:
     """List usage records, and check that the hash chain they were read from is intact."""
     from contracts.chain import ChainError, verify_chain
 
@@ -546,8 +661,15 @@ def audit_log(state: State, dataset: str | None, participant: str | None, agreem
     try:
         after = -1
         while True:
-            page = api.get("/ledger/records", dataset=dataset, participant=participant,
-                           agreement=agreement, outcome=outcome, after=after, limit=1000)
+            page = api.get(
+                "/ledger/records",
+                dataset=dataset,
+                participant=participant,
+                agreement=agreement,
+                outcome=outcome,
+                after=after,
+                limit=1000,
+            )
             records += page["records"]
             if len(page["records"]) < 1000:
                 break
@@ -564,12 +686,19 @@ def audit_log(state: State, dataset: str | None, participant: str | None, agreem
     lines = []
     for entry in records:
         r = entry["signed"]["document"]
-        lines.append(f"#{entry['seq']:<5} {r['finished_at']}  {r['operation']:<17} {r['outcome']:<9} "
-                     f"{r['consumer']} → {r['provider']}  fee {r['fee_fen']} fen  {r['reason']}")
-    lines.append(f"{len(records)} records; ledger size {head['size']}, head {head['hash'][:16]}…"
-                 + ("" if chain_error is None and chain_ok else f"\nCHAIN BROKEN: {chain_error}"))
-    emit(state, {"head": head, "records": records, "chain_ok": chain_ok, "chain_error": chain_error},
-         "\n".join(lines))
+        lines.append(
+            f"#{entry['seq']:<5} {r['finished_at']}  {r['operation']:<17} {r['outcome']:<9} "
+            f"{r['consumer']} → {r['provider']}  fee {r['fee_fen']} fen  {r['reason']}"
+        )
+    lines.append(
+        f"{len(records)} records; ledger size {head['size']}, head {head['hash'][:16]}…"
+        + ("" if chain_error is None and chain_ok else f"\nCHAIN BROKEN: {chain_error}")
+    )
+    emit(
+        state,
+        {"head": head, "records": records, "chain_ok": chain_ok, "chain_error": chain_error},
+        "\n".join(lines),
+    )
     if not chain_ok:
         raise TdsError(f"the ledger's hash chain does not verify: {chain_error}")
 
@@ -592,8 +721,9 @@ def demo_command(state: State, n: int, overlap: int, keep: Path | None) -> None:
 
 
 def _logging() -> None:
-    logging.basicConfig(level=os.environ.get("TDS_LOG", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("TDS_LOG", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def main() -> None:

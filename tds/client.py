@@ -15,7 +15,9 @@ class NodeAPI:
     def __init__(self, url: str, token: str, timeout: float = 120.0) -> None:
         self.url = url.rstrip("/")
         self.http = httpx.Client(
-            base_url=self.url, timeout=timeout, trust_env=False,
+            base_url=self.url,
+            timeout=timeout,
+            trust_env=False,
             headers={"Authorization": f"Bearer {token}"},
         )
 

@@ -17,21 +17,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tds.client import NodeAPI
-from tds.local import cluster
+from tds.local import cluster, negotiate, publish_dataset, run_job
 
 Say = Callable[[str], None] | None
 
 OFFER = {
     "policy": {
         "permission": [
-            {"action": op, "constraint": [
-                {"leftOperand": "purpose", "operator": "isAnyOf", "rightOperand": ["risk-control", "anti-fraud"]},
-                {"leftOperand": "count", "operator": "lteq", "rightOperand": 2},
-                {"leftOperand": "consumerSetSize", "operator": "lteq", "rightOperand": 2_000_000},
-                {"leftOperand": "resultSize", "operator": "gteq", "rightOperand": 100},
-                {"leftOperand": "dateTime", "operator": "lt", "rightOperand": "2027-12-31T16:00:00Z"},
-            ]}
+            {
+                "action": op,
+                "constraint": [
+                    {
+                        "leftOperand": "purpose",
+                        "operator": "isAnyOf",
+                        "rightOperand": ["risk-control", "anti-fraud"],
+                    },
+                    {"leftOperand": "count", "operator": "lteq", "rightOperand": 2},
+                    {"leftOperand": "consumerSetSize", "operator": "lteq", "rightOperand": 2_000_000},
+                    {"leftOperand": "resultSize", "operator": "gteq", "rightOperand": 100},
+                    {"leftOperand": "dateTime", "operator": "lt", "rightOperand": "2027-12-31T16:00:00Z"},
+                ],
+            }
             for op in ("psi.cardinality", "psi.intersection")
         ],
     },
@@ -60,12 +66,6 @@ def write_csv(path: Path, header: str, rows: list[str]) -> None:
     path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
 
 
-def run_job(api: NodeAPI, agreement: str, op: str, input_path: Path) -> dict[str, Any]:
-    job = api.post("/api/jobs", {"agreement": agreement, "operation": op,
-                                 "input": str(input_path), "column": "phone"})
-    return api.wait_for(f"/api/jobs/{job['id']}", lambda j: j["status"] != "running", timeout=3600)  # type: ignore[no-any-return]
-
-
 def run_demo(n: int, overlap: int, keep: Path | None, say: Say) -> dict[str, Any]:
     def tell(text: str) -> None:
         if say:
@@ -76,10 +76,16 @@ def run_demo(n: int, overlap: int, keep: Path | None, say: Say) -> dict[str, Any
         root = keep or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         bank_phones, telecom_phones = phone_sets(n, overlap)
-        write_csv(root / "bank_customers.csv", "phone,segment",
-                  [f"{p},{'retail' if i % 3 else 'sme'}" for i, p in enumerate(bank_phones)])
-        write_csv(root / "telecom_subscribers.csv", "phone,plan,tenure_months",
-                  [f"{p},{'5G' if i % 2 else '4G'},{i % 120}" for i, p in enumerate(telecom_phones)])
+        write_csv(
+            root / "bank_customers.csv",
+            "phone,segment",
+            [f"{p},{'retail' if i % 3 else 'sme'}" for i, p in enumerate(bank_phones)],
+        )
+        write_csv(
+            root / "telecom_subscribers.csv",
+            "phone,plan,tenure_months",
+            [f"{p},{'5G' if i % 2 else '4G'},{i % 120}" for i, p in enumerate(telecom_phones)],
+        )
         tell(f"generated {n} bank customers and {n} telecom subscribers, {overlap} in common")
         with cluster(root) as space:
             tell(f"space running at {space.space.url}")
@@ -88,21 +94,21 @@ def run_demo(n: int, overlap: int, keep: Path | None, say: Say) -> dict[str, Any
             tell(f"admitted bank ({bank.url}) and telecom ({telecom.url}) with signed credentials")
             operator, bank_api, telecom_api = space.operator(), bank.api(), telecom.api()
             try:
-                telecom_api.post("/api/datasets", {
-                    "name": "subscribers", "path": str(root / "telecom_subscribers.csv"),
-                    "key_column": "phone", "title": "移动用户号码库 (mobile subscribers)",
-                    "description": "在网手机号码，用于风控核验 / active mobile numbers for risk checks",
-                    "sector": "信息通信", "keywords": ["手机号", "phone", "risk"],
-                    "pi_level": "general",
-                })
-                entry = telecom_api.post("/api/datasets/subscribers/publish", {"offers": [OFFER]})
+                entry = publish_dataset(
+                    telecom_api,
+                    "subscribers",
+                    root / "telecom_subscribers.csv",
+                    OFFER,
+                    title="移动用户号码库 (mobile subscribers)",
+                    description="在网手机号码，用于风控核验 / active mobile numbers for risk checks",
+                    sector="信息通信",
+                    keywords=["手机号", "phone", "risk"],
+                    pi_level="general",
+                )
                 tell(f"telecom published {entry['id']} ({entry['row_count']} rows, metadata only)")
                 found = bank_api.get("/api/catalog", q="手机号", op="psi.cardinality")["results"]
                 offer_id = found[0]["offers"][0]["id"]
-                neg = bank_api.post("/api/contracts", {"offer": offer_id, "purpose": "risk-control",
-                                                       "operations": ["psi.cardinality", "psi.intersection"]})
-                neg = bank_api.wait_for(f"/api/contracts/{neg['id']}",
-                                        lambda x: x["state"] in ("FINALIZED", "TERMINATED"), 30)
+                neg = negotiate(bank_api, offer_id, ["psi.cardinality", "psi.intersection"])
                 if neg["state"] != "FINALIZED":
                     raise RuntimeError(f"negotiation ended {neg['state']}: {neg['reason']}")
                 agreement = neg["agreement_id"]
@@ -112,15 +118,19 @@ def run_demo(n: int, overlap: int, keep: Path | None, say: Say) -> dict[str, Any
                 t0 = time.perf_counter()
                 cardinality = run_job(bank_api, agreement, "psi.cardinality", bank_input)
                 timings["psi_cardinality_s"] = round(time.perf_counter() - t0, 2)
-                tell(f"psi.cardinality: {cardinality['status']}, |A ∩ B| = "
-                     f"{(cardinality['summary'] or {}).get('cardinality')} (expected {overlap}), "
-                     f"{timings['psi_cardinality_s']} s")
+                tell(
+                    f"psi.cardinality: {cardinality['status']}, |A ∩ B| = "
+                    f"{(cardinality['summary'] or {}).get('cardinality')} (expected {overlap}), "
+                    f"{timings['psi_cardinality_s']} s"
+                )
                 t0 = time.perf_counter()
                 intersection = run_job(bank_api, agreement, "psi.intersection", bank_input)
                 timings["psi_intersection_s"] = round(time.perf_counter() - t0, 2)
                 result = bank_api.get(f"/api/jobs/{intersection['id']}/result", limit=3)
-                tell(f"psi.intersection: {intersection['status']}, {result['intersection_size']} numbers, "
-                     f"first {result['intersection'][:3]}, {timings['psi_intersection_s']} s")
+                tell(
+                    f"psi.intersection: {intersection['status']}, {result['intersection_size']} numbers, "
+                    f"first {result['intersection'][:3]}, {timings['psi_intersection_s']} s"
+                )
                 denied = run_job(bank_api, agreement, "psi.cardinality", bank_input)
                 tell(f"third job: {denied['status']}: {denied['error']}")
                 for api in (bank_api, telecom_api):
@@ -132,8 +142,11 @@ def run_demo(n: int, overlap: int, keep: Path | None, say: Say) -> dict[str, Any
                 tell("ledger (hash chain verified):")
                 for entry_ in ledger["records"]:
                     r = entry_["signed"]["document"]
-                    tell(f"  #{entry_['seq']} {r['operation']:<17} {r['outcome']:<9} fee {r['fee_fen']:>5} fen  "
-                         f"signed by {', '.join(sorted(entry_['signed']['signatures']))}  {r['reason']}")
+                    signers = ", ".join(sorted(entry_["signed"]["signatures"]))
+                    tell(
+                        f"  #{entry_['seq']} {r['operation']:<17} {r['outcome']:<9} "
+                        f"fee {r['fee_fen']:>5} fen  signed by {signers}  {r['reason']}"
+                    )
             finally:
                 for api in (operator, bank_api, telecom_api):
                     api.close()

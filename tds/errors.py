@@ -7,7 +7,7 @@ TdsError            root: the CLI prints its message and exits with its code
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class TdsError(Exception):
@@ -21,7 +21,7 @@ class ApiError(TdsError):
 
 
 class JobEnded(TdsError):
-    CODES = {"denied": 3, "failed": 4, "withheld": 5}
+    CODES: ClassVar[dict[str, int]] = {"denied": 3, "failed": 4, "withheld": 5}
 
     def __init__(self, status: str, message: str) -> None:
         super().__init__(message)

@@ -76,7 +76,10 @@ class Node:
         env = {**os.environ, **(extra_env or {})}
         self.proc = subprocess.Popen(
             tds_command("--data-dir", str(self.config.path), role, "serve"),
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
         log.close()
         wait_healthy(self.url, self.proc)
@@ -120,10 +123,24 @@ class Cluster:
     ) -> Node:
         data_dir = self.root / name
         args = [
-            "--data-dir", str(data_dir), "connector", "init", "--name", name,
-            "--space", self.space.url, "--url", f"http://127.0.0.1:{free_port()}",
-            "--legal-name", legal_name, "--credit-code", credit_code(seed), "--roles", roles,
-            "--jurisdiction", jurisdiction,
+            "--data-dir",
+            str(data_dir),
+            "connector",
+            "init",
+            "--name",
+            name,
+            "--space",
+            self.space.url,
+            "--url",
+            f"http://127.0.0.1:{free_port()}",
+            "--legal-name",
+            legal_name,
+            "--credit-code",
+            credit_code(seed),
+            "--roles",
+            roles,
+            "--jurisdiction",
+            jurisdiction,
         ]
         for key, value in (options or {}).items():
             args += ["--option", f"{key}={value}"]
@@ -166,3 +183,43 @@ def cluster(root: Path, db_url: str | None = None, auto_admit: bool = False) -> 
         yield running
     finally:
         running.stop()
+
+
+# --- the story's steps, shared by the demo, the benchmark and the integration tests -----------
+def publish_dataset(
+    provider: NodeAPI, name: str, csv: Path, offer: dict[str, Any], **dataset: Any
+) -> dict[str, Any]:
+    """Register ``csv`` at the provider's connector and publish it with one offer."""
+    provider.post("/api/datasets", {"name": name, "path": str(csv), "key_column": "phone", **dataset})
+    return provider.post(f"/api/datasets/{name}/publish", {"offers": [offer]})
+
+
+def negotiate(
+    consumer: NodeAPI,
+    offer_id: str,
+    operations: list[str],
+    purpose: str = "risk-control",
+    timeout: float = 30,
+) -> dict[str, Any]:
+    """Request an agreement and wait until it is FINALIZED or TERMINATED."""
+    neg = consumer.post("/api/contracts", {"offer": offer_id, "purpose": purpose, "operations": operations})
+    return consumer.wait_for(
+        f"/api/contracts/{neg['id']}",
+        lambda n: n["state"] in ("FINALIZED", "TERMINATED"),
+        timeout,
+    )
+
+
+def run_job(
+    consumer: NodeAPI, agreement: str, operation: str, csv: Path, column: str = "phone", timeout: float = 7200
+) -> dict[str, Any]:
+    """Submit a job and wait for it to end."""
+    job = consumer.post(
+        "/api/jobs", {"agreement": agreement, "operation": operation, "input": str(csv), "column": column}
+    )
+    return consumer.wait_for(
+        f"/api/jobs/{job['id']}",
+        lambda j: j["status"] != "running",
+        timeout,
+        interval=0.05,
+    )

@@ -58,8 +58,17 @@ def postgres_server() -> Iterator[str]:
         subprocess.run([*prefix, *args], check=True, capture_output=True)
 
     run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "tds", "-E", "UTF8", "--no-sync")
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(tmp / "server.log"), "-w", "-o",
-        f"-p {port} -k {tmp} -h 127.0.0.1 -F -c max_connections=200", "start")
+    run(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(tmp / "server.log"),
+        "-w",
+        "-o",
+        f"-p {port} -k {tmp} -h 127.0.0.1 -F -c max_connections=200",
+        "start",
+    )
     try:
         yield f"postgresql+psycopg://tds@127.0.0.1:{port}"
     finally:

@@ -25,6 +25,7 @@ def _registry() -> Registry:
 
 
 def validate(message: Any, schema: str) -> None:
-    """Raise jsonschema.ValidationError unless ``message`` fits e.g. 'negotiation/contract-request-message'."""
+    """Raise jsonschema.ValidationError unless ``message`` fits ``schema``, a path such as
+    'negotiation/contract-request-message'."""
     document = json.loads((DSP / f"{schema}-schema.json").read_text())
     Draft201909Validator(document, registry=_registry()).validate(message)

@@ -45,9 +45,7 @@ def iter_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
 def column_index(header: list[str], column: str, path: Path) -> int:
     names = [normalise_key(h) for h in header]
     if column not in names:
-        raise WorkerFailed(
-            "input", f"{path.name}: no column {column!r}; the header has {names}"
-        )
+        raise WorkerFailed("input", f"{path.name}: no column {column!r}; the header has {names}")
     return names.index(column)
 
 

@@ -71,6 +71,28 @@ def _client_indices(args: tuple[int, Sequence[bytes]]) -> list[int]:
     return [offset + i for i in client.GetIntersection(_SHARED["setup"], response)]
 
 
+def vm_hwm_mb() -> float:
+    """This process's peak resident memory (VmHWM, MiB). Unlike ru_maxrss it is per address
+    space, so it does not include the parent's memory inherited across fork and exec."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+_CHILD_PEAK_MB = [0.0]  # the largest VmHWM any pool process reported
+
+
+def child_peak_mb() -> float:
+    return _CHILD_PEAK_MB[0]
+
+
+def _measured(task: tuple[Callable[[Any], Any], Any]) -> tuple[Any, float]:
+    func, arg = task
+    return func(arg), vm_hwm_mb()
+
+
 def _parallel_map(
     func: Callable[[Any], Any],
     tasks: Sequence[Any],
@@ -87,8 +109,9 @@ def _parallel_map(
     # fork: the worker is single-threaded, and children inherit _SHARED without pickling
     with multiprocessing.get_context("fork").Pool(processes=min(workers, len(tasks))) as pool:
         out = []
-        for i, result in enumerate(pool.imap(func, tasks), 1):
+        for i, (result, peak) in enumerate(pool.imap(_measured, [(func, t) for t in tasks]), 1):
             out.append(result)
+            _CHILD_PEAK_MB[0] = max(_CHILD_PEAK_MB[0], peak)
             if progress:
                 progress(i / len(tasks))
         return out
@@ -110,9 +133,7 @@ def client_request(
     tasks = _chunks(items, workers * 4)
     request = psi.Request()
     request.reveal_intersection = reveal
-    request.encrypted_elements.extend(
-        _flatten(_parallel_map(_client_encrypt, tasks, workers, progress))
-    )
+    request.encrypted_elements.extend(_flatten(_parallel_map(_client_encrypt, tasks, workers, progress)))
     return bytes(request.SerializeToString())
 
 

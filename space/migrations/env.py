@@ -1,25 +1,6 @@
-"""Alembic environment for the space database (run through node.db.migrate)."""
+"""Alembic environment for the space database (node.db.migrate runs it)."""
 
-from alembic import context
-from sqlalchemy import create_engine
-
+from node.db import run_migrations
 from space.models import Base
 
-target_metadata = Base.metadata
-
-
-def run() -> None:
-    connection = context.config.attributes.get("connection")
-    if connection is None:  # alembic command line: open our own connection
-        engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
-        with engine.begin() as own:
-            context.configure(connection=own, target_metadata=target_metadata, render_as_batch=True)
-            with context.begin_transaction():
-                context.run_migrations()
-        return
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-run()
+run_migrations(Base.metadata)

@@ -12,10 +12,13 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_profile(tmp_path: Path) -> None:
-    path = write(tmp_path, "phone,id_no,amount,joined,vip,name\n"
-                 "13800000001,410105199001011234,12.5,2024-01-02,true,张三\n"
-                 "13800000002,41010519900101123X,7,2024-02-03,false,\n"
-                 "13800000002,410105199001011235,3,2024-03-04,true,李四\n")
+    path = write(
+        tmp_path,
+        "phone,id_no,amount,joined,vip,name\n"
+        "13800000001,410105199001011234,12.5,2024-01-02,true,张三\n"
+        "13800000002,41010519900101123X,7,2024-02-03,false,\n"
+        "13800000002,410105199001011235,3,2024-03-04,true,李四\n",
+    )
     profile = profile_csv(path, "phone")
     assert profile["row_count"] == 3
     assert profile["key_distinct"] == 2 and profile["key_uniqueness"] == round(2 / 3, 4)

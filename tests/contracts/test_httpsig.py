@@ -23,9 +23,12 @@ class _Message:
         self.method = "POST"
         self.url = "https://example.com/foo?param=Value&Pet=dog"
         self.headers = {
-            "Host": "example.com", "Date": "Tue, 20 Apr 2021 02:07:55 GMT",
-            "Content-Type": "application/json", "Content-Length": "18",
-            "Content-Digest": "sha-512=:WZDPaVn/7XgHaAy8pmojAkGWoRx2UFChF41A2svX+TaPm+AbwAgBWnrIiYllu7BNNyealdVLvRwEmTHWXvJwew==:",
+            "Host": "example.com",
+            "Date": "Tue, 20 Apr 2021 02:07:55 GMT",
+            "Content-Type": "application/json",
+            "Content-Length": "18",
+            "Content-Digest": "sha-512=:WZDPaVn/7XgHaAy8pmojAkGWoRx2UFChF41A2svX+TaPm+"
+            "AbwAgBWnrIiYllu7BNNyealdVLvRwEmTHWXvJwew==:",
         }
 
 
@@ -44,8 +47,13 @@ def test_rfc9421_b26_signature_is_reproduced() -> None:
     assert RFC_KEY.public_key == RFC_PUBLIC
     message = _Message()
     HTTPMessageSigner(signature_algorithm=PycryptodomeEd25519, key_resolver=_Keys()).sign(
-        message, key_id="test-key-ed25519", created=dt.datetime.fromtimestamp(1618884473, dt.UTC),
-        label="sig-b26", include_alg=False, covered_component_ids=COMPONENTS, use_existing_digest=True,
+        message,
+        key_id="test-key-ed25519",
+        created=dt.datetime.fromtimestamp(1618884473, dt.UTC),
+        label="sig-b26",
+        include_alg=False,
+        covered_component_ids=COMPONENTS,
+        use_existing_digest=True,
     )
     assert message.headers["Signature-Input"] == (
         'sig-b26=("date" "@method" "@path" "@authority" "content-type" "content-length")'
@@ -72,15 +80,36 @@ NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
 
 
 def signed(**overrides: object) -> dict[str, str]:
-    args: dict = {"method": "POST", "url": URL, "body": BODY, "key_id": "alice", "key": ALICE,
-                  "created": NOW, "nonce": "n-1"}
+    args: dict = {
+        "method": "POST",
+        "url": URL,
+        "body": BODY,
+        "key_id": "alice",
+        "key": ALICE,
+        "created": NOW,
+        "nonce": "n-1",
+    }
     args.update(overrides)
-    return sign_request(args.pop("method"), args.pop("url"), args.pop("body"), args.pop("key_id"),
-                        args.pop("key"), created=args["created"], nonce=args["nonce"])
+    return sign_request(
+        args.pop("method"),
+        args.pop("url"),
+        args.pop("body"),
+        args.pop("key_id"),
+        args.pop("key"),
+        created=args["created"],
+        nonce=args["nonce"],
+    )
 
 
-def check(headers: dict[str, str], *, method: str = "POST", url: str = URL, body: bytes = BODY,
-          now: dt.datetime = NOW, keys: dict | None = None) -> object:
+def check(
+    headers: dict[str, str],
+    *,
+    method: str = "POST",
+    url: str = URL,
+    body: bytes = BODY,
+    now: dt.datetime = NOW,
+    keys: dict | None = None,
+) -> object:
     known = {"alice": ALICE.public_key} if keys is None else keys
     return verify_request(method, url, headers, body, known.get, now=now)
 

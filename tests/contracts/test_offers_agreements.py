@@ -21,11 +21,20 @@ NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
 OFFER = {
     "policy": {
         "permission": [
-            {"action": "psi.cardinality", "constraint": [{"leftOperand": "count", "operator": "lteq", "rightOperand": 2}]},
+            {
+                "action": "psi.cardinality",
+                "constraint": [{"leftOperand": "count", "operator": "lteq", "rightOperand": 2}],
+            },
             {"action": "psi.intersection"},
         ],
-        "prohibition": [{"action": "psi.intersection", "constraint": [
-            {"leftOperand": "jurisdiction", "operator": "isNoneOf", "rightOperand": ["CN"]}]}],
+        "prohibition": [
+            {
+                "action": "psi.intersection",
+                "constraint": [
+                    {"leftOperand": "jurisdiction", "operator": "isNoneOf", "rightOperand": ["CN"]}
+                ],
+            }
+        ],
     },
     "price": {"model": "per_row", "amount_fen": 2},
     "auto_approve": True,
@@ -54,7 +63,9 @@ def test_bad_offers(change: dict, message: str) -> None:
 def test_fees_in_integer_fen() -> None:
     offer = parse_offer(OFFER)
     assert offer.price.fee_fen(1000) == 2000
-    assert parse_offer({**OFFER, "price": {"model": "per_job", "amount_fen": 5000}}).price.fee_fen(10**6) == 5000
+    assert (
+        parse_offer({**OFFER, "price": {"model": "per_job", "amount_fen": 5000}}).price.fee_fen(10**6) == 5000
+    )
     assert parse_offer({**OFFER, "price": {"model": "free", "amount_fen": 0}}).price.fee_fen(10) == 0
     assert offer.operations == ("psi.cardinality", "psi.intersection")
 
@@ -66,16 +77,27 @@ def test_state_machine_follows_dsp() -> None:
     assert state is State.TERMINATED
     with pytest.raises(StateTransitionError, match="negotiation is TERMINATED; cannot move to AGREED"):
         advance(State.TERMINATED, State.AGREED)
-    with pytest.raises(StateTransitionError, match=r"cannot move to FINALIZED \(allowed: AGREED, OFFERED, TERMINATED\)"):
+    with pytest.raises(
+        StateTransitionError, match=r"cannot move to FINALIZED \(allowed: AGREED, OFFERED, TERMINATED\)"
+    ):
         advance(State.REQUESTED, State.FINALIZED)
     with pytest.raises(StateTransitionError):
         advance(State.AGREED, State.REQUESTED)
 
 
 def agreement(**overrides: object) -> dict:
-    args: dict = dict(offer_id="urn:uuid:o", offer=parse_offer(OFFER), dataset_id="urn:uuid:d",
-                      provider="telecom", consumer="bank", purpose="risk-control",
-                      operations=["psi.cardinality"], consumer_pid="urn:uuid:c", provider_pid="urn:uuid:p", now=NOW)
+    args: dict = dict(
+        offer_id="urn:uuid:o",
+        offer=parse_offer(OFFER),
+        dataset_id="urn:uuid:d",
+        provider="telecom",
+        consumer="bank",
+        purpose="risk-control",
+        operations=["psi.cardinality"],
+        consumer_pid="urn:uuid:c",
+        provider_pid="urn:uuid:p",
+        now=NOW,
+    )
     args.update(overrides)
     return build_agreement(**args)
 
@@ -93,14 +115,18 @@ def test_agreement_pins_consumer_purpose_and_operations() -> None:
 def test_agreement_is_a_dsp_agreement_message() -> None:
     message = {
         "@context": ["https://w3id.org/dspace/2025/1/context.jsonld"],
-        "@type": "ContractAgreementMessage", "providerPid": "urn:uuid:p", "consumerPid": "urn:uuid:c",
+        "@type": "ContractAgreementMessage",
+        "providerPid": "urn:uuid:p",
+        "consumerPid": "urn:uuid:c",
         "agreement": agreement(operations=["psi.cardinality", "psi.intersection"]),
     }
     dsp.validate(message, "negotiation/contract-agreement-message")
 
 
 def test_dsp_examples_are_accepted_by_the_validator_and_bad_ones_refused() -> None:
-    example = json.loads((TESTDATA / "dsp-2025-1/negotiation/example/contract-request-message_initial.json").read_text())
+    example = json.loads(
+        (TESTDATA / "dsp-2025-1/negotiation/example/contract-request-message_initial.json").read_text()
+    )
     dsp.validate(example, "negotiation/contract-request-message")
     del example["consumerPid"]
     with pytest.raises(jsonschema.ValidationError, match="'consumerPid' is a required property"):
@@ -120,5 +146,12 @@ def test_dsp_examples_are_accepted_by_the_validator_and_bad_ones_refused() -> No
 def test_consumer_refuses_an_agreement_it_did_not_ask_for(change: dict, message: str) -> None:
     document = {**agreement(), **change}
     with pytest.raises((AgreementError, OfferError), match=message):
-        check_agreement_matches(document, offer_id="urn:uuid:o", dataset_id="urn:uuid:d", provider="telecom",
-                                consumer="bank", purpose="risk-control", operations=["psi.cardinality"])
+        check_agreement_matches(
+            document,
+            offer_id="urn:uuid:o",
+            dataset_id="urn:uuid:d",
+            provider="telecom",
+            consumer="bank",
+            purpose="risk-control",
+            operations=["psi.cardinality"],
+        )

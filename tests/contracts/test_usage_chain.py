@@ -10,10 +10,23 @@ from contracts.errors import UsageRecordError
 from contracts.usage import build_record, validate_record
 from tests.conftest import ALICE
 
-FIELDS = dict(id="urn:uuid:r", job="urn:uuid:j", agreement="urn:uuid:a", dataset="urn:uuid:d",
-              provider="telecom", consumer="bank", operation="psi.cardinality", purpose="risk-control",
-              outcome="succeeded", reason="completed", consumer_set_size=10, provider_set_size=12,
-              fee_fen=5000, started_at="2026-11-27T08:00:00Z", finished_at="2026-11-27T08:00:01Z")
+FIELDS = dict(
+    id="urn:uuid:r",
+    job="urn:uuid:j",
+    agreement="urn:uuid:a",
+    dataset="urn:uuid:d",
+    provider="telecom",
+    consumer="bank",
+    operation="psi.cardinality",
+    purpose="risk-control",
+    outcome="succeeded",
+    reason="completed",
+    consumer_set_size=10,
+    provider_set_size=12,
+    fee_fen=5000,
+    started_at="2026-11-27T08:00:00Z",
+    finished_at="2026-11-27T08:00:01Z",
+)
 
 
 def test_valid_record() -> None:

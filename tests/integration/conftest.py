@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tds.client import NodeAPI
-from tds.local import Cluster, cluster
+from tds.local import Cluster, cluster, publish_dataset, run_job  # noqa: F401  (re-exported for the tests)
 
 N, OVERLAP = 2000, 500
 
@@ -33,8 +33,13 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     bank, telecom = numbers[:N], numbers[N - OVERLAP :]
     (root / "bank.csv").write_text("phone,segment\n" + "".join(f"{p},retail\n" for p in bank))
     (root / "telecom.csv").write_text("phone,plan\n" + "".join(f"{p},5G\n" for p in telecom))
-    return {"bank": bank, "telecom": telecom, "bank_csv": root / "bank.csv",
-            "telecom_csv": root / "telecom.csv", "root": root}
+    return {
+        "bank": bank,
+        "telecom": telecom,
+        "bank_csv": root / "bank.csv",
+        "telecom_csv": root / "telecom.csv",
+        "root": root,
+    }
 
 
 @pytest.fixture
@@ -62,46 +67,67 @@ def c(left: str, op: str, right: object) -> dict[str, Any]:
     return {"leftOperand": left, "operator": op, "rightOperand": right}
 
 
-def publish(telecom: NodeAPI, csv: Path, constraints: list[dict[str, Any]] | None = None,
-            operations: tuple[str, ...] = ("psi.cardinality", "psi.intersection"),
-            auto_approve: bool = True, price: dict[str, Any] | None = None, **dataset: Any) -> dict[str, Any]:
+def publish(
+    telecom: NodeAPI,
+    csv: Path,
+    constraints: list[dict[str, Any]] | None = None,
+    operations: tuple[str, ...] = ("psi.cardinality", "psi.intersection"),
+    auto_approve: bool = True,
+    price: dict[str, Any] | None = None,
+    **dataset: Any,
+) -> dict[str, Any]:
     """Register a fresh copy of the telecom data and publish one offer; return the entry."""
     name = "d" + uuid.uuid4().hex[:10]
-    telecom.post("/api/datasets", {"name": name, "path": str(csv), "key_column": "phone",
-                                   "title": f"subscribers {name}", "keywords": ["phone"], **dataset})
     offer = {
         "policy": {"permission": [{"action": op, "constraint": constraints or []} for op in operations]},
         "price": price or {"model": "per_job", "amount_fen": 5000},
         "auto_approve": auto_approve,
     }
-    return telecom.post(f"/api/datasets/{name}/publish", {"offers": [offer]})  # type: ignore[no-any-return]
+    return publish_dataset(
+        telecom, name, csv, offer, title=f"subscribers {name}", keywords=["phone"], **dataset
+    )
 
 
-def negotiate(bank: NodeAPI, offer_id: str, operations: list[str] | None = None,
-              purpose: str = "risk-control") -> dict[str, Any]:
-    neg = bank.post("/api/contracts", {"offer": offer_id, "purpose": purpose,
-                                       "operations": operations or ["psi.cardinality", "psi.intersection"]})
-    return bank.wait_for(f"/api/contracts/{neg['id']}",  # type: ignore[no-any-return]
-                         lambda n: n["state"] in ("FINALIZED", "TERMINATED") or (n["state"] == "REQUESTED" and n["provider_pid"]),
-                         timeout=30)
+def negotiate(
+    bank: NodeAPI, offer_id: str, operations: list[str] | None = None, purpose: str = "risk-control"
+) -> dict[str, Any]:
+    neg = bank.post(
+        "/api/contracts",
+        {
+            "offer": offer_id,
+            "purpose": purpose,
+            "operations": operations or ["psi.cardinality", "psi.intersection"],
+        },
+    )
+    return bank.wait_for(
+        f"/api/contracts/{neg['id']}",  # type: ignore[no-any-return]
+        lambda n: (
+            n["state"] in ("FINALIZED", "TERMINATED") or (n["state"] == "REQUESTED" and n["provider_pid"])
+        ),
+        timeout=30,
+    )
 
 
-def agreed(bank: NodeAPI, telecom: NodeAPI, csv: Path, constraints: list[dict[str, Any]] | None = None,
-           operations: tuple[str, ...] = ("psi.cardinality", "psi.intersection")) -> str:
+def agreed(
+    bank: NodeAPI,
+    telecom: NodeAPI,
+    csv: Path,
+    constraints: list[dict[str, Any]] | None = None,
+    operations: tuple[str, ...] = ("psi.cardinality", "psi.intersection"),
+) -> str:
     entry = publish(telecom, csv, constraints, operations)
     neg = bank.wait_for(
         f"/api/contracts/{negotiate(bank, entry['offers'][0]['id'], list(operations))['id']}",
-        lambda n: n["state"] in ("FINALIZED", "TERMINATED"), timeout=30)
+        lambda n: n["state"] in ("FINALIZED", "TERMINATED"),
+        timeout=30,
+    )
     assert neg["state"] == "FINALIZED", neg
     return str(neg["agreement_id"])
 
 
-def run_job(bank: NodeAPI, agreement: str, op: str, csv: Path, column: str = "phone") -> dict[str, Any]:
-    job = bank.post("/api/jobs", {"agreement": agreement, "operation": op, "input": str(csv), "column": column})
-    return bank.wait_for(f"/api/jobs/{job['id']}", lambda j: j["status"] != "running", timeout=120)  # type: ignore[no-any-return]
-
-
-def ledger_for(operator: NodeAPI, bank: NodeAPI, telecom: NodeAPI, agreement: str, expected: int) -> list[dict[str, Any]]:
+def ledger_for(
+    operator: NodeAPI, bank: NodeAPI, telecom: NodeAPI, agreement: str, expected: int
+) -> list[dict[str, Any]]:
     """The agreement's ledger records once ``expected`` of them arrived (outboxes flushed)."""
     records: list[dict[str, Any]] = []
     for _ in range(50):

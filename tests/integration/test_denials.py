@@ -29,8 +29,10 @@ def test_uses_exhausted(bank, telecom, operator, data) -> None:  # type: ignore[
     second = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
     assert second["status"] == "denied"
     assert second["error"] == "denied by provider: psi.cardinality not permitted: count lteq 1: count is 2"
-    assert denied_record(operator, bank, telecom, agreement, 2)["reason"] == \
-        "psi.cardinality not permitted: count lteq 1: count is 2"
+    assert (
+        denied_record(operator, bank, telecom, agreement, 2)["reason"]
+        == "psi.cardinality not permitted: count lteq 1: count is 2"
+    )
     assert uses(telecom, agreement) == 1
 
 
@@ -38,7 +40,9 @@ def test_operation_outside_the_agreement(bank, telecom, operator, data) -> None:
     agreement = agreed(bank, telecom, data["telecom_csv"], operations=("psi.cardinality",))
     job = run_job(bank, agreement, "psi.intersection", data["bank_csv"])
     assert job["status"] == "denied"
-    assert "operation psi.intersection is not in the agreement (it permits ['psi.cardinality'])" in job["error"]
+    assert (
+        "operation psi.intersection is not in the agreement (it permits ['psi.cardinality'])" in job["error"]
+    )
     denied_record(operator, bank, telecom, agreement, 1)
     assert uses(telecom, agreement) == 0
 
@@ -56,7 +60,10 @@ def test_terminated_agreement(bank, telecom, operator, data) -> None:  # type: i
     agreement = agreed(bank, telecom, data["telecom_csv"])
     ended = bank.post(f"/api/contracts/{agreement}/terminate", {"reason": "project closed"})
     assert ended["state"] == "TERMINATED"
-    assert telecom.wait_for(f"/api/contracts/{agreement}", lambda n: n["state"] == "TERMINATED", 10)["reason"] == "project closed"
+    assert (
+        telecom.wait_for(f"/api/contracts/{agreement}", lambda n: n["state"] == "TERMINATED", 10)["reason"]
+        == "project closed"
+    )
     assert operator.get(f"/agreements/{agreement}")["state"] == "TERMINATED"
     job = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
     assert job["status"] == "denied"
@@ -85,14 +92,18 @@ def test_minimum_result_size_withholds_the_result(bank, telecom, operator, data)
         bank.get(f"/api/jobs/{job['id']}/result")
     assert caught.value.status == 403
     # the use happened (the provider computed), so it is recorded and charged
-    assert ledger_for(operator, bank, telecom, agreement, 1)[0]["signed"]["document"]["outcome"] == "succeeded"
+    assert (
+        ledger_for(operator, bank, telecom, agreement, 1)[0]["signed"]["document"]["outcome"] == "succeeded"
+    )
 
 
 def test_negotiation_refused_by_policy(bank, telecom, data) -> None:  # type: ignore[no-untyped-def]
     entry = publish(telecom, data["telecom_csv"], [c("purpose", "isAnyOf", ["risk-control"])])
     neg = negotiate(bank, entry["offers"][0]["id"], purpose="marketing")
     assert neg["state"] == "TERMINATED"
-    assert neg["reason"].startswith("psi.cardinality not permitted: purpose isAnyOf [risk-control]: purpose is 'marketing'")
+    assert neg["reason"].startswith(
+        "psi.cardinality not permitted: purpose isAnyOf [risk-control]: purpose is 'marketing'"
+    )
     assert neg["agreement_id"] is None
 
 
@@ -115,8 +126,13 @@ def test_manual_approval_and_rejection(bank, telecom, data) -> None:  # type: ig
 
 def test_requesting_an_operation_the_offer_lacks(bank, telecom, data) -> None:  # type: ignore[no-untyped-def]
     entry = publish(telecom, data["telecom_csv"], operations=("psi.cardinality",))
-    with pytest.raises(ApiError, match=r"does not include \['psi.intersection'\]; it offers \['psi.cardinality'\]"):
-        bank.post("/api/contracts", {"offer": entry["offers"][0]["id"], "purpose": "x", "operations": ["psi.intersection"]})
+    with pytest.raises(
+        ApiError, match=r"does not include \['psi.intersection'\]; it offers \['psi.cardinality'\]"
+    ):
+        bank.post(
+            "/api/contracts",
+            {"offer": entry["offers"][0]["id"], "purpose": "x", "operations": ["psi.intersection"]},
+        )
 
 
 @pytest.mark.parametrize(
@@ -129,14 +145,25 @@ def test_requesting_an_operation_the_offer_lacks(bank, telecom, data) -> None:  
         (b"phone,x\n138,1\n139\n", "phone", "line 3 has 1 fields, the header has 2"),
     ],
 )
-def test_bad_input_is_refused_and_creates_nothing(bank, telecom, operator, data, tmp_path, content: bytes,  # type: ignore[no-untyped-def]
-                                                  column: str, message: str) -> None:
+def test_bad_input_is_refused_and_creates_nothing(
+    bank,
+    telecom,
+    operator,
+    data,
+    tmp_path,
+    content: bytes,  # type: ignore[no-untyped-def]
+    column: str,
+    message: str,
+) -> None:
     agreement = agreed(bank, telecom, data["telecom_csv"])
     before = len(bank.get("/api/jobs", limit=1000)["jobs"])
     bad = tmp_path / "bad.csv"
     bad.write_bytes(content)
     with pytest.raises(ApiError, match=message) as caught:
-        bank.post("/api/jobs", {"agreement": agreement, "operation": "psi.cardinality", "input": str(bad), "column": column})
+        bank.post(
+            "/api/jobs",
+            {"agreement": agreement, "operation": "psi.cardinality", "input": str(bad), "column": column},
+        )
     assert caught.value.status == 422
     assert len(bank.get("/api/jobs", limit=1000)["jobs"]) == before
     assert operator.get("/ledger/records", agreement=agreement)["records"] == []
@@ -145,7 +172,14 @@ def test_bad_input_is_refused_and_creates_nothing(bank, telecom, operator, data,
 
 def test_unknown_agreement_and_operation(bank, data) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ApiError, match="no contract negotiation or agreement 'urn:uuid:nope'"):
-        bank.post("/api/jobs", {"agreement": "urn:uuid:nope", "operation": "psi.cardinality",
-                                "input": str(data["bank_csv"]), "column": "phone"})
+        bank.post(
+            "/api/jobs",
+            {
+                "agreement": "urn:uuid:nope",
+                "operation": "psi.cardinality",
+                "input": str(data["bank_csv"]),
+                "column": "phone",
+            },
+        )
     with pytest.raises(ApiError, match=r"operation 'he.score': this connector runs"):
         bank.post("/api/jobs", {"agreement": "x", "operation": "he.score", "input": "x", "column": "phone"})

@@ -30,8 +30,10 @@ def refused(response: httpx.Response, reason: str) -> None:
 
 
 def test_unsigned_request(live) -> None:  # type: ignore[no-untyped-def]
-    refused(send(live.connectors["telecom"].url + "/dsp/jobs", {}, b"x", "POST"),
-            "missing Signature and Signature-Input headers")
+    refused(
+        send(live.connectors["telecom"].url + "/dsp/jobs", {}, b"x", "POST"),
+        "missing Signature and Signature-Input headers",
+    )
 
 
 def test_replayed_request(live) -> None:  # type: ignore[no-untyped-def]
@@ -71,23 +73,51 @@ def test_request_to_another_url(live) -> None:  # type: ignore[no-untyped-def]
 
 
 def tds(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tds.cli", *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tds.cli", *args], capture_output=True, text=True, check=False
+    )
 
 
 def test_registration_with_a_wrong_credit_code_writes_nothing(live, tmp_path) -> None:  # type: ignore[no-untyped-def]
     good = credit_code(40)
     bad = good[:-1] + ("0" if good[-1] != "0" else "1")
     target = tmp_path / "node"
-    done = tds("--data-dir", str(target), "connector", "init", "--name", "typo-co", "--space", live.space.url,
-               "--url", f"http://127.0.0.1:{free_port()}", "--legal-name", "Typo", "--credit-code", bad)
+    done = tds(
+        "--data-dir",
+        str(target),
+        "connector",
+        "init",
+        "--name",
+        "typo-co",
+        "--space",
+        live.space.url,
+        "--url",
+        f"http://127.0.0.1:{free_port()}",
+        "--legal-name",
+        "Typo",
+        "--credit-code",
+        bad,
+    )
     assert done.returncode == 1
     assert f"has check character {bad[-1]!r}, expected {good[-1]!r} (GB 32100)" in done.stderr
     assert not target.exists()
 
 
 def test_same_name_with_another_key_is_refused(live, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    done = tds("--data-dir", str(tmp_path / "imposter"), "connector", "init", "--name", "bank", "--space",
-               live.space.url, "--legal-name", "Imposter", "--credit-code", credit_code(41))
+    done = tds(
+        "--data-dir",
+        str(tmp_path / "imposter"),
+        "connector",
+        "init",
+        "--name",
+        "bank",
+        "--space",
+        live.space.url,
+        "--legal-name",
+        "Imposter",
+        "--credit-code",
+        credit_code(41),
+    )
     assert done.returncode == 1
     assert "participant bank is registered with another key" in done.stderr
 
@@ -114,9 +144,14 @@ def test_suspended_participant_is_refused_by_space_and_peers(live, data) -> None
             api.get("/api/catalog")
         # telecom trusts the space's word on membership, fetched fresh here (peer_cache_s applies)
         client = SignedClient("shady-co", shady.config.key())
-        body = {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type": "ContractRequestMessage",
-                "consumerPid": "urn:uuid:x", "offer": {"@type": "Offer", "@id": offer, "permission": [{"action": "psi.cardinality"}]},
-                "callbackAddress": shady.url + "/dsp", "tds:purpose": "risk-control"}
+        body = {
+            "@context": ["https://w3id.org/dspace/2025/1/context.jsonld"],
+            "@type": "ContractRequestMessage",
+            "consumerPid": "urn:uuid:x",
+            "offer": {"@type": "Offer", "@id": offer, "permission": [{"action": "psi.cardinality"}]},
+            "callbackAddress": shady.url + "/dsp",
+            "tds:purpose": "risk-control",
+        }
         with pytest.raises(RemoteError, match="participant shady-co is suspended") as caught:
             client.send("POST", live.connectors["telecom"].url + "/dsp/negotiations/request", json=body)
         assert caught.value.status == 401
@@ -139,13 +174,19 @@ def test_secrets_are_not_world_readable(live) -> None:  # type: ignore[no-untype
             assert oct((node.config.path / name).stat().st_mode & 0o777) == "0o600", (node.url, name)
         config = json.loads((node.config.path / "config.json").read_text())
         assert "tds_" not in json.dumps(config)  # no token in the config file
-    logs = "".join((n.config.path / "serve.log").read_text() for n in [live.space, *live.connectors.values()]
-                   if (n.config.path / "serve.log").exists())
+    logs = "".join(
+        (n.config.path / "serve.log").read_text()
+        for n in [live.space, *live.connectors.values()]
+        if (n.config.path / "serve.log").exists()
+    )
     tokens = [(n.config.path / "admin.token").read_text() for n in [live.space, *live.connectors.values()]]
     assert not any(token in logs for token in tokens)
     assert "PRIVATE KEY" not in logs
 
 
 def test_fixed_keys_are_not_any_nodes_key(live) -> None:  # type: ignore[no-untyped-def]
-    keys = {SigningKey.load(n.config.path / "node.key").public_key for n in [live.space, *live.connectors.values()]}
+    keys = {
+        SigningKey.load(n.config.path / "node.key").public_key
+        for n in [live.space, *live.connectors.values()]
+    }
     assert MALLORY.public_key not in keys and len(keys) == 1 + len(live.connectors)

@@ -14,8 +14,12 @@ from tests.integration.conftest import OVERLAP, agreed, c, ledger_for, publish, 
 
 def tds(live, node: str, *args: str) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
     data_dir = live.space.config.path if node == "space" else live.connectors[node].config.path
-    return subprocess.run([sys.executable, "-m", "tds.cli", "--data-dir", str(data_dir), *args],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tds.cli", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_psi_jobs_compute_the_true_intersection_and_are_recorded(live, bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
@@ -33,7 +37,11 @@ def test_psi_jobs_compute_the_true_intersection_and_are_recorded(live, bank, tel
     participants = {p["id"]: p for p in operator.get("/admin/participants")["participants"]}
     for entry in records:
         document = entry["signed"]["document"]
-        assert document["fee_fen"] == 5000 and document["consumer"] == "bank" and document["provider"] == "telecom"
+        assert (
+            document["fee_fen"] == 5000
+            and document["consumer"] == "bank"
+            and document["provider"] == "telecom"
+        )
         verify_document(entry["signed"], {"bank", "telecom"}, lambda pid: participants[pid]["public_key"])
     everything = operator.get("/ledger/records", limit=1000)
     verify_chain(everything["records"], everything["head"]["hash"])
@@ -49,8 +57,13 @@ def test_agreement_is_signed_by_both_and_recorded_at_the_space(live, bank, telec
     assert sorted(recorded["signed"]["signatures"]) == ["bank", "telecom"]
     assert recorded["signed"] == bank.get(f"/api/contracts/{agreement}")["agreement"]
     assert telecom.get(f"/api/contracts/{agreement}")["state"] == "FINALIZED"
-    message = {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "@type": "ContractAgreementMessage",
-               "providerPid": "urn:uuid:p", "consumerPid": "urn:uuid:c", "agreement": recorded["signed"]["document"]}
+    message = {
+        "@context": ["https://w3id.org/dspace/2025/1/context.jsonld"],
+        "@type": "ContractAgreementMessage",
+        "providerPid": "urn:uuid:p",
+        "consumerPid": "urn:uuid:c",
+        "agreement": recorded["signed"]["document"],
+    }
     dsp.validate(message, "negotiation/contract-agreement-message")
 
 
@@ -69,8 +82,22 @@ def test_catalog_search_show_and_dcat(live, bank, telecom, data) -> None:  # typ
 
 def test_cli_audit_log_and_job_commands(live, bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
     agreement = agreed(bank, telecom, data["telecom_csv"])
-    submitted = tds(live, "bank", "--json", "job", "submit", "--agreement", agreement, "--op", "psi.cardinality",
-                    "--input", str(data["bank_csv"]), "--column", "phone", "--no-progress")
+    submitted = tds(
+        live,
+        "bank",
+        "--json",
+        "job",
+        "submit",
+        "--agreement",
+        agreement,
+        "--op",
+        "psi.cardinality",
+        "--input",
+        str(data["bank_csv"]),
+        "--column",
+        "phone",
+        "--no-progress",
+    )
     assert submitted.returncode == 0, submitted.stderr
     job = json.loads(submitted.stdout)
     assert job["summary"] == {"cardinality": OVERLAP}
@@ -89,7 +116,9 @@ def test_cli_audit_log_and_job_commands(live, bank, telecom, operator, data) -> 
 
 def test_auditor_reads_but_changes_nothing(live, operator) -> None:  # type: ignore[no-untyped-def]
     token = operator.post("/admin/tokens", {"role": "auditor", "label": "audit office"})["token"]
-    auditor = httpx.Client(base_url=live.space.url, headers={"Authorization": f"Bearer {token}"}, trust_env=False)
+    auditor = httpx.Client(
+        base_url=live.space.url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
+    )
     try:
         assert auditor.get("/ledger/records").status_code == 200
         assert auditor.get("/admin/participants").status_code == 200

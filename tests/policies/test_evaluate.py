@@ -22,23 +22,39 @@ def c(left: str, op: str, right: object) -> dict:
     return {"leftOperand": left, "operator": op, "rightOperand": right}
 
 
-BASE = {"purpose": "risk-control", "recipient": "bank", "jurisdiction": "CN-HA", "dateTime": NOW,
-        "count": 1, "consumerSetSize": 1000}
+BASE = {
+    "purpose": "risk-control",
+    "recipient": "bank",
+    "jurisdiction": "CN-HA",
+    "dateTime": NOW,
+    "count": 1,
+    "consumerSetSize": 1000,
+}
 
 
 @pytest.mark.parametrize(
     ("operator", "value", "right", "expected"),
     [
-        ("eq", 5, 5, True), ("eq", 5, 6, False),
-        ("neq", 5, 6, True), ("neq", 5, 5, False),
-        ("lt", 4, 5, True), ("lt", 5, 5, False),
-        ("lteq", 5, 5, True), ("lteq", 6, 5, False),
-        ("gt", 6, 5, True), ("gt", 5, 5, False),
-        ("gteq", 5, 5, True), ("gteq", 4, 5, False),
-        ("isAnyOf", "a", ("a", "b"), True), ("isAnyOf", "c", ("a", "b"), False),
-        ("isNoneOf", "c", ("a", "b"), True), ("isNoneOf", "a", ("a", "b"), False),
-        ("isPartOf", "CN-HA", ("CN",), True), ("isPartOf", "CN", ("CN",), True),
-        ("isPartOf", "CNX", ("CN",), False), ("isPartOf", "US-CA", ("CN",), False),
+        ("eq", 5, 5, True),
+        ("eq", 5, 6, False),
+        ("neq", 5, 6, True),
+        ("neq", 5, 5, False),
+        ("lt", 4, 5, True),
+        ("lt", 5, 5, False),
+        ("lteq", 5, 5, True),
+        ("lteq", 6, 5, False),
+        ("gt", 6, 5, True),
+        ("gt", 5, 5, False),
+        ("gteq", 5, 5, True),
+        ("gteq", 4, 5, False),
+        ("isAnyOf", "a", ("a", "b"), True),
+        ("isAnyOf", "c", ("a", "b"), False),
+        ("isNoneOf", "c", ("a", "b"), True),
+        ("isNoneOf", "a", ("a", "b"), False),
+        ("isPartOf", "CN-HA", ("CN",), True),
+        ("isPartOf", "CN", ("CN",), True),
+        ("isPartOf", "CNX", ("CN",), False),
+        ("isPartOf", "US-CA", ("CN",), False),
         ("isPartOf", "risk-control.credit", ("risk-control",), True),
         ("lt", "5", 6, False),  # a string never compares to a number
         ("lteq", True, 6, False),  # nor does a boolean
@@ -77,7 +93,8 @@ def test_every_left_operand(constraint: dict, context_change: dict, permitted: b
 
 def test_denial_names_the_failing_constraint_and_the_value() -> None:
     decision = evaluate(
-        policy(c("purpose", "eq", "risk-control"), c("count", "lteq", 2)), "psi.cardinality",
+        policy(c("purpose", "eq", "risk-control"), c("count", "lteq", 2)),
+        "psi.cardinality",
         {**BASE, "count": 3},
     )
     assert not decision.permitted
@@ -114,7 +131,9 @@ def test_negotiation_defers_job_time_operands() -> None:
 
 
 def test_prohibition_applies_when_all_its_constraints_hold() -> None:
-    prohibited = policy(prohibition=[{"action": "psi.cardinality", "constraint": [c("jurisdiction", "isPartOf", ["CN-HA"])]}])
+    prohibited = policy(
+        prohibition=[{"action": "psi.cardinality", "constraint": [c("jurisdiction", "isPartOf", ["CN-HA"])]}]
+    )
     decision = evaluate(prohibited, "psi.cardinality", BASE)
     assert not decision.permitted
     assert decision.summary.startswith("psi.cardinality prohibited by prohibition[0]")
@@ -128,24 +147,42 @@ def test_prohibition_applies_when_all_its_constraints_hold() -> None:
         ([], "policy $: expected a JSON object, got list"),
         ({}, "policy $.permission: a policy needs at least one permission"),
         ({"permission": [{"action": "download"}]}, "unknown action 'download'"),
-        ({"permission": [{"action": "psi.cardinality", "constraint": [c("spatial", "eq", "x")]}]},
-         "unknown left operand 'spatial'"),
-        ({"permission": [{"action": "psi.cardinality", "constraint": [c("count", "isAnyOf", [1])]}]},
-         "operator 'isAnyOf' does not apply to count"),
-        ({"permission": [{"action": "psi.cardinality", "constraint": [c("count", "lteq", "3")]}]},
-         "expected an integer, got '3'"),
-        ({"permission": [{"action": "psi.cardinality", "constraint": [c("dateTime", "lt", "2027-01-01")]}]},
-         "has no time zone"),
-        ({"permission": [{"action": "psi.cardinality", "constraint": [c("dateTime", "lt", "soon")]}]},
-         "expected an ISO 8601 date-time"),
-        ({"permission": [{"action": "psi.cardinality", "constraint": [c("purpose", "isAnyOf", [])]}]},
-         "isAnyOf needs a non-empty list of strings"),
+        (
+            {"permission": [{"action": "psi.cardinality", "constraint": [c("spatial", "eq", "x")]}]},
+            "unknown left operand 'spatial'",
+        ),
+        (
+            {"permission": [{"action": "psi.cardinality", "constraint": [c("count", "isAnyOf", [1])]}]},
+            "operator 'isAnyOf' does not apply to count",
+        ),
+        (
+            {"permission": [{"action": "psi.cardinality", "constraint": [c("count", "lteq", "3")]}]},
+            "expected an integer, got '3'",
+        ),
+        (
+            {
+                "permission": [
+                    {"action": "psi.cardinality", "constraint": [c("dateTime", "lt", "2027-01-01")]}
+                ]
+            },
+            "has no time zone",
+        ),
+        (
+            {"permission": [{"action": "psi.cardinality", "constraint": [c("dateTime", "lt", "soon")]}]},
+            "expected an ISO 8601 date-time",
+        ),
+        (
+            {"permission": [{"action": "psi.cardinality", "constraint": [c("purpose", "isAnyOf", [])]}]},
+            "isAnyOf needs a non-empty list of strings",
+        ),
         ({"permission": [{"action": "psi.cardinality", "duty": []}]}, "unknown keys ['duty']"),
         ({"permission": [{"action": "psi.cardinality"}], "obligation": []}, "duties are not supported yet"),
     ],
 )
 def test_malformed_policies_are_refused_with_the_path(document: object, message: str) -> None:
-    with pytest.raises(PolicySyntaxError, match=message.replace("[", r"\[").replace("$", r"\$").replace("(", r"\(")):
+    with pytest.raises(
+        PolicySyntaxError, match=message.replace("[", r"\[").replace("$", r"\$").replace("(", r"\(")
+    ):
         parse_policy(document)
 
 
@@ -163,21 +200,35 @@ operands = st.sampled_from(["purpose", "count", "consumerSetSize", "jurisdiction
 def constraints(draw: st.DrawFn) -> dict:
     left = draw(operands)
     if left in ("count", "consumerSetSize"):
-        return c(left, draw(st.sampled_from(["lt", "lteq", "gt", "gteq", "eq", "neq"])), draw(st.integers(0, 5)))
+        return c(
+            left, draw(st.sampled_from(["lt", "lteq", "gt", "gteq", "eq", "neq"])), draw(st.integers(0, 5))
+        )
     values = draw(st.lists(st.sampled_from(["a", "b", "CN", "CN-HA"]), min_size=1, max_size=3))
     return c(left, draw(st.sampled_from(["isAnyOf", "isNoneOf", "isPartOf"])), values)
 
 
-rules = st.builds(lambda action, cs: {"action": action, "constraint": cs},
-                  st.sampled_from(["psi.cardinality", "psi.intersection"]), st.lists(constraints(), max_size=3))
-contexts = st.fixed_dictionaries({
-    "purpose": st.sampled_from(["a", "b", "c"]), "count": st.integers(0, 6),
-    "consumerSetSize": st.integers(0, 6), "jurisdiction": st.sampled_from(["CN", "CN-HA", "US"]),
-})
+rules = st.builds(
+    lambda action, cs: {"action": action, "constraint": cs},
+    st.sampled_from(["psi.cardinality", "psi.intersection"]),
+    st.lists(constraints(), max_size=3),
+)
+contexts = st.fixed_dictionaries(
+    {
+        "purpose": st.sampled_from(["a", "b", "c"]),
+        "count": st.integers(0, 6),
+        "consumerSetSize": st.integers(0, 6),
+        "jurisdiction": st.sampled_from(["CN", "CN-HA", "US"]),
+    }
+)
 
 
-@given(st.lists(rules, min_size=1, max_size=3), st.lists(rules, max_size=2), rules, contexts,
-       st.sampled_from(["psi.cardinality", "psi.intersection"]))
+@given(
+    st.lists(rules, min_size=1, max_size=3),
+    st.lists(rules, max_size=2),
+    rules,
+    contexts,
+    st.sampled_from(["psi.cardinality", "psi.intersection"]),
+)
 def test_adding_a_prohibition_never_turns_a_deny_into_a_permit(
     permissions: list, prohibitions: list, extra: dict, context: dict, action: str
 ) -> None:
@@ -187,7 +238,11 @@ def test_adding_a_prohibition_never_turns_a_deny_into_a_permit(
         assert not evaluate(after, action, context).permitted
 
 
-@given(st.lists(rules, min_size=1, max_size=3), contexts, st.sampled_from(["psi.cardinality", "psi.intersection"]))
+@given(
+    st.lists(rules, min_size=1, max_size=3),
+    contexts,
+    st.sampled_from(["psi.cardinality", "psi.intersection"]),
+)
 def test_evaluation_is_deterministic(permissions: list, context: dict, action: str) -> None:
     p = parse_policy({"permission": permissions})
     assert evaluate(p, action, context) == evaluate(p, action, context)

@@ -5,8 +5,14 @@ from policies.negative_list import check_entry, parse_rules
 from space.setup import DEFAULT_NEGATIVE_LIST
 
 RULES = parse_rules(DEFAULT_NEGATIVE_LIST)
-ENTRY = {"sector": "金融", "keywords": ["phone"], "semantic_tags": ["phone"], "classification": "general",
-         "pi_level": "general", "jurisdiction": "CN-HA"}
+ENTRY = {
+    "sector": "金融",
+    "keywords": ["phone"],
+    "semantic_tags": ["phone"],
+    "classification": "general",
+    "pi_level": "general",
+    "jurisdiction": "CN-HA",
+}
 
 
 @pytest.mark.parametrize(
@@ -31,20 +37,44 @@ def test_default_list(change: dict, status: str, rule: str | None) -> None:
 
 def test_verdict_names_rule_and_reason() -> None:
     verdict = check_entry(RULES, {**ENTRY, "classification": "core"})
-    assert verdict.describe() == "prohibited by rule NL-001: core data (核心数据, GB/T 43697) may not be traded"
+    assert (
+        verdict.describe() == "prohibited by rule NL-001: core data (核心数据, GB/T 43697) may not be traded"
+    )
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
         ([], r'expected \{"rules": \[...\]\}'),
-        ({"rules": [{"id": "", "effect": "prohibit", "reason": "r", "match": {"sector": ["x"]}}]}, "id must be"),
-        ({"rules": [{"id": "a", "effect": "ban", "reason": "r", "match": {"sector": ["x"]}}]}, "effect must be"),
-        ({"rules": [{"id": "a", "effect": "prohibit", "reason": "r", "match": {"colour": ["x"]}}]}, "cannot match on 'colour'"),
-        ({"rules": [{"id": "a", "effect": "prohibit", "reason": "r", "match": {"sector": "x"}}]}, "must be a list of strings"),
-        ({"rules": [{"id": "a", "effect": "prohibit", "reason": "", "match": {"sector": ["x"]}}]}, "reason must be"),
-        ({"rules": [{"id": "a", "effect": "prohibit", "reason": "r", "match": {"sector": ["x"]}},
-                    {"id": "a", "effect": "prohibit", "reason": "r", "match": {"sector": ["x"]}}]}, "unique"),
+        (
+            {"rules": [{"id": "", "effect": "prohibit", "reason": "r", "match": {"sector": ["x"]}}]},
+            "id must be",
+        ),
+        (
+            {"rules": [{"id": "a", "effect": "ban", "reason": "r", "match": {"sector": ["x"]}}]},
+            "effect must be",
+        ),
+        (
+            {"rules": [{"id": "a", "effect": "prohibit", "reason": "r", "match": {"colour": ["x"]}}]},
+            "cannot match on 'colour'",
+        ),
+        (
+            {"rules": [{"id": "a", "effect": "prohibit", "reason": "r", "match": {"sector": "x"}}]},
+            "must be a list of strings",
+        ),
+        (
+            {"rules": [{"id": "a", "effect": "prohibit", "reason": "", "match": {"sector": ["x"]}}]},
+            "reason must be",
+        ),
+        (
+            {
+                "rules": [
+                    {"id": "a", "effect": "prohibit", "reason": "r", "match": {"sector": ["x"]}},
+                    {"id": "a", "effect": "prohibit", "reason": "r", "match": {"sector": ["x"]}},
+                ]
+            },
+            "unique",
+        ),
     ],
 )
 def test_malformed_lists_are_refused(raw: object, message: str) -> None:

@@ -17,15 +17,30 @@ def backend():  # type: ignore[no-untyped-def]
 
 
 def psi_run(backend, consumer: Path, provider: Path, reveal: bool, column: str = "k"):  # type: ignore[no-untyped-def]
-    step1 = backend.run(WorkerJob("psi.client_request", {"column": column, "reveal_intersection": reveal}, [], str(consumer)))
-    step2 = backend.run(WorkerJob(
-        "psi.provider",
-        {"column": column, "reveal_intersection": reveal, "consumer_set_size": step1.header["consumer_set_size"]},
-        [step1.blobs[0]], str(provider),
-    ))
-    step3 = backend.run(WorkerJob(
-        "psi.client_result",
-        {"key": step1.header["key"], "reveal_intersection": reveal, "expected": step1.header["consumer_set_size"]},
-        step2.blobs,
-    ))
+    step1 = backend.run(
+        WorkerJob("psi.client_request", {"column": column, "reveal_intersection": reveal}, [], str(consumer))
+    )
+    step2 = backend.run(
+        WorkerJob(
+            "psi.provider",
+            {
+                "column": column,
+                "reveal_intersection": reveal,
+                "consumer_set_size": step1.header["consumer_set_size"],
+            },
+            [step1.blobs[0]],
+            str(provider),
+        )
+    )
+    step3 = backend.run(
+        WorkerJob(
+            "psi.client_result",
+            {
+                "key": step1.header["key"],
+                "reveal_intersection": reveal,
+                "expected": step1.header["consumer_set_size"],
+            },
+            step2.blobs,
+        )
+    )
     return step1, step2, step3

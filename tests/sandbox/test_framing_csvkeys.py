@@ -18,7 +18,7 @@ def test_frames_round_trip() -> None:
     ("data", "message"),
     [
         (b"\x00\x00", "truncated frame"),
-        (b"\x00\x00\x00\x05{\"a\"", "truncated frame: expected 5 bytes, got 4"),
+        (b'\x00\x00\x00\x05{"a"', "truncated frame: expected 5 bytes, got 4"),
         (b"\x00\x00\x00\x03abc", "header frame is not JSON"),
         (b"\x00\x00\x00\x02[]", "header frame must be an object"),
         (framing.encode({"op": "x"}, [b"a" * 100]), "exceeds the cap of 64 bytes"),

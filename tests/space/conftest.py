@@ -19,10 +19,17 @@ def db(db_url: str) -> Iterator[Database]:
 
 
 def fields(pid: str, key: str, code: str, roles: list[str] | None = None) -> dict:
-    return registry.validate_registration({
-        "id": pid, "legal_name": f"{pid} Ltd", "credit_code": code, "roles": roles or ["provider", "consumer"],
-        "jurisdiction": "CN-HA", "public_key": key, "endpoint": f"http://127.0.0.1:1/{pid}",
-    })
+    return registry.validate_registration(
+        {
+            "id": pid,
+            "legal_name": f"{pid} Ltd",
+            "credit_code": code,
+            "roles": roles or ["provider", "consumer"],
+            "jurisdiction": "CN-HA",
+            "public_key": key,
+            "endpoint": f"http://127.0.0.1:1/{pid}",
+        }
+    )
 
 
 @pytest.fixture

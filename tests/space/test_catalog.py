@@ -12,14 +12,24 @@ from space.setup import DEFAULT_NEGATIVE_LIST
 from tests import dsp
 
 RULES = parse_rules(DEFAULT_NEGATIVE_LIST)
-OFFER = {"policy": {"permission": [{"action": "psi.cardinality"}]}, "price": {"model": "per_job", "amount_fen": 100}}
+OFFER = {
+    "policy": {"permission": [{"action": "psi.cardinality"}]},
+    "price": {"model": "per_job", "amount_fen": 100},
+}
 BODY = {
     "dataset": {
-        "name": "subscribers", "title": "移动用户号码库 mobile subscribers", "description": "在网手机号码",
-        "keywords": ["手机号", "phone"], "sector": "信息通信",
-        "columns": [{"name": "phone", "type": "string", "tags": ["phone"]}], "key_column": "phone",
-        "row_count": 1000, "profile": {"key_uniqueness": 1.0}, "classification": "general",
-        "pi_level": "general", "jurisdiction": "CN-HA",
+        "name": "subscribers",
+        "title": "移动用户号码库 mobile subscribers",
+        "description": "在网手机号码",
+        "keywords": ["手机号", "phone"],
+        "sector": "信息通信",
+        "columns": [{"name": "phone", "type": "string", "tags": ["phone"]}],
+        "key_column": "phone",
+        "row_count": 1000,
+        "profile": {"key_uniqueness": 1.0},
+        "classification": "general",
+        "pi_level": "general",
+        "jurisdiction": "CN-HA",
     },
     "offers": [OFFER],
 }
@@ -38,14 +48,21 @@ def with_dataset(**change: object) -> dict:
 
 def count(db: Database) -> tuple[int, int]:
     with db.session() as session:
-        return (session.scalar(select(func.count()).select_from(CatalogEntry)) or 0,
-                session.scalar(select(func.count()).select_from(Offer)) or 0)
+        return (
+            session.scalar(select(func.count()).select_from(CatalogEntry)) or 0,
+            session.scalar(select(func.count()).select_from(Offer)) or 0,
+        )
 
 
 def test_publish_and_search(members: Database) -> None:
     entry = publish(members, BODY)
     assert entry.status == "published"
-    publish(members, with_dataset(name="weather", title="气象 weather", description="降雨", keywords=["rain"], sector="气象服务"))
+    publish(
+        members,
+        with_dataset(
+            name="weather", title="气象 weather", description="降雨", keywords=["rain"], sector="气象服务"
+        ),
+    )
     with members.session() as session:
         assert [e.name for e in catalog.search(session, "手机号")] == ["subscribers"]
         assert [e.name for e in catalog.search(session, "MOBILE subscribers")] == ["subscribers"]
@@ -68,14 +85,20 @@ def test_prohibited_entry_is_refused_naming_the_rule_and_nothing_is_stored(membe
 def test_restricted_entry_waits_for_review(members: Database) -> None:
     entry = publish(members, with_dataset(sector="医疗健康"))
     assert entry.status == "pending_review"
-    assert entry.review_rule == "restricted by rule NL-102: health data (医疗健康) needs operator review before publication"
+    assert (
+        entry.review_rule
+        == "restricted by rule NL-102: health data (医疗健康) needs operator review before publication"
+    )
     with members.session() as session:
         assert catalog.search(session) == []
     with members.transaction() as session:
         catalog.review(session, entry.id, approve=True, note="ok")
     with members.session() as session:
         assert [e.id for e in catalog.search(session)] == [entry.id]
-    with members.transaction() as session, pytest.raises(Conflict, match="is published, not waiting for review"):
+    with (
+        members.transaction() as session,
+        pytest.raises(Conflict, match="is published, not waiting for review"),
+    ):
         catalog.review(session, entry.id, approve=False, note="")
 
 
@@ -88,7 +111,10 @@ def test_restricted_entry_waits_for_review(members: Database) -> None:
         (with_dataset(row_count=-1), "dataset.row_count"),
         (with_dataset(columns=[{"name": "phone", "type": "blob"}]), r"dataset.columns\[0\]"),
         ({**BODY, "offers": []}, "offers: expected at least one offer"),
-        ({**BODY, "offers": [{**OFFER, "price": {"model": "per_job", "amount_fen": 0.5}}]}, r"offers\[0\]: price.amount_fen"),
+        (
+            {**BODY, "offers": [{**OFFER, "price": {"model": "per_job", "amount_fen": 0.5}}]},
+            r"offers\[0\]: price.amount_fen",
+        ),
     ],
 )
 def test_malformed_entries_change_nothing(members: Database, body: dict, message: str) -> None:

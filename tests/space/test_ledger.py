@@ -9,11 +9,23 @@ from space.errors import Conflict, NotFound, Refused
 from space.models import LedgerEntry
 from tests.conftest import ALICE, BOB, MALLORY
 
-RECORD = dict(job="urn:uuid:j", agreement="urn:uuid:a", dataset="urn:uuid:d", provider="telecom",
-              consumer="bank", operation="psi.cardinality", purpose="risk-control", outcome="succeeded",
-              reason="completed", consumer_set_size=10, provider_set_size=12, fee_fen=5000,
-              started_at="2026-11-27T08:00:00Z", finished_at="2026-11-27T08:00:01Z",
-              **{"@type": "tds:UsageRecord", "currency": "CNY"})
+RECORD = dict(
+    job="urn:uuid:j",
+    agreement="urn:uuid:a",
+    dataset="urn:uuid:d",
+    provider="telecom",
+    consumer="bank",
+    operation="psi.cardinality",
+    purpose="risk-control",
+    outcome="succeeded",
+    reason="completed",
+    consumer_set_size=10,
+    provider_set_size=12,
+    fee_fen=5000,
+    started_at="2026-11-27T08:00:00Z",
+    finished_at="2026-11-27T08:00:01Z",
+    **{"@type": "tds:UsageRecord", "currency": "CNY"},
+)
 
 
 def record(i: int, **change: object) -> dict:
@@ -64,7 +76,11 @@ def test_provider_alone_may_append_but_a_forged_consumer_signature_is_refused(me
 @pytest.mark.parametrize(
     ("signed", "caller", "message"),
     [
-        (new_signed({**RECORD, "id": "urn:uuid:x"}, "bank", BOB), "bank", r"missing \['telecom'\]|unexpected signers"),
+        (
+            new_signed({**RECORD, "id": "urn:uuid:x"}, "bank", BOB),
+            "bank",
+            r"missing \['telecom'\]|unexpected signers",
+        ),
         (new_signed({**RECORD, "id": "urn:uuid:x"}, "telecom", MALLORY), "telecom", "signature of telecom"),
         ({"document": {**RECORD, "id": "urn:uuid:x", "fee_fen": -1}, "signatures": {}}, "bank", "never < 0"),
         ({"not": "a record"}, "bank", "expected a signed usage record"),

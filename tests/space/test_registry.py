@@ -20,7 +20,10 @@ SPACE_KEY = SigningKey.from_seed(bytes(32))
     [
         ({"id": "X"}, "participant id 'X': expected 3–40 characters"),
         ({"id": "space"}, "and not 'space'"),
-        ({"credit_code": CODES[0][:-1] + ("0" if CODES[0][-1] != "0" else "1")}, "expected .* \\(GB 32100\\)"),
+        (
+            {"credit_code": CODES[0][:-1] + ("0" if CODES[0][-1] != "0" else "1")},
+            "expected .* \\(GB 32100\\)",
+        ),
         ({"roles": ["admin"]}, "roles: expected a non-empty subset"),
         ({"jurisdiction": "Henan"}, "jurisdiction: expected an ISO 3166 code"),
         ({"endpoint": "ftp://x"}, "endpoint: expected the connector's http"),
@@ -30,8 +33,15 @@ SPACE_KEY = SigningKey.from_seed(bytes(32))
     ],
 )
 def test_bad_registrations_say_what_is_wrong(change: dict, message: str) -> None:
-    body = {"id": "bank", "legal_name": "Bank", "credit_code": CODES[0], "roles": ["consumer"],
-            "jurisdiction": "CN-HA", "public_key": ALICE.public_key, "endpoint": "http://127.0.0.1:9"}
+    body = {
+        "id": "bank",
+        "legal_name": "Bank",
+        "credit_code": CODES[0],
+        "roles": ["consumer"],
+        "jurisdiction": "CN-HA",
+        "public_key": ALICE.public_key,
+        "endpoint": "http://127.0.0.1:9",
+    }
     with pytest.raises(Refused, match=message):
         registry.validate_registration({**body, **change})
 
@@ -62,7 +72,10 @@ def test_registering_again_is_idempotent_but_not_with_another_key(db: Database) 
         assert not created
     with db.transaction() as session, pytest.raises(Conflict, match="registered with another key"):
         registry.register(session, fields("bank", ALICE.public_key, CODES[1]), False)
-    with db.transaction() as session, pytest.raises(Conflict, match=f"credit code {CODES[1]} is registered as bank"):
+    with (
+        db.transaction() as session,
+        pytest.raises(Conflict, match=f"credit code {CODES[1]} is registered as bank"),
+    ):
         registry.register(session, fields("bank2", ALICE.public_key, CODES[1]), False)
 
 

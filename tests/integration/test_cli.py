@@ -1,0 +1,217 @@
+"""The command line as a person uses it: --help everywhere, clear refusals with exit codes,
+JSON output, and the operator's review queue."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from tds.cli import cli
+from tests.integration.conftest import c, negotiate
+
+
+def tds(*args: str, data_dir: Path | None = None) -> subprocess.CompletedProcess:
+    prefix = ["--data-dir", str(data_dir)] if data_dir else []
+    return subprocess.run(
+        [sys.executable, "-m", "tds.cli", *prefix, *args], capture_output=True, text=True, check=False
+    )
+
+
+def commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [path]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += commands(command, (*path, name))
+        else:
+            found.append((*path, name))
+    return found
+
+
+@pytest.mark.parametrize("path", commands(cli), ids=lambda p: " ".join(p) or "tds")
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output and "--help" in result.output
+
+
+def test_init_refuses_to_overwrite_a_node(tmp_path: Path) -> None:
+    assert tds("space", "init", data_dir=tmp_path / "s").returncode == 0
+    again = tds("space", "init", data_dir=tmp_path / "s")
+    assert again.returncode == 1
+    assert "already exists; refusing to overwrite it" in again.stderr
+
+
+def test_commands_outside_a_node_directory_say_how_to_fix_it(tmp_path: Path) -> None:
+    done = tds("dataset", "list", data_dir=tmp_path)
+    assert done.returncode == 1
+    assert "is not a TDS node directory (no config.json); create one with 'tds space init'" in done.stderr
+
+
+def test_bad_database_url(tmp_path: Path) -> None:
+    done = tds("space", "init", "--db", "mysql://root@localhost/x", data_dir=tmp_path / "s")
+    assert done.returncode == 1
+    assert "is not supported; use sqlite:///PATH or postgresql+psycopg://" in done.stderr
+
+
+def test_dataset_add_and_publish_through_the_cli(live, data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    telecom = live.connectors["telecom"].config.path
+    bad = tmp_path / "bad.csv"
+    bad.write_text("phone,plan\n138,1\n139\n")
+    refused = tds("dataset", "add", "broken", str(bad), "--key", "phone", data_dir=telecom)
+    assert refused.returncode == 1
+    assert "bad.csv: line 3 has 1 fields, the header has 2 (HTTP 422)" in refused.stderr
+    assert "broken" not in tds("dataset", "list", data_dir=telecom).stdout
+    assert not (telecom / "datasets" / "broken.csv").exists()
+
+    added = tds(
+        "--json",
+        "dataset",
+        "add",
+        "cli-subs",
+        str(data["telecom_csv"]),
+        "--key",
+        "phone",
+        "--sector",
+        "信息通信",
+        "--keyword",
+        "手机号",
+        data_dir=telecom,
+    )
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["row_count"] == 2000
+
+    offer = tmp_path / "offer.json"
+    offer.write_text("{not json")
+    assert (
+        "offer.json: not a JSON file"
+        in tds("dataset", "publish", "cli-subs", "--offer", str(offer), data_dir=telecom).stderr
+    )
+    offer.write_text(
+        json.dumps(
+            {
+                "policy": {"permission": [{"action": "psi.cardinality"}]},
+                "price": {"model": "per_job", "amount_fen": 12.5},
+            }
+        )
+    )
+    wrong_price = tds("dataset", "publish", "cli-subs", "--offer", str(offer), data_dir=telecom)
+    assert wrong_price.returncode == 1
+    assert (
+        "price.amount_fen: expected a whole number of fen (1 yuan = 100 fen), got 12.5" in wrong_price.stderr
+    )
+    offer.write_text(
+        json.dumps(
+            {
+                "policy": {"permission": [{"action": "psi.cardinality"}]},
+                "price": {"model": "per_job", "amount_fen": 1200},
+                "auto_approve": True,
+            }
+        )
+    )
+    published = tds("--json", "dataset", "publish", "cli-subs", "--offer", str(offer), data_dir=telecom)
+    assert published.returncode == 0, published.stderr
+    entry = json.loads(published.stdout)
+    assert entry["status"] == "published"
+
+    bank = live.connectors["bank"].config.path
+    found = tds("catalog", "search", "手机号", "--op", "psi.cardinality", data_dir=bank)
+    assert entry["id"] in found.stdout
+    requested = tds(
+        "--json",
+        "contract",
+        "request",
+        "--offer",
+        entry["offers"][0]["id"],
+        "--purpose",
+        "risk-control",
+        "--op",
+        "psi.cardinality",
+        data_dir=bank,
+    )
+    assert requested.returncode == 0, requested.stderr
+    assert json.loads(requested.stdout)["state"] == "FINALIZED"
+
+
+def test_prohibited_and_restricted_entries(live, data) -> None:  # type: ignore[no-untyped-def]
+    telecom = live.connectors["telecom"].config.path
+    offer = live.root / "offer.json"
+    offer.write_text(
+        json.dumps(
+            {
+                "policy": {"permission": [{"action": "psi.cardinality"}]},
+                "price": {"model": "free", "amount_fen": 0},
+            }
+        )
+    )
+    assert (
+        tds(
+            "dataset",
+            "add",
+            "core-data",
+            str(data["telecom_csv"]),
+            "--key",
+            "phone",
+            "--classification",
+            "core",
+            data_dir=telecom,
+        ).returncode
+        == 0
+    )
+    prohibited = tds("dataset", "publish", "core-data", "--offer", str(offer), data_dir=telecom)
+    assert prohibited.returncode == 1
+    assert (
+        "prohibited by negative-list rule NL-001: core data (核心数据, GB/T 43697) may not be traded"
+        in prohibited.stderr
+    )
+    assert "core-data" in tds("dataset", "list", data_dir=telecom).stdout  # still registered, unpublished
+
+    assert (
+        tds(
+            "dataset",
+            "add",
+            "health",
+            str(data["telecom_csv"]),
+            "--key",
+            "phone",
+            "--sector",
+            "医疗健康",
+            data_dir=telecom,
+        ).returncode
+        == 0
+    )
+    held = tds("--json", "dataset", "publish", "health", "--offer", str(offer), data_dir=telecom)
+    entry = json.loads(held.stdout)
+    assert entry["status"] == "pending_review"
+    space = live.space.config.path
+    queue = tds("space", "review", data_dir=space)
+    assert entry["id"] in queue.stdout and "NL-102" in queue.stdout
+    approved = tds("space", "review", "--approve", entry["id"], "--note", "checked", data_dir=space)
+    assert approved.stdout.strip() == f"{entry['id']} is now published"
+
+
+def test_denied_job_exits_3_and_says_why(live, bank, telecom, data) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.conftest import publish
+
+    entry = publish(telecom, data["telecom_csv"], [c("consumerSetSize", "lteq", 10)])
+    agreement = negotiate(bank, entry["offers"][0]["id"])
+    agreement = bank.wait_for(f"/api/contracts/{agreement['id']}", lambda n: n["state"] == "FINALIZED", 20)
+    done = tds(
+        "job",
+        "submit",
+        "--agreement",
+        agreement["agreement_id"],
+        "--op",
+        "psi.cardinality",
+        "--input",
+        str(data["bank_csv"]),
+        "--column",
+        "phone",
+        "--no-progress",
+        data_dir=live.connectors["bank"].config.path,
+    )
+    assert done.returncode == 3
+    assert "consumerSetSize lteq 10: consumerSetSize is 2000" in done.stderr
