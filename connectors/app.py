@@ -23,6 +23,7 @@ from connectors import datasets, jobs, negotiation, outbox
 from connectors.context import Connector
 from connectors.errors import Refused
 from connectors.models import SeenNonce, Token
+from contracts import dsp
 from node import signing
 from node.config import NodeConfig
 from node.db import Database
@@ -188,9 +189,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     def dsp_request() -> Any:
         caller = peer()
         neg, _ = negotiation.on_request(ctx, caller, json_body())
-        body = negotiation.message(
-            "ContractNegotiation", consumerPid=neg.consumer_pid, providerPid=neg.id, state=neg.state
-        )
+        body = dsp.contract_negotiation(consumer_pid=neg.consumer_pid, provider_pid=neg.id, state=neg.state)
         return jsonify(body), 201
 
     @app.get("/dsp/negotiations/<path:pid>")
@@ -199,8 +198,8 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
         neg = negotiation.find(ctx, pid)
         if caller != neg.peer_id:
             raise Refused(f"{caller} is not a party to negotiation {pid}", status=403)
-        return negotiation.message(
-            "ContractNegotiation", consumerPid=neg.consumer_pid, providerPid=neg.provider_pid, state=neg.state
+        return dsp.contract_negotiation(
+            consumer_pid=neg.consumer_pid, provider_pid=neg.provider_pid or "", state=neg.state
         )
 
     @app.post("/dsp/negotiations/<path:pid>/agreement/verification")

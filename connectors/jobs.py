@@ -229,6 +229,18 @@ def run_consumer(ctx: Connector, job_id: str) -> None:
     except (SandboxError, ContractError, framing.FrameError, KeyError, ValueError) as exc:
         log.warning("job %s failed on the consumer side: %s", job_id, exc)
         _update(ctx, job_id, status="failed", phase="done", error=f"consumer: {exc}", finished_at=utcnow())
+    except Exception as exc:
+        # never leave a job "running": end it failed, with the traceback in the node's log
+        log.exception("job %s failed unexpectedly", job_id)
+        _update(
+            ctx,
+            job_id,
+            status="failed",
+            phase="done",
+            error=f"consumer: internal error: {exc}",
+            finished_at=utcnow(),
+        )
+        raise
 
 
 def _provider_refused(ctx: Connector, job: Job, exc: RemoteError) -> None:

@@ -24,9 +24,8 @@ from connectors import datasets
 from connectors.context import Connector, log
 from connectors.errors import Conflict, NotFound, Refused
 from connectors.models import Negotiation
+from contracts import dsp
 from contracts.agreements import (
-    DSP_CONTEXT,
-    TDS_CONTEXT,
     State,
     advance,
     build_agreement,
@@ -41,12 +40,6 @@ from node.problems import Problem
 from node.signing import RemoteError
 from policies.evaluate import NEGOTIATION_DEFERRABLE, evaluate
 
-CONTEXT = [DSP_CONTEXT, TDS_CONTEXT]
-
-
-def message(kind: str, **fields: Any) -> dict[str, Any]:
-    return {"@context": CONTEXT, "@type": kind, **fields}
-
 
 def dsp_error(status: int, consumer_pid: str, provider_pid: str, code: str, reasons: list[str]) -> Problem:
     """A refusal whose body is a DSP ContractNegotiationError (and readable as a problem)."""
@@ -55,12 +48,8 @@ def dsp_error(status: int, consumer_pid: str, provider_pid: str, code: str, reas
         "Contract negotiation refused",
         "; ".join(reasons),
         kind="negotiation",
-        **message(
-            "ContractNegotiationError",
-            consumerPid=consumer_pid,
-            providerPid=provider_pid,
-            code=code,
-            reason=reasons,
+        **dsp.negotiation_error(
+            consumer_pid=consumer_pid, provider_pid=provider_pid, code=code, reasons=reasons
         ),
     )
 
@@ -149,17 +138,13 @@ def request(ctx: Connector, offer_id: str, purpose: str, operations: list[str]) 
     neg.consumer_pid = neg.id
     with ctx.db.transaction() as session:
         session.add(neg)
-    body = message(
-        "ContractRequestMessage",
-        consumerPid=neg.id,
-        offer={
-            "@type": "Offer",
-            "@id": offer_id,
-            "target": entry["id"],
-            "permission": [{"action": op} for op in neg.operations],
-        },
-        callbackAddress=ctx.dsp_url,
-        **{"tds:purpose": neg.purpose},
+    body = dsp.contract_request(
+        consumer_pid=neg.id,
+        offer_id=offer_id,
+        target=entry["id"],
+        operations=neg.operations,
+        callback=ctx.dsp_url,
+        purpose=neg.purpose,
     )
     try:
         answer = ctx.client.send("POST", f"{neg.peer_endpoint}/negotiations/request", json=body).json()
@@ -218,11 +203,11 @@ def on_agreement(ctx: Connector, caller: str, consumer_pid: str, body: dict[str,
 def _send_verification(ctx: Connector, neg_id: str) -> None:
     neg = find(ctx, neg_id)
     assert neg.agreement is not None
-    body = message(
-        "ContractAgreementVerificationMessage",
-        providerPid=neg.provider_pid,
-        consumerPid=neg.id,
-        **{"tds:signature": neg.agreement["signatures"][ctx.id]},
+    assert neg.provider_pid is not None
+    body = dsp.verification_message(
+        provider_pid=neg.provider_pid,
+        consumer_pid=neg.id,
+        signature=neg.agreement["signatures"][ctx.id],
     )
     ctx.client.send(
         "POST", f"{neg.peer_endpoint}/negotiations/{neg.provider_pid}/agreement/verification", json=body
@@ -343,13 +328,12 @@ def approve(ctx: Connector, ref: str) -> Negotiation:
 def _send_agreement(ctx: Connector, neg_id: str) -> None:
     neg = find(ctx, neg_id)
     assert neg.agreement is not None
-    body = message(
-        "ContractAgreementMessage",
-        providerPid=neg.id,
-        consumerPid=neg.consumer_pid,
+    body = dsp.agreement_message(
+        provider_pid=neg.id,
+        consumer_pid=neg.consumer_pid,
         agreement=neg.agreement["document"],
-        callbackAddress=ctx.dsp_url,
-        **{"tds:signatures": neg.agreement["signatures"]},
+        callback=ctx.dsp_url,
+        signatures=neg.agreement["signatures"],
     )
     try:
         ctx.client.send("POST", f"{neg.peer_endpoint}/negotiations/{neg.consumer_pid}/agreement", json=body)
@@ -386,12 +370,7 @@ def _finalize(ctx: Connector, neg_id: str) -> None:
     ctx.client.send(
         "POST",
         f"{neg.peer_endpoint}/negotiations/{neg.consumer_pid}/events",
-        json=message(
-            "ContractNegotiationEventMessage",
-            providerPid=neg.id,
-            consumerPid=neg.consumer_pid,
-            eventType="FINALIZED",
-        ),
+        json=dsp.event_message(provider_pid=neg.id, consumer_pid=neg.consumer_pid, event_type="FINALIZED"),
     )
 
 
@@ -402,15 +381,14 @@ def terminate(ctx: Connector, ref: str, reason: str) -> Negotiation:
     was_finalized = neg.state == State.FINALIZED.value
     neg = _move(ctx, neg.id, State.TERMINATED, reason=reason or "terminated")
     peer_pid = neg.provider_pid if neg.role == "consumer" else neg.consumer_pid
-    body = message(
-        "ContractNegotiationTerminationMessage",
-        providerPid=neg.provider_pid,
-        consumerPid=neg.consumer_pid,
-        code="terminated",
-        reason=[neg.reason],
-    )
     try:
-        if peer_pid:
+        if neg.provider_pid:  # a request the provider never answered is unknown to it
+            body = dsp.termination_message(
+                provider_pid=neg.provider_pid,
+                consumer_pid=neg.consumer_pid,
+                code="terminated",
+                reasons=[neg.reason or "terminated"],
+            )
             ctx.client.send("POST", f"{neg.peer_endpoint}/negotiations/{peer_pid}/termination", json=body)
         if was_finalized and neg.agreement_id:
             ctx.space.terminate_agreement(neg.agreement_id, neg.reason or "")
