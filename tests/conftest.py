@@ -30,6 +30,25 @@ ALICE = SigningKey.from_seed(bytes(range(32)))
 BOB = SigningKey.from_seed(bytes(range(32, 64)))
 MALLORY = SigningKey.from_seed(bytes(range(64, 96)))
 
+# The fields of a succeeded usage record between telecom (provider) and bank (consumer).
+USAGE_FIELDS = dict(
+    id="urn:uuid:r",
+    job="urn:uuid:j",
+    agreement="urn:uuid:a",
+    dataset="urn:uuid:d",
+    provider="telecom",
+    consumer="bank",
+    operation="psi.cardinality",
+    purpose="risk-control",
+    outcome="succeeded",
+    reason="completed",
+    consumer_set_size=10,
+    provider_set_size=12,
+    fee_fen=5000,
+    started_at="2026-11-27T08:00:00Z",
+    finished_at="2026-11-27T08:00:01Z",
+)
+
 
 def _postgres_bindir() -> Path | None:
     for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):

@@ -112,17 +112,6 @@ def test_agreement_pins_consumer_purpose_and_operations() -> None:
     assert "prohibition" not in document  # only rules of requested operations are kept
 
 
-def test_agreement_is_a_dsp_agreement_message() -> None:
-    message = {
-        "@context": ["https://w3id.org/dspace/2025/1/context.jsonld"],
-        "@type": "ContractAgreementMessage",
-        "providerPid": "urn:uuid:p",
-        "consumerPid": "urn:uuid:c",
-        "agreement": agreement(operations=["psi.cardinality", "psi.intersection"]),
-    }
-    dsp.validate(message, "negotiation/contract-agreement-message")
-
-
 def test_dsp_examples_are_accepted_by_the_validator_and_bad_ones_refused() -> None:
     example = json.loads(
         (TESTDATA / "dsp-2025-1/negotiation/example/contract-request-message_initial.json").read_text()

@@ -8,25 +8,9 @@ from contracts.chain import GENESIS, ChainError, entry_hash, record_hash, verify
 from contracts.documents import new_signed
 from contracts.errors import UsageRecordError
 from contracts.usage import build_record, validate_record
-from tests.conftest import ALICE
+from tests.conftest import ALICE, USAGE_FIELDS
 
-FIELDS = dict(
-    id="urn:uuid:r",
-    job="urn:uuid:j",
-    agreement="urn:uuid:a",
-    dataset="urn:uuid:d",
-    provider="telecom",
-    consumer="bank",
-    operation="psi.cardinality",
-    purpose="risk-control",
-    outcome="succeeded",
-    reason="completed",
-    consumer_set_size=10,
-    provider_set_size=12,
-    fee_fen=5000,
-    started_at="2026-11-27T08:00:00Z",
-    finished_at="2026-11-27T08:00:01Z",
-)
+FIELDS = USAGE_FIELDS
 
 
 def test_valid_record() -> None:

@@ -3,29 +3,14 @@ from sqlalchemy import select
 
 from contracts.chain import verify_chain
 from contracts.documents import new_signed, sign_document
+from contracts.usage import build_record
 from node.db import Database
 from space import ledger
 from space.errors import Conflict, NotFound, Refused
 from space.models import LedgerEntry
-from tests.conftest import ALICE, BOB, MALLORY
+from tests.conftest import ALICE, BOB, MALLORY, USAGE_FIELDS
 
-RECORD = dict(
-    job="urn:uuid:j",
-    agreement="urn:uuid:a",
-    dataset="urn:uuid:d",
-    provider="telecom",
-    consumer="bank",
-    operation="psi.cardinality",
-    purpose="risk-control",
-    outcome="succeeded",
-    reason="completed",
-    consumer_set_size=10,
-    provider_set_size=12,
-    fee_fen=5000,
-    started_at="2026-11-27T08:00:00Z",
-    finished_at="2026-11-27T08:00:01Z",
-    **{"@type": "tds:UsageRecord", "currency": "CNY"},
-)
+RECORD = {**build_record(**USAGE_FIELDS)}
 
 
 def record(i: int, **change: object) -> dict:
