@@ -41,8 +41,10 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     def admin() -> None:
         require_token(ctx.db, Token, ("admin",))
 
+    nonces = signing.NonceStore(ctx.db, SeenNonce)
+
     def peer() -> str:
-        return signing.verify_incoming(ctx.db, SeenNonce, ctx.space.public_key_of).key_id
+        return signing.verify_incoming(nonces, config.url, ctx.space.public_key_of).key_id
 
     def int_arg(name: str, default: int) -> int:
         try:

@@ -16,6 +16,7 @@ in the background, so every handler answers at once (DSP's asynchronous callback
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -362,10 +363,22 @@ def on_verification(ctx: Connector, caller: str, provider_pid: str, body: dict[s
     ctx.background(_finalize, ctx, neg.id)
 
 
+RECORD_ATTEMPTS = (0.0, 1.0, 4.0, 15.0)  # seconds to wait before each try to record at the space
+
+
 def _finalize(ctx: Connector, neg_id: str) -> None:
+    """Record the agreement at the space (retrying a space that is briefly away), then finalize."""
     neg = find(ctx, neg_id)
     assert neg.agreement is not None
-    ctx.space.record_agreement(neg.agreement)
+    for attempt, pause in enumerate(RECORD_ATTEMPTS, 1):
+        time.sleep(pause)
+        try:
+            ctx.space.record_agreement(neg.agreement)
+            break
+        except RemoteError as exc:
+            if exc.status not in (0, 502, 503, 504) or attempt == len(RECORD_ATTEMPTS):
+                terminate(ctx, neg.id, f"the space did not record the agreement: {exc}")
+                raise
     _move(ctx, neg.id, State.FINALIZED)
     ctx.client.send(
         "POST",

@@ -8,6 +8,8 @@ target URI is rebuilt from the raw request line parts so it matches what the sen
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -33,31 +35,58 @@ def target_uri() -> str:
     return f"{request.scheme}://{request.host}{path}" + (f"?{query}" if query else "")
 
 
-def remember_nonce(db: Database, model: Any, key_id: str, nonce: str, now: dt.datetime) -> bool:
-    """Record a nonce; False if it was seen before. Old nonces are pruned: a request that old
-    is refused by its created time anyway."""
-    try:
-        with db.transaction() as session:
-            session.add(model(key_id=key_id, nonce=nonce, seen_at=now))
-    except IntegrityError:
-        return False
-    if now.second == 0:  # cheap, occasional pruning
-        with db.transaction() as session:
-            session.execute(delete(model).where(model.seen_at < now - dt.timedelta(seconds=4 * WINDOW)))
-    return True
+class NonceStore:
+    """The nonces of accepted requests, in the node's database (so a restart does not reopen
+    the replay window). Rows older than the signature window can never match a fresh request
+    and are pruned, at most once a minute."""
+
+    PRUNE_EVERY = 60.0  # seconds
+
+    def __init__(self, db: Database, model: Any) -> None:
+        self.db, self.model = db, model
+        self._pruned_at = 0.0
+        self._lock = threading.Lock()
+
+    def remember(self, key_id: str, nonce: str, now: dt.datetime) -> bool:
+        """Record a nonce; False if it was seen before."""
+        try:
+            with self.db.transaction() as session:
+                session.add(self.model(key_id=key_id, nonce=nonce, seen_at=now))
+        except IntegrityError:
+            return False
+        with self._lock:
+            due = time.monotonic() - self._pruned_at > self.PRUNE_EVERY
+            if due:
+                self._pruned_at = time.monotonic()
+        if due:
+            with self.db.transaction() as session:
+                cutoff = now - dt.timedelta(seconds=2 * WINDOW)
+                session.execute(delete(self.model).where(self.model.seen_at < cutoff))
+        return True
 
 
 def verify_incoming(
-    db: Database,
-    nonce_model: Any,
+    nonces: NonceStore,
+    own_url: str,
     public_key_of: Callable[[str], str | None],
 ) -> httpsig.VerifiedRequest:
-    """Verify the current Flask request; raise Problem(401) saying why it is refused."""
+    """Verify the current Flask request; raise Problem(401) saying why it is refused.
+
+    The signed target URI must name this node (``own_url``): a request signed for another
+    node and replayed here with a forged Host header is refused, whatever its nonce."""
     now = utcnow()
+    target = target_uri()
+    if not target.startswith(own_url.rstrip("/") + "/"):
+        raise Problem(
+            401,
+            "Signature refused",
+            f"the request was addressed to {target.split('/', 3)[2]}, not to this node ({own_url})",
+            kind="signature",
+        )
     try:
         verified = httpsig.verify_request(
             request.method,
-            target_uri(),
+            target,
             dict(request.headers),
             request.get_data(cache=True),
             public_key_of,
@@ -66,7 +95,7 @@ def verify_incoming(
         )
     except RequestSignatureError as exc:
         raise Problem(401, "Signature refused", exc.reason, kind="signature") from exc
-    if not remember_nonce(db, nonce_model, verified.key_id, verified.nonce, now):
+    if not nonces.remember(verified.key_id, verified.nonce, now):
         raise Problem(
             401,
             "Signature refused",

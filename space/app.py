@@ -53,6 +53,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
     database = db or Database(config.db)
     space_key = key or config.key()
     app.extensions["tds"] = {"db": database, "config": config}
+    nonces = signing.NonceStore(database, SeenNonce)
 
     def key_of(allowed: tuple[str, ...], self_id: str | None = None) -> Any:
         def resolve(key_id: str) -> str | None:
@@ -71,7 +72,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         return resolve
 
     def signed_caller(self_id: str | None = None) -> str:
-        verified = signing.verify_incoming(database, SeenNonce, key_of(("admitted",), self_id))
+        verified = signing.verify_incoming(nonces, config.url, key_of(("admitted",), self_id))
         return verified.key_id
 
     def token_or_caller(roles: tuple[str, ...] = ("operator", "auditor")) -> tuple[str, str]:
@@ -103,7 +104,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         fields = registry.validate_registration(body)
         # proof of possession: the registration is signed by the key it registers
         signing.verify_incoming(
-            database, SeenNonce, lambda kid: fields["public_key"] if kid == fields["id"] else None
+            nonces, config.url, lambda kid: fields["public_key"] if kid == fields["id"] else None
         )
         with database.transaction() as session:
             participant, created = registry.register(session, fields, settings.auto_admit)

@@ -72,6 +72,16 @@ def test_request_to_another_url(live) -> None:  # type: ignore[no-untyped-def]
     refused(send(live.space.url + "/catalog?q=b", headers), "")
 
 
+def test_request_signed_for_another_node_is_refused(live) -> None:  # type: ignore[no-untyped-def]
+    # signed by bank for telecom; replayed to the space with telecom's Host header
+    telecom_url = live.connectors["telecom"].url
+    signed_for = telecom_url + "/participants/telecom"
+    headers = sign_request("GET", signed_for, b"", "bank", live.connectors["bank"].config.key())
+    host = telecom_url.split("://", 1)[1]
+    response = send(live.space.url + "/participants/telecom", {**headers, "Host": host})
+    refused(response, f"the request was addressed to {host}, not to this node ({live.space.url})")
+
+
 def tds(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tds.cli", *args], capture_output=True, text=True, check=False
