@@ -1,0 +1,42 @@
+"""Usage records are stored locally first and delivered when the space is back: nothing is
+lost, nothing is counted twice."""
+
+from pathlib import Path
+
+from contracts.chain import verify_chain
+from tds.local import cluster, negotiate, publish_dataset, run_job
+
+
+def test_records_wait_for_the_space_and_arrive_once(tmp_path: Path) -> None:
+    numbers = [f"137{i:08d}" for i in range(600)]
+    (tmp_path / "a.csv").write_text("phone\n" + "\n".join(numbers[:400]) + "\n")
+    (tmp_path / "b.csv").write_text("phone\n" + "\n".join(numbers[300:]) + "\n")
+    offer = {"policy": {"permission": [{"action": "psi.cardinality"}]},
+             "price": {"model": "per_row", "amount_fen": 3}, "auto_approve": True}
+    with cluster(tmp_path / "nodes") as live:
+        bank_node = live.add_connector("bank", "Bank", 51)
+        telecom_node = live.add_connector("telecom", "Telecom", 52)
+        bank, telecom = bank_node.api(), telecom_node.api()
+        try:
+            entry = publish_dataset(telecom, "subs", tmp_path / "b.csv", offer)
+            agreement = negotiate(bank, entry["offers"][0]["id"], ["psi.cardinality"])["agreement_id"]
+            live.space.stop()  # members stay trusted for peer_cache_s (30 s) from their last check
+            job = run_job(bank, agreement, "psi.cardinality", tmp_path / "a.csv")
+            assert job["summary"] == {"cardinality": 100}
+            assert bank.post("/api/outbox/flush")["delivered"] == 0  # the space is down
+            (pending,) = bank.get("/api/outbox")["pending"]
+            assert pending["state"] == "ready" and pending["attempts"] >= 1
+            assert "unreachable" in pending["last_error"]
+
+            live.space.start()
+            for api in (bank, telecom):  # due again after the backoff (2 s after one failure)
+                api.wait_for("/api/outbox", lambda o: not o["pending"], timeout=30)
+            operator = live.operator()
+            ledger = operator.get("/ledger/records")
+            operator.close()
+            assert [r["record_id"] for r in ledger["records"]] == [pending["id"]]
+            assert ledger["records"][0]["signed"]["document"]["fee_fen"] == 3 * 400
+            verify_chain(ledger["records"], ledger["head"]["hash"])
+        finally:
+            bank.close()
+            telecom.close()
