@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import rfc8785
@@ -16,7 +15,3 @@ def canonical_bytes(document: Any) -> bytes:
         return rfc8785.dumps(document)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise ContractError(f"document cannot be canonicalised (RFC 8785): {exc}") from exc
-
-
-def sha256_hex(document: Any) -> str:
-    return hashlib.sha256(canonical_bytes(document)).hexdigest()

@@ -163,6 +163,3 @@ class SignedClient:
                 problem = {"title": response.reason_phrase, "detail": response.text[:200]}
             raise RemoteError(url, response.status_code, problem if isinstance(problem, dict) else {})
         return response
-
-
-__all__ = ["RemoteError", "RequestSignatureError", "SignedClient", "verify_incoming"]

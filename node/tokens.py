@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 
-ROLES = ("admin", "operator", "auditor", "consumer")
 PREFIX = "tds_"
 
 
@@ -16,10 +14,6 @@ def new_token() -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def same_hash(a: str, b: str) -> bool:
-    return hmac.compare_digest(a, b)
 
 
 def bearer(header: str | None) -> str | None:

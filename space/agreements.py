@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from contracts.agreements import agreement_policy
@@ -13,7 +12,7 @@ from contracts.documents import verify_document
 from contracts.errors import ContractError
 from space import registry
 from space.errors import Conflict, NotFound, Refused
-from space.models import Agreement, CatalogEntry, Offer, Participant
+from space.models import Agreement, CatalogEntry, Offer
 
 
 def record(session: Session, caller: str, signed: Any) -> tuple[Agreement, bool]:
@@ -81,13 +80,6 @@ def terminate(session: Session, agreement_id: str, by: str, reason: str, now: dt
     return agreement
 
 
-def list_for(session: Session, participant: str | None) -> list[Agreement]:
-    query = select(Agreement).order_by(Agreement.recorded_at)
-    if participant:
-        query = query.where(or_(Agreement.provider_id == participant, Agreement.consumer_id == participant))
-    return list(session.scalars(query))
-
-
 def view(agreement: Agreement) -> dict[str, Any]:
     return {
         "id": agreement.id,
@@ -102,6 +94,3 @@ def view(agreement: Agreement) -> dict[str, Any]:
         "termination_reason": agreement.termination_reason,
         "signed": agreement.signed,
     }
-
-
-__all__ = ["Participant", "get", "list_for", "record", "terminate", "view"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contracts.agreements import DSP_CONTEXT, TDS_CONTEXT
@@ -211,10 +211,6 @@ def review(session: Session, entry_id: str, approve: bool, note: str) -> Catalog
     entry.status = "published" if approve else "rejected"
     entry.review_note = note
     return entry
-
-
-def count_published(session: Session) -> int:
-    return int(session.scalar(select(func.count()).where(CatalogEntry.status == "published")) or 0)
 
 
 def dcat_catalog(session: Session, space_url: str) -> dict[str, Any]:
