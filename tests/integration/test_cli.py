@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -215,3 +216,19 @@ def test_denied_job_exits_3_and_says_why(live, bank, telecom, data) -> None:  # 
     )
     assert done.returncode == 3
     assert "consumerSetSize lteq 10: consumerSetSize is 2000" in done.stderr
+
+
+def test_connector_settings_from_init_options(live) -> None:  # type: ignore[no-untyped-def]
+    node = live.add_connector(
+        "tuned-co",
+        "Tuned Co",
+        44,
+        admit=False,
+        start=False,
+        options={"peer_cache_s": 5, "sandbox_limits": '{"memory_mb":1024}'},
+    )
+    options = json.loads((node.config.path / "config.json").read_text())["options"]
+    assert options["peer_cache_s"] == 5
+    assert options["sandbox_limits"] == {"memory_mb": 1024}
+    space_key = httpx.get(live.space.url + "/.well-known/tds", trust_env=False).json()["public_key"]
+    assert options["space_public_key"] == space_key  # pinned at registration

@@ -72,9 +72,10 @@ def test_terminated_agreement(bank, telecom, operator, data) -> None:  # type: i
 
 
 def test_expired_agreement(bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
-    until = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)).isoformat()
-    agreement = agreed(bank, telecom, data["telecom_csv"], [c("dateTime", "lt", until)])
-    time.sleep(4.5)
+    # valid long enough for a slow machine to finish negotiating, then wait until it has expired
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=10)
+    agreement = agreed(bank, telecom, data["telecom_csv"], [c("dateTime", "lt", until.isoformat())])
+    time.sleep(max(0.0, (until - dt.datetime.now(dt.UTC)).total_seconds()) + 0.5)
     job = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
     assert job["status"] == "denied"
     assert "dateTime lt " in job["error"]

@@ -145,14 +145,14 @@ def test_pending_participant_is_not_trusted(live, tmp_path) -> None:  # type: ig
 
 
 def test_suspended_participant_is_refused_by_space_and_peers(live, data) -> None:  # type: ignore[no-untyped-def]
-    shady = live.add_connector("shady-co", "Shady Co", 43, options={"peer_cache_s": 0})
+    shady = live.add_connector("shady-co", "Shady Co", 43)
     operator, api, telecom = live.operator(), shady.api(), live.connectors["telecom"].api()
     try:
         offer = publish(telecom, data["telecom_csv"])["offers"][0]["id"]
         operator.post("/admin/participants/shady-co/suspend")
         with pytest.raises(Exception, match="participant shady-co is suspended"):
             api.get("/api/catalog")
-        # telecom trusts the space's word on membership, fetched fresh here (peer_cache_s applies)
+        # telecom has not met shady-co before, so it asks the space now and learns of the suspension
         client = SignedClient("shady-co", shady.config.key())
         body = {
             "@context": ["https://w3id.org/dspace/2025/1/context.jsonld"],
