@@ -184,3 +184,24 @@ def test_unknown_agreement_and_operation(bank, data) -> None:  # type: ignore[no
         )
     with pytest.raises(ApiError, match=r"operation 'he.score': this connector runs"):
         bank.post("/api/jobs", {"agreement": "x", "operation": "he.score", "input": "x", "column": "phone"})
+
+
+def test_provider_failure_is_recorded_and_releases_the_use(live, bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
+    entry = publish(telecom, data["telecom_csv"], [c("count", "lteq", 1)])
+    neg = negotiate(bank, entry["offers"][0]["id"])
+    agreement = bank.wait_for(f"/api/contracts/{neg['id']}", lambda n: n["state"] == "FINALIZED", 20)[
+        "agreement_id"
+    ]
+    held = live.connectors["telecom"].config.path / "datasets" / f"{entry['name']}.csv"
+    held.rename(held.with_suffix(".away"))  # the provider's copy is gone: its sandbox cannot read it
+    try:
+        job = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
+    finally:
+        held.with_suffix(".away").rename(held)
+    assert job["status"] == "failed"
+    assert f"failed by provider: {entry['name']}.csv: cannot read: No such file or directory" in job["error"]
+    records = ledger_for(operator, bank, telecom, agreement, 1)
+    document = records[0]["signed"]["document"]
+    assert (document["outcome"], document["fee_fen"]) == ("failed", 0)
+    assert uses(telecom, agreement) == 0  # the use reserved at grant was given back
+    assert run_job(bank, agreement, "psi.cardinality", data["bank_csv"])["status"] == "succeeded"
