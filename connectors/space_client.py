@@ -97,6 +97,3 @@ class SpaceClient:
 
     def append_record(self, signed: dict[str, Any]) -> dict[str, Any]:
         return self._post("/ledger/records", signed)
-
-    def records(self, **params: Any) -> dict[str, Any]:
-        return self._get("/ledger/records", **params)

@@ -7,8 +7,10 @@ the blobs are opaque bytes the operation parses itself (protobuf for PSI).
 
 from __future__ import annotations
 
+import io
 import json
 import struct
+from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 from sandbox.errors import FrameError
@@ -17,7 +19,7 @@ _LEN = struct.Struct(">I")
 MAX_HEADER = 1 << 20  # bytes: headers are small JSON objects
 
 
-def encode(header: dict[str, Any], blobs: list[bytes] = ()) -> bytes:  # type: ignore[assignment]
+def encode(header: dict[str, Any], blobs: Sequence[bytes] = ()) -> bytes:
     head = json.dumps({**header, "blobs": len(blobs)}, separators=(",", ":")).encode()
     parts = [_LEN.pack(len(head)), head]
     for blob in blobs:
@@ -56,8 +58,6 @@ def read(stream: BinaryIO, max_bytes: int) -> tuple[dict[str, Any], list[bytes]]
 
 
 def decode(data: bytes, max_bytes: int) -> tuple[dict[str, Any], list[bytes]]:
-    import io
-
     stream = io.BytesIO(data)
     message = read(stream, max_bytes)
     if stream.read(1):

@@ -107,7 +107,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
             nonces, config.url, lambda kid: fields["public_key"] if kid == fields["id"] else None
         )
         with database.transaction() as session:
-            participant, created = registry.register(session, fields, settings.auto_admit)
+            participant, created = registry.register(session, fields)
             if created and settings.auto_admit:
                 registry.admit(session, participant.id, space_key, utcnow(), settings.credential_days)
             view = registry.public_view(participant)

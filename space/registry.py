@@ -66,7 +66,7 @@ def validate_registration(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def register(session: Session, fields: dict[str, Any], auto_admit: bool) -> tuple[Participant, bool]:
+def register(session: Session, fields: dict[str, Any]) -> tuple[Participant, bool]:
     """Store a registration; the same id and key again is a no-op returning the stored one."""
     existing = session.get(Participant, fields["id"])
     if existing is not None:

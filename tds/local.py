@@ -105,7 +105,6 @@ class Cluster:
     root: Path
     space: Node
     connectors: dict[str, Node] = field(default_factory=dict)
-    db_url: str | None = None
 
     def operator(self) -> NodeAPI:
         return self.space.api()
@@ -177,7 +176,7 @@ def cluster(root: Path, db_url: str | None = None, auto_admit: bool = False) -> 
     if done.returncode != 0:
         raise RuntimeError(f"space init failed: {done.stderr or done.stdout}")
     space = Node(load(space_dir))
-    running = Cluster(root=root, space=space, db_url=db_url)
+    running = Cluster(root=root, space=space)
     try:
         space.start()
         yield running

@@ -1,14 +1,12 @@
 """Every negotiation message a connector sends validates against its DSP 2025-1 schema."""
 
-import datetime as dt
-
 import jsonschema
 import pytest
 
 from contracts import dsp
-from contracts.agreements import build_agreement
 from contracts.offers import parse_offer
 from tests import dsp as schemas
+from tests.contracts.conftest import agreement
 
 OFFER = parse_offer(
     {
@@ -27,18 +25,7 @@ OFFER = parse_offer(
         "price": {"model": "per_job", "amount_fen": 100},
     }
 )
-AGREEMENT = build_agreement(
-    offer_id="urn:uuid:o",
-    offer=OFFER,
-    dataset_id="urn:uuid:d",
-    provider="telecom",
-    consumer="bank",
-    purpose="risk-control",
-    operations=["psi.cardinality"],
-    consumer_pid="urn:uuid:c",
-    provider_pid="urn:uuid:p",
-    now=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
-)
+AGREEMENT = agreement(OFFER)
 PIDS = {"provider_pid": "urn:uuid:p", "consumer_pid": "urn:uuid:c"}
 
 MESSAGES = [

@@ -9,13 +9,13 @@ from contracts.agreements import (
     StateTransitionError,
     advance,
     agreement_policy,
-    build_agreement,
     check_agreement_matches,
 )
 from contracts.errors import AgreementError, OfferError
 from contracts.offers import parse_offer
 from tests import dsp
 from tests.conftest import TESTDATA
+from tests.contracts import conftest
 
 NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
 OFFER = {
@@ -86,20 +86,7 @@ def test_state_machine_follows_dsp() -> None:
 
 
 def agreement(**overrides: object) -> dict:
-    args: dict = dict(
-        offer_id="urn:uuid:o",
-        offer=parse_offer(OFFER),
-        dataset_id="urn:uuid:d",
-        provider="telecom",
-        consumer="bank",
-        purpose="risk-control",
-        operations=["psi.cardinality"],
-        consumer_pid="urn:uuid:c",
-        provider_pid="urn:uuid:p",
-        now=NOW,
-    )
-    args.update(overrides)
-    return build_agreement(**args)
+    return conftest.agreement(parse_offer(OFFER), **overrides)
 
 
 def test_agreement_pins_consumer_purpose_and_operations() -> None:

@@ -40,7 +40,7 @@ def members(db: Database) -> Database:
     space_key = SigningKey.from_seed(bytes(32))
     with db.transaction() as session:
         for pid, key, code in (("telecom", ALICE, CODES[0]), ("bank", BOB, CODES[1])):
-            registry.register(session, fields(pid, key.public_key, code), auto_admit=False)
+            registry.register(session, fields(pid, key.public_key, code))
             session.flush()
             registry.admit(session, pid, space_key, utcnow(), 365)
     return db

@@ -49,7 +49,7 @@ def test_bad_registrations_say_what_is_wrong(change: dict, message: str) -> None
 def test_register_admit_and_credential(db: Database) -> None:
     now = utcnow()
     with db.transaction() as session:
-        participant, created = registry.register(session, fields("bank", BOB.public_key, CODES[1]), False)
+        participant, created = registry.register(session, fields("bank", BOB.public_key, CODES[1]))
         assert created and participant.status == "pending"
         assert not registry.credential_valid(participant, now)
         session.flush()
@@ -66,17 +66,17 @@ def test_register_admit_and_credential(db: Database) -> None:
 
 def test_registering_again_is_idempotent_but_not_with_another_key(db: Database) -> None:
     with db.transaction() as session:
-        registry.register(session, fields("bank", BOB.public_key, CODES[1]), False)
+        registry.register(session, fields("bank", BOB.public_key, CODES[1]))
     with db.transaction() as session:
-        _, created = registry.register(session, fields("bank", BOB.public_key, CODES[1]), False)
+        _, created = registry.register(session, fields("bank", BOB.public_key, CODES[1]))
         assert not created
     with db.transaction() as session, pytest.raises(Conflict, match="registered with another key"):
-        registry.register(session, fields("bank", ALICE.public_key, CODES[1]), False)
+        registry.register(session, fields("bank", ALICE.public_key, CODES[1]))
     with (
         db.transaction() as session,
         pytest.raises(Conflict, match=f"credit code {CODES[1]} is registered as bank"),
     ):
-        registry.register(session, fields("bank2", ALICE.public_key, CODES[1]), False)
+        registry.register(session, fields("bank2", ALICE.public_key, CODES[1]))
 
 
 def test_suspend_and_unknown(members: Database) -> None:
