@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench bench-psi bench-sandbox lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,16 @@ test: $(STAMP)
 	rm -f .coverage .coverage.*
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
-## bench: PSI in one process vs a full job through two connectors and the space
-bench: $(STAMP)
-	$(BIN)/python bench/psi.py $(BENCH_ARGS)
+## bench: every benchmark under bench/, each printing its figures and its baseline
+bench: bench-psi bench-sandbox
+
+## bench-psi: PSI in one process vs a full job through two connectors and the space
+bench-psi: $(STAMP)
+	$(BIN)/python bench/psi.py $(PSI_ARGS)
+
+## bench-sandbox: start-up per sandbox backend, and PSI's sandboxed work per backend
+bench-sandbox: $(STAMP)
+	$(BIN)/python bench/sandbox.py $(SANDBOX_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -56,7 +56,7 @@ class Connector:
         settings = ConnectorSettings.from_options(config.options)
         key = config.key()
         client = SignedClient(config.id, key)
-        backend = create_backend(settings.sandbox_backend, settings.limits)
+        backend = create_backend(settings.sandbox_backend, settings.limits, settings.sandbox_docker_image)
         log.info("sandbox backend: %s", backend.name)
         return cls(
             config=config,

@@ -18,6 +18,7 @@ from connectors.profiling import ProfileError, profile_csv
 from contracts.errors import OfferError
 from contracts.offers import parse_offer
 from node.signing import RemoteError
+from sandbox.limits import Limits
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 CLASSIFICATIONS = ("general", "important", "core")
@@ -128,7 +129,9 @@ def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
         offers = [offers]
     if not isinstance(offers, list) or not offers:
         raise Refused("offers: expected an offer object or a list of them")
+    offers, local_limits = [dict(raw) if isinstance(raw, dict) else raw for raw in offers], []
     for i, raw in enumerate(offers):
+        local_limits.append(_offer_limits(ctx, i, raw))
         try:
             parse_offer(raw)
         except OfferError as exc:
@@ -168,11 +171,46 @@ def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
         assert stored is not None
         stored.catalog_id = entry["id"]
         stored.catalog_status = entry["status"]
-        stored.offers = entry["offers"]
+        # the sandbox limits stay with the provider: the space lists what it was sent
+        stored.offers = [
+            {**offer, **({"sandbox_limits": limits} if limits else {})}
+            for offer, limits in zip(entry["offers"], local_limits, strict=True)
+        ]
     return entry
 
 
+def _offer_limits(ctx: Connector, index: int, offer: Any) -> dict[str, int]:
+    """Pops an offer's ``sandbox_limits`` (kept locally, never sent) after checking that they
+    only lower the connector's own limits."""
+    if not isinstance(offer, dict) or "sandbox_limits" not in offer:
+        return {}
+    raw = offer.pop("sandbox_limits")
+    if not isinstance(raw, dict):
+        raise Refused(f'offers[{index}].sandbox_limits: expected an object such as {{"memory_mb": 512}}')
+    try:
+        ctx.settings.limits.tightened(raw)
+    except ValueError as exc:
+        raise Refused(f"offers[{index}].sandbox_limits: {exc}", kind="bad-offer") from exc
+    return dict(raw)
+
+
+def offer_limits(ctx: Connector, offer_id: str) -> Limits:
+    """The sandbox limits for jobs under ``offer_id``: the connector's, lowered by the offer's."""
+    found = _stored_offer(ctx, offer_id)
+    overrides = found[1].get("sandbox_limits", {}) if found else {}
+    return ctx.settings.limits.tightened(overrides)
+
+
 def by_offer(ctx: Connector, offer_id: str) -> tuple[Dataset, dict[str, Any]] | None:
+    """The dataset and the offer as the space lists it (without the local sandbox limits)."""
+    found = _stored_offer(ctx, offer_id)
+    if found is None:
+        return None
+    dataset, offer = found
+    return dataset, {k: v for k, v in offer.items() if k != "sandbox_limits"}
+
+
+def _stored_offer(ctx: Connector, offer_id: str) -> tuple[Dataset, dict[str, Any]] | None:
     for dataset in list_all(ctx):
         for offer in dataset.offers:
             if offer.get("id") == offer_id:

@@ -209,6 +209,8 @@ def run_consumer(ctx: Connector, job_id: str) -> None:
             decrypt_s=round(time.perf_counter() - clock - metrics["encrypt_s"] - metrics["provider_s"], 3),
             consumer_sandbox_peak_rss_mb=max(step1.peak_rss_mb, step3.peak_rss_mb),
             provider_sandbox_peak_rss_mb=reply.get("sandbox_peak_rss_mb"),
+            consumer_sandbox=[step1.backend, *step1.isolation],
+            provider_sandbox=reply.get("sandbox"),
         )
         result: dict[str, Any] | None
         if reveal:
@@ -418,6 +420,7 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
     started = utcnow()
     status = 500
     peak = 0.0
+    sandbox: list[str] = [ctx.backend.name]  # the backend, then what isolated this run
     neg: Negotiation | None = None
     dataset_id: str | None = None
     outcome, reason, provider_size, fee = "denied", "", None, 0
@@ -436,6 +439,7 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
                     },
                     blobs,
                     dataset.path,
+                    datasets.offer_limits(ctx, neg.offer_id),
                 )
             )
         except SandboxError as exc:
@@ -451,6 +455,7 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
             fee = price.fee_fen(header["consumer_set_size"])
             answer_blobs = computed.blobs
             peak = computed.peak_rss_mb
+            sandbox = [computed.backend, *computed.isolation]
     except _Denied as exc:
         outcome, reason, dataset_id = "denied", str(exc), exc.dataset
         status = 403
@@ -488,6 +493,7 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
                 error=None if outcome == "succeeded" else reason,
                 backend=ctx.backend.name,
                 record_id=record["id"],
+                metrics={"sandbox": sandbox, "sandbox_peak_rss_mb": peak},
                 finished_at=utcnow(),
             )
         )
@@ -499,7 +505,12 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
     if outcome != "succeeded":
         title = "Job denied" if outcome == "denied" else "Job failed"
         raise Problem(status, title, reason, kind=f"job-{outcome}", usage_record=signed)
-    reply = {"usage_record": signed, "provider_set_size": provider_size, "sandbox_peak_rss_mb": peak}
+    reply = {
+        "usage_record": signed,
+        "provider_set_size": provider_size,
+        "sandbox_peak_rss_mb": peak,
+        "sandbox": sandbox,
+    }
     return Response(framing.encode(reply, answer_blobs), mimetype=FRAMES)
 
 

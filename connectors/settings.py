@@ -12,6 +12,7 @@ from sandbox.limits import Limits
 class ConnectorSettings:
     sandbox_backend: str = "auto"  # auto | process | bwrap | docker
     sandbox_limits: dict[str, int] = field(default_factory=dict)  # overrides of sandbox Limits
+    sandbox_docker_image: str = ""  # the docker backend's worker image; "" = the host runtime bound in
     max_body_mb: int = 512  # largest request body, MiB (PSI requests are ~35 bytes per item)
     delivery_interval_s: float = 2.0  # how often the outbox retries undelivered records, s
     countersign_grace_s: int = 300  # a provider delivers a record alone after this long, s

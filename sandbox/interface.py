@@ -7,6 +7,8 @@ operation's result shape, or a :class:`~sandbox.errors.SandboxError` saying what
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,6 +25,7 @@ RESULT_SHAPES: dict[str, tuple[dict[str, type], int]] = {
     "psi.provider": ({"provider_set_size": int, "consumer_set_size": int}, 2),
     "psi.client_request": ({"consumer_set_size": int, "key": str}, 2),
     "psi.client_result": ({}, -1),
+    "script.run": ({"result": dict}, 0),
 }
 
 
@@ -32,6 +35,9 @@ class WorkerJob:
     params: dict[str, Any]
     blobs: list[bytes] = field(default_factory=list)
     dataset: str | None = None  # the one file the job may read
+    limits: Limits | None = (
+        None  # this job's limits (an offer's, within the connector's), if not the backend's
+    )
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,19 @@ class WorkerResult:
 
 class Backend(Protocol):
     name: str
+    limits: Limits
 
     def run(self, job: WorkerJob, progress: Progress | None = None) -> WorkerResult: ...
+
+
+def check_dataset(path: str) -> None:
+    """Backends that bind the dataset into the sandbox check first that there is one to bind."""
+    try:
+        with open(path, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise WorkerFailed("input", f"{os.path.basename(path)}: cannot read: not a regular file")
+    except OSError as exc:
+        raise WorkerFailed("input", f"{os.path.basename(path)}: cannot read: {exc.strerror}") from exc
 
 
 def check_result(op: str, header: dict[str, Any], blobs: list[bytes]) -> None:
@@ -59,12 +76,48 @@ def check_result(op: str, header: dict[str, Any], blobs: list[bytes]) -> None:
         raise WorkerFailed("result", f"{op} result: expected {blob_count} blobs, got {len(blobs)}")
 
 
-def create_backend(name: str, limits: Limits) -> Backend:
-    """The backend for ``name``; ``auto`` picks the strongest one available."""
+PREFERENCE = ("bwrap", "docker", "process")  # strongest first, for ``auto``
+
+
+def probe(name: str) -> tuple[bool, str]:
+    """Whether backend ``name`` works on this machine, and why (not). Cached per process."""
+    from sandbox import bwrap, cgroup, container, process
+
+    if name == "bwrap":
+        return bwrap.available()
+    if name == "docker":
+        return container.available()
+    ns_ok, ns_why = process.namespaces_available()
+    _, cg_why = cgroup.available()
+    namespaces = ns_why if ns_ok else f"no namespaces ({ns_why})"
+    return True, f"rlimits and a process group; {namespaces}; {cg_why}"
+
+
+def create_backend(name: str, limits: Limits, docker_image: str = "") -> Backend:
+    """The backend for ``name``; ``auto`` picks the strongest one that works here.
+
+    bubblewrap comes before Docker because it adds our seccomp filter and needs no daemon;
+    both contain every case of the hostile suite."""
+    if name not in BACKENDS:
+        raise SandboxError(f"unknown sandbox backend {name!r}; expected one of {list(BACKENDS)}")
+    if name == "auto":
+        name = next(b for b in PREFERENCE if probe(b)[0])
+    elif name != "process":
+        ok, why = probe(name)
+        if not ok:
+            raise SandboxError(f"sandbox backend {name} does not work here: {why}; try auto or process")
+    return _construct(name, limits, docker_image)
+
+
+def _construct(name: str, limits: Limits, docker_image: str) -> Backend:
+    if name == "bwrap":
+        from sandbox.bwrap import BwrapBackend
+
+        return BwrapBackend(limits)
+    if name == "docker":
+        from sandbox.container import HOST_RUNTIME_IMAGE, DockerBackend
+
+        return DockerBackend(limits, docker_image or HOST_RUNTIME_IMAGE)
     from sandbox.process import ProcessBackend
 
-    if name in ("auto", "process"):
-        return ProcessBackend(limits)
-    if name in BACKENDS:
-        raise SandboxError(f"sandbox backend {name!r} is not available in this release; use process or auto")
-    raise SandboxError(f"unknown sandbox backend {name!r}; expected one of {list(BACKENDS)}")
+    return ProcessBackend(limits)

@@ -1,15 +1,18 @@
-"""The ``process`` backend: a child Python with hard rlimits and a wall-clock kill.
+"""The ``process`` backend: a child Python with hard rlimits, namespaces where the kernel allows.
 
-The child runs in isolated mode (``-I``: no user site, no PYTHON* variables), in a new session
-(its own process group, so the wall-clock kill takes every process it forked), in an empty
-scratch directory, with a cleared environment. Filesystem and network isolation come with the
-bubblewrap and Docker backends.
+The child runs in isolated mode (``-I``: no user site, no PYTHON* variables), in a new session,
+in an empty scratch directory, with a cleared environment, under the rlimits the worker applies
+before it reads anything. Where ``unshare`` works it also gets its own network, PID, IPC, UTS and
+mount namespaces (so no network, and no view of the host's processes); where a pids cgroup can
+be made, it bounds the process count and takes every process the job started down with it.
+What a run was isolated by is reported in :attr:`WorkerResult.isolation` and so in the job's
+record. The filesystem stays visible: that is what ``bwrap`` and ``docker`` add.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
+import functools
 import json
 import os
 import shutil
@@ -17,67 +20,48 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-from typing import IO
 
-from sandbox import framing
-from sandbox.errors import FrameError, LimitExceeded, SandboxError, WorkerFailed
-from sandbox.interface import Progress, WorkerJob, WorkerResult, check_result
+from sandbox import cgroup, framing
+from sandbox.errors import LimitExceeded
+from sandbox.interface import Progress, WorkerJob, WorkerResult
 from sandbox.limits import Limits, MiB
+from sandbox.runner import Outcome, interpret, supervise
 
-ISOLATION = ("rlimits", "process-group", "empty-cwd", "clean-env")
-# What a process that hit RLIMIT_AS leaves on stderr: Python, C++ and glibc's ways of saying so.
-OUT_OF_MEMORY = ("MemoryError", "bad_alloc", "cannot allocate memory", "Cannot allocate memory")
-
-
-class _CappedReader(threading.Thread):
-    """Reads a pipe into memory, stopping (and flagging) at ``cap`` bytes."""
-
-    def __init__(self, pipe: IO[bytes], cap: int) -> None:
-        super().__init__(daemon=True)
-        self.pipe, self.cap = pipe, cap
-        self.buffer = io.BytesIO()
-        self.overflow = False
-
-    def run(self) -> None:
-        while chunk := self.pipe.read(1 << 20):
-            if self.buffer.tell() + len(chunk) > self.cap:
-                self.overflow = True
-                return
-            self.buffer.write(chunk)
+BASE_ISOLATION = ("rlimits", "process-group", "empty-cwd", "clean-env")
+CLEAN_ENV = {"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"}
 
 
-class _StderrReader(threading.Thread):
-    """Turns ``progress <f>`` lines into callbacks; keeps the tail of everything else."""
-
-    def __init__(self, pipe: IO[bytes], progress: Progress | None) -> None:
-        super().__init__(daemon=True)
-        self.pipe, self.progress = pipe, progress
-        self.tail: list[str] = []
-
-    def run(self) -> None:
-        for raw in self.pipe:
-            line = raw.decode("utf-8", "replace").rstrip()
-            if line.startswith("progress "):
-                if self.progress is not None:
-                    with contextlib.suppress(ValueError, IndexError):
-                        self.progress(float(line.split()[1]))
-                continue
-            self.tail = [*self.tail[-19:], line]
+def unshare_prefix() -> list[str]:
+    flags = ["--net", "--pid", "--ipc", "--uts", "--mount", "--fork", "--kill-child", "--mount-proc"]
+    if os.geteuid() != 0:
+        flags = ["--user", "--map-root-user", *flags]  # unprivileged: a user namespace first
+    return ["unshare", *flags, "--"]
 
 
-class _Writer(threading.Thread):
-    def __init__(self, pipe: IO[bytes], data: bytes) -> None:
-        super().__init__(daemon=True)
-        self.pipe, self.data = pipe, data
+@functools.cache
+def namespaces_available() -> tuple[bool, str]:
+    """Whether ``unshare`` can give a child its own namespaces here, and if not, why."""
+    if shutil.which("unshare") is None:
+        return False, "the unshare command (util-linux) is not installed"
+    try:
+        probe = subprocess.run([*unshare_prefix(), "true"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"unshare failed: {exc}"
+    if probe.returncode != 0:
+        return False, f"unshare refused: {probe.stderr.decode(errors='replace').strip()}"
+    return True, "network, PID, IPC, UTS and mount namespaces"
 
-    def run(self) -> None:
-        try:
-            self.pipe.write(self.data)
-            self.pipe.close()
-        except (BrokenPipeError, OSError):
-            pass  # the worker died or refused the input; its exit status says why
+
+def worker_command(python: str, limits: Limits) -> list[str]:
+    return [python, "-I", "-m", "sandbox.worker", "--limits", json.dumps(limits.to_json())]
+
+
+def in_cgroup(group: cgroup.PidsCgroup | None, command: list[str]) -> list[str]:
+    """``command`` started inside ``group``: a shell joins the cgroup, then becomes the command,
+    so that no process of the job ever runs outside it."""
+    if group is None:
+        return command
+    return ["/bin/sh", "-c", f'echo $$ > "{group.procs}" && exec "$@"', "sh", *command]
 
 
 class ProcessBackend:
@@ -86,97 +70,77 @@ class ProcessBackend:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
 
-    def _kill_group(self, pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+    # -- what subclasses change -------------------------------------------------------------
+    def command(self, job: WorkerJob, limits: Limits) -> tuple[list[str], str | None, list[int]]:
+        """The command line, the dataset path as the worker will see it, and fds to pass."""
+        prefix = unshare_prefix() if namespaces_available()[0] else []
+        return [*prefix, *worker_command(sys.executable, limits)], job.dataset, []
 
+    def isolation(self) -> tuple[str, ...]:
+        return (*BASE_ISOLATION, *(("namespaces",) if namespaces_available()[0] else ("no-namespaces",)))
+
+    def status(self, raw: int | None) -> int | None:
+        """The worker's own exit status: a worker that was process 1 of a PID namespace reports
+        its killing signal as 128 + signal (see ``sandbox.worker``)."""
+        if raw is not None and raw > 128 and namespaces_available()[0]:
+            return -(raw - 128)
+        return raw
+
+    # -- the run ----------------------------------------------------------------------------
     def run(self, job: WorkerJob, progress: Progress | None = None) -> WorkerResult:
-        limits = self.limits
-        request = framing.encode({"op": job.op, "params": job.params, "dataset": job.dataset}, job.blobs)
-        if len(request) > limits.input_mb * MiB:
-            raise LimitExceeded("input", f"job input {len(request) // MiB} MiB exceeds {limits.input_mb} MiB")
+        limits = job.limits or self.limits
         scratch = tempfile.mkdtemp(prefix="tds-sandbox-")
+        group = cgroup.create(limits.processes)
+        fds: list[int] = []
         try:
-            return self._run(job, request, scratch, progress)
+            command, dataset, fds = self.command(job, limits)
+            header = {"op": job.op, "params": job.params, "dataset": dataset}
+            request = framing.encode(header, job.blobs)
+            if len(request) > limits.input_mb * MiB:
+                raise LimitExceeded(
+                    "input", f"job input {len(request) // MiB} MiB exceeds {limits.input_mb} MiB"
+                )
+            outcome = self._start(in_cgroup(group, command), scratch, fds, request, limits, group, progress)
         finally:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            if group is not None:
+                group.remove()
             shutil.rmtree(scratch, ignore_errors=True)
+        isolation = (*self.isolation(), *(("pids-cgroup",) if group is not None else ()))
+        return interpret(job, outcome, limits, self.name, isolation)
 
-    def _run(self, job: WorkerJob, request: bytes, scratch: str, progress: Progress | None) -> WorkerResult:
-        limits = self.limits
-        command = [
-            sys.executable,
-            "-I",
-            "-m",
-            "sandbox.worker",
-            "--limits",
-            json.dumps(limits.to_json()),
-        ]
+    def _start(
+        self,
+        command: list[str],
+        scratch: str,
+        fds: list[int],
+        request: bytes,
+        limits: Limits,
+        group: cgroup.PidsCgroup | None,
+        progress: Progress | None,
+    ) -> Outcome:
         proc = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=scratch,
-            env={"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"},
+            env=CLEAN_ENV,
             start_new_session=True,
             close_fds=True,
+            pass_fds=fds,
         )
         assert proc.stdin and proc.stdout and proc.stderr
-        writer = _Writer(proc.stdin, request)
-        reader = _CappedReader(proc.stdout, limits.output_mb * MiB)
-        errors = _StderrReader(proc.stderr, progress)
-        for thread in (writer, reader, errors):
-            thread.start()
-        deadline = time.monotonic() + limits.wall_seconds
-        timed_out = False
-        try:
-            while proc.poll() is None and not reader.overflow:
-                if time.monotonic() > deadline:
-                    timed_out = True
-                    break
-                time.sleep(0.02)
-        finally:
-            self._kill_group(proc.pid)  # the worker and whatever it forked end with the job
-            proc.wait()
-        writer.join(5)
-        reader.join(5)
-        errors.join(5)
-        if timed_out:
-            raise LimitExceeded("wall", f"wall-clock limit {limits.wall_seconds} s exceeded")
-        if reader.overflow:
-            raise LimitExceeded("output", f"output limit {limits.output_mb} MiB exceeded")
-        return self._interpret(job, proc.returncode, reader.buffer.getvalue(), errors.tail)
 
-    def _interpret(self, job: WorkerJob, status: int, output: bytes, tail: list[str]) -> WorkerResult:
-        limits = self.limits
-        if status == -signal.SIGXCPU:
-            raise LimitExceeded("cpu", f"CPU time limit {limits.cpu_seconds} s exceeded")
-        if status == -signal.SIGXFSZ:
-            raise LimitExceeded("file_size", f"file size limit {limits.file_size_mb} MiB exceeded")
-        try:
-            header, blobs = framing.decode(output, limits.output_mb * MiB)
-        except FrameError as exc:
-            detail = tail[-1] if tail else "no output"
-            if any(sign in line for line in tail for sign in OUT_OF_MEMORY):
-                raise LimitExceeded("memory", f"memory limit {limits.memory_mb} MiB exceeded") from exc
-            if status < 0:
-                raise SandboxError(
-                    f"sandbox: worker killed by signal {signal.Signals(-status).name} ({detail})"
-                ) from exc
-            raise SandboxError(f"sandbox: worker exited with status {status}: {detail}") from exc
-        if "error" in header:
-            error = header["error"]
-            if error.get("kind") == "memory":
-                raise LimitExceeded("memory", str(error.get("message")))
-            raise WorkerFailed(str(error.get("kind")), str(error.get("message")))
-        if status != 0:
-            raise SandboxError(f"sandbox: worker exited with status {status} after answering")
-        peak = header.pop("peak_rss_mb", 0.0)
-        check_result(job.op, header, blobs)
-        return WorkerResult(
-            header=header,
-            blobs=blobs,
-            backend=self.name,
-            isolation=ISOLATION,
-            peak_rss_mb=float(peak) if isinstance(peak, int | float) else 0.0,
-        )
+        def kill() -> None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            if group is not None:
+                group.kill_all()  # including anything that left the process group
+            proc.wait()
+
+        outcome = supervise(proc.stdin, proc.stdout, proc.stderr, request, limits, proc.poll, kill, progress)
+        outcome.status = self.status(outcome.status)
+        return outcome

@@ -9,7 +9,9 @@ stderr as ``progress <fraction>`` lines. Errors are framed results too:
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import resource
 import sys
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from typing import Any
 from sandbox import framing
 from sandbox.errors import FrameError, WorkerFailed
 from sandbox.limits import Limits, MiB
-from sandbox.ops import csvkeys, psi
+from sandbox.ops import csvkeys, psi, script
 
 Blobs = list[bytes]
 
@@ -28,14 +30,15 @@ def apply_limits(limits: Limits) -> None:
     """Hard rlimits for this process and every child it forks."""
     pairs = {
         resource.RLIMIT_AS: limits.memory_mb * MiB,
-        resource.RLIMIT_CPU: limits.cpu_seconds,
+        resource.RLIMIT_CPU: limits.cpu_seconds,  # SIGXCPU at the limit, SIGKILL a second later
         resource.RLIMIT_FSIZE: limits.file_size_mb * MiB,
         resource.RLIMIT_NOFILE: limits.open_files,
         resource.RLIMIT_NPROC: limits.processes,
         resource.RLIMIT_CORE: 0,
     }
     for which, value in pairs.items():
-        resource.setrlimit(which, (value, value))
+        hard = value + 1 if which == resource.RLIMIT_CPU else value
+        resource.setrlimit(which, (value, hard))
 
 
 def _progress(fraction: float) -> None:
@@ -114,10 +117,18 @@ def op_psi_client_result(
     return {"cardinality": result}, []
 
 
+def op_script_run(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
+    params = header["params"]
+    dataset = header.get("dataset")
+    result = script.run(_param(params, "source", str), _param(params, "args", dict), dataset)
+    return {"result": result}, []
+
+
 OPERATIONS: dict[str, Callable[[dict[str, Any], Blobs, Limits], tuple[dict[str, Any], Blobs]]] = {
     "psi.provider": op_psi_provider,
     "psi.client_request": op_psi_client_request,
     "psi.client_result": op_psi_client_result,
+    "script.run": op_script_run,
 }
 
 
@@ -127,7 +138,22 @@ def _fail(kind: str, message: str) -> int:
     return 2
 
 
+def _reap_as_init() -> int | None:
+    """In a new PID namespace the worker is process 1, which the kernel shields from the very
+    signals its limits rely on (SIGXCPU, SIGXFSZ). So process 1 only forks the real worker and
+    reaps, then reports how the worker ended as ``128 + signal``, as a shell would."""
+    child = os.fork()
+    if child == 0:
+        return None  # the worker proper
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == child:
+            return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if os.getpid() == 1 and (code := _reap_as_init()) is not None:
+        return code
     parser = argparse.ArgumentParser(prog="sandbox.worker")
     parser.add_argument("--limits", required=True)
     args = parser.parse_args(argv)
@@ -147,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exc.kind, str(exc))
     except MemoryError:
         return _fail("memory", f"memory limit {limits.memory_mb} MiB exceeded")
+    except OSError as exc:
+        if exc.errno != errno.EFBIG:  # Python ignores SIGXFSZ, so the write itself fails
+            raise
+        return _fail("file_size", f"file size limit {limits.file_size_mb} MiB exceeded")
     result["peak_rss_mb"] = round(max(psi.vm_hwm_mb(), psi.child_peak_mb()), 1)
     sys.stdout.buffer.write(framing.encode(result, out_blobs))
     sys.stdout.buffer.flush()

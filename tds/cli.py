@@ -703,6 +703,32 @@ def audit_log(
         raise TdsError(f"the ledger's hash chain does not verify: {chain_error}")
 
 
+# --- sandbox -------------------------------------------------------------------------------
+@cli.group()
+def sandbox() -> None:
+    """Inspect the sandbox backends that run jobs on this machine."""
+
+
+@sandbox.command("check")
+@pass_state
+def sandbox_check(state: State) -> None:
+    """Which backends work here, why the others don't, and which one auto picks.
+
+    Exit status 0 when auto has a backend stronger than process, 1 otherwise."""
+    from sandbox.interface import PREFERENCE, probe
+
+    results = {name: probe(name) for name in PREFERENCE}
+    auto = next(name for name in PREFERENCE if results[name][0])
+    report = {
+        "backends": {name: {"works": ok, "detail": why} for name, (ok, why) in results.items()},
+        "auto": auto,
+    }
+    lines = [f"{'yes' if ok else 'no ':3}  {name:8} {why}" for name, (ok, why) in results.items()]
+    emit(state, report, "\n".join([*lines, f"auto picks: {auto}"]))
+    if auto == "process":
+        raise TdsError("only the process backend works here: install bubblewrap or start a Docker engine")
+
+
 # --- demo ----------------------------------------------------------------------------------
 @cli.command("demo")
 @click.option("--n", type=int, default=100_000, show_default=True, help="Phone numbers per party.")

@@ -1,9 +1,10 @@
-"""Fixtures for the whole suite: a throwaway PostgreSQL cluster, per-test databases, fixed keys.
+"""Fixtures for the whole suite: a throwaway PostgreSQL cluster and Docker engine, fixed keys.
 
 `make test` needs no running database: the session starts its own PostgreSQL cluster (initdb
-into a temporary directory, a free port on loopback) and stops it at the end. Without the
-server binaries the PostgreSQL cases are skipped — except in CI (CI=true), where that is a
-failure, because .ci/run installs them.
+into a temporary directory, a free port on loopback) and stops it at the end. Likewise, when no
+Docker engine answers and ``dockerd`` is installed, the session starts a private one (its own
+socket and data directory) for the docker sandbox cases. Without the binaries those cases are
+skipped — except in CI (CI=true), where that is a failure, because .ci/run installs them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,9 +65,7 @@ def postgres_server() -> Iterator[str]:
     """A PostgreSQL cluster for this test session; yields its base URL (no database)."""
     bindir = _postgres_bindir()
     if bindir is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL server binaries are missing (.ci/run installs package postgresql)")
-        pytest.skip("PostgreSQL server binaries are not installed")
+        missing("PostgreSQL server binaries are not installed", "package postgresql")
     tmp = Path(tempfile.mkdtemp(prefix="tds-pg-"))
     prefix: list[str] = []
     if os.geteuid() == 0:  # initdb refuses to run as root
@@ -93,6 +93,88 @@ def postgres_server() -> Iterator[str]:
     finally:
         run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def missing(what: str, install: str) -> None:
+    """Skip for a missing component; in CI, fail: .ci/run is meant to have installed it."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} (.ci/run installs {install})")
+    pytest.skip(what)
+
+
+def _engine_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=5).ping()
+        return True
+    except Exception:  # no socket, refused, wrong permissions: all mean "no engine"
+        return False
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[None]:
+    """A Docker engine for the session: the running one, or a private dockerd started here."""
+    if _engine_answers():
+        yield
+        return
+    dockerd = shutil.which("dockerd")
+    if dockerd is None or os.geteuid() != 0:
+        missing("no Docker engine runs and dockerd (as root) is not available", "docker.io")
+    tmp = Path(tempfile.mkdtemp(prefix="tds-docker-"))
+    socket = tmp / "docker.sock"
+    log = (tmp / "dockerd.log").open("wb")
+    # no iptables and no bridge: sandbox containers run with network_mode=none
+    proc = subprocess.Popen(
+        [dockerd, "--iptables=false", "--bridge=none", f"--host=unix://{socket}",
+         f"--data-root={tmp / 'data'}", f"--exec-root={tmp / 'exec'}", f"--pidfile={tmp / 'docker.pid'}"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    previous = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = f"unix://{socket}"
+    try:
+        for _ in range(300):
+            if _engine_answers() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        if not _engine_answers():
+            pytest.fail(f"dockerd did not start: {(tmp / 'dockerd.log').read_text()[-2000:]}")
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        if previous is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = previous
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+SANDBOX_BACKENDS = ("process", "bwrap", "docker")
+SANDBOX_INSTALL = {"bwrap": "package bubblewrap", "docker": "docker.io", "process": "nothing"}
+
+
+def require_backend(request: pytest.FixtureRequest, name: str) -> None:
+    """Skip (fail in CI) when sandbox backend ``name`` cannot run here, saying why."""
+    from sandbox.interface import probe
+
+    if name == "docker":
+        request.getfixturevalue("docker_engine")
+    works, why = probe(name)
+    if not works:
+        missing(f"sandbox backend {name}: {why}", SANDBOX_INSTALL[name])
+
+
+@pytest.fixture(params=SANDBOX_BACKENDS)
+def backend_name(request: pytest.FixtureRequest) -> str:
+    """Each sandbox backend in turn: the same test on process, bwrap and docker."""
+    require_backend(request, request.param)
+    return str(request.param)
 
 
 @pytest.fixture

@@ -74,6 +74,7 @@ def publish(
     operations: tuple[str, ...] = ("psi.cardinality", "psi.intersection"),
     auto_approve: bool = True,
     price: dict[str, Any] | None = None,
+    sandbox_limits: dict[str, Any] | None = None,
     **dataset: Any,
 ) -> dict[str, Any]:
     """Register a fresh copy of the telecom data and publish one offer; return the entry."""
@@ -82,6 +83,7 @@ def publish(
         "policy": {"permission": [{"action": op, "constraint": constraints or []} for op in operations]},
         "price": price or {"model": "per_job", "amount_fen": 5000},
         "auto_approve": auto_approve,
+        **({"sandbox_limits": sandbox_limits} if sandbox_limits is not None else {}),
     }
     return publish_dataset(
         telecom, name, csv, offer, title=f"subscribers {name}", keywords=["phone"], **dataset

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from tds.cli import cli
+from tests.conftest import require_backend
 from tests.integration.conftest import c, negotiate
 
 
@@ -232,3 +233,34 @@ def test_connector_settings_from_init_options(live) -> None:  # type: ignore[no-
     assert options["sandbox_limits"] == {"memory_mb": 1024}
     space_key = httpx.get(live.space.url + "/.well-known/tds", trust_env=False).json()["public_key"]
     assert options["space_public_key"] == space_key  # pinned at registration
+
+
+def test_sandbox_check_reports_each_backend(request: pytest.FixtureRequest) -> None:
+    require_backend(request, "bwrap")
+    require_backend(request, "docker")
+    done = tds("--json", "sandbox", "check")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["auto"] == "bwrap"
+    assert {name: entry["works"] for name, entry in report["backends"].items()} == {
+        "bwrap": True,
+        "docker": True,
+        "process": True,
+    }
+    assert report["backends"]["bwrap"]["detail"].endswith("with a seccomp filter")
+    human = tds("sandbox", "check")
+    assert human.stdout.splitlines()[-1] == "auto picks: bwrap"
+
+
+def test_sandbox_check_fails_when_only_process_works(tmp_path: Path) -> None:
+    # a PATH without bwrap and a Docker host that does not answer
+    env = {"PATH": str(tmp_path), "DOCKER_HOST": f"unix://{tmp_path / 'none.sock'}", "LANG": "C.UTF-8"}
+    done = subprocess.run(
+        [sys.executable, "-m", "tds.cli", "sandbox", "check"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 1
+    assert "no   bwrap    bubblewrap is not installed" in done.stdout
+    assert "no   docker   no usable Docker engine" in done.stdout
+    assert done.stderr.strip() == (
+        "error: only the process backend works here: install bubblewrap or start a Docker engine"
+    )

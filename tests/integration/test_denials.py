@@ -2,6 +2,8 @@
 else (the agreement's use count stays where it was)."""
 
 import datetime as dt
+import os
+import re
 import time
 
 import pytest
@@ -205,3 +207,48 @@ def test_provider_failure_is_recorded_and_releases_the_use(live, bank, telecom, 
     assert (document["outcome"], document["fee_fen"]) == ("failed", 0)
     assert uses(telecom, agreement) == 0  # the use reserved at grant was given back
     assert run_job(bank, agreement, "psi.cardinality", data["bank_csv"])["status"] == "succeeded"
+
+
+def test_a_contained_violation_fails_the_job_and_the_connector_serves_on(  # type: ignore[no-untyped-def]
+    bank, telecom, operator, data
+) -> None:
+    # the offer lowers the provider's output cap to nothing: its sandbox cannot answer
+    entry = publish(telecom, data["telecom_csv"], sandbox_limits={"output_mb": 0})
+    assert "sandbox_limits" not in entry["offers"][0]  # local to the provider, never listed
+    neg = negotiate(bank, entry["offers"][0]["id"])
+    agreement = bank.wait_for(f"/api/contracts/{neg['id']}", lambda n: n["state"] == "FINALIZED", 20)[
+        "agreement_id"
+    ]
+    job = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
+    assert job["status"] == "failed"
+    assert job["error"] == "failed by provider: sandbox: output limit 0 MiB exceeded"
+    document = ledger_for(operator, bank, telecom, agreement, 1)[0]["signed"]["document"]
+    assert (document["outcome"], document["reason"]) == ("failed", "sandbox: output limit 0 MiB exceeded")
+    assert uses(telecom, agreement) == 0
+    backend = telecom.get("/api/status")["sandbox"]
+    if os.environ.get("CI") == "true":
+        assert backend == "bwrap"  # auto picks the strongest: .ci/run installs bubblewrap
+    provider_job = telecom.get(f"/api/jobs/{job['id']}")
+    assert provider_job["metrics"]["sandbox"] == [backend]  # it failed: no isolation to report
+    # the same connector goes on serving other agreements
+    other = agreed(bank, telecom, data["telecom_csv"])
+    done = run_job(bank, other, "psi.cardinality", data["bank_csv"])
+    assert done["status"] == "succeeded"
+    assert done["metrics"]["provider_sandbox"][0] == backend
+    assert "namespaces" in done["metrics"]["provider_sandbox"]
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (
+            {"memory_mb": 10**6},
+            "per-offer sandbox limits may only lower the connector's; too high: memory_mb",
+        ),
+        ({"ram": 1}, "unknown sandbox limits ['ram']"),
+        ("small", 'sandbox_limits: expected an object such as {"memory_mb": 512}'),
+    ],
+)
+def test_per_offer_limits_above_the_connectors_are_refused(telecom, data, limits, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ApiError, match=re.escape(message)):
+        publish(telecom, data["telecom_csv"], sandbox_limits=limits)

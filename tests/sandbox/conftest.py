@@ -1,8 +1,9 @@
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from sandbox.interface import WorkerJob, create_backend
+from sandbox.interface import Backend, WorkerJob, create_backend
 from sandbox.limits import Limits
 
 
@@ -12,8 +13,13 @@ def write(path: Path, text: str) -> Path:
 
 
 @pytest.fixture
-def backend():  # type: ignore[no-untyped-def]
-    return create_backend("process", Limits(wall_seconds=120))
+def make_backend(backend_name: str) -> Callable[[Limits], Backend]:
+    return lambda limits: create_backend(backend_name, limits)
+
+
+@pytest.fixture
+def backend(make_backend: Callable[[Limits], Backend]) -> Backend:
+    return make_backend(Limits(wall_seconds=120))
 
 
 def psi_run(backend, consumer: Path, provider: Path, reveal: bool, column: str = "k"):  # type: ignore[no-untyped-def]
