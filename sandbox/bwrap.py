@@ -56,10 +56,12 @@ def library_args() -> list[str]:
 def base_args() -> list[str]:
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
     args += ["--unshare-user", "--uid", NOBODY, "--gid", NOBODY, "--cap-drop", "ALL"]
+    # the private /tmp first: binds after it stay visible even when they live under /tmp
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     args += library_args()
     for path in runtime_paths():
         args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp"]
+    args += ["--chdir", "/tmp"]
     args += ["--clearenv", "--setenv", "LANG", "C.UTF-8", "--setenv", "PATH", "/usr/bin:/bin"]
     return args
 

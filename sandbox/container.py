@@ -18,9 +18,12 @@ import contextlib
 import functools
 import io
 import os
+import shutil
 import socket
+import stat
 import sys
 import tarfile
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -82,6 +85,25 @@ def available(image: str = HOST_RUNTIME_IMAGE) -> tuple[bool, str]:
     return True, f"Docker engine {version}, image {image}"
 
 
+def readable_copy(dataset: Path, staging: Path) -> Path:
+    """The dataset as the container's uid 65534 can read it.
+
+    A connector keeps its datasets private (owner-only), and the container's user is not the
+    owner; rather than loosen the connector's own file, a copy readable by that uid alone is
+    made in a private staging directory for the job and removed with it."""
+    if dataset.stat().st_mode & stat.S_IROTH:
+        return dataset.resolve()
+    if os.geteuid() != 0:
+        return dataset.resolve()  # cannot hand a file to another uid: the engine's userns must map it
+    copy = staging / dataset.name
+    shutil.copyfile(dataset, copy)
+    for path in (staging, copy):
+        os.chown(path, int(NOBODY), int(NOBODY))
+    copy.chmod(0o400)
+    staging.chmod(0o500)
+    return copy
+
+
 class DockerBackend:
     name = "docker"
 
@@ -92,7 +114,7 @@ class DockerBackend:
         if image == HOST_RUNTIME_IMAGE:
             ensure_host_runtime_image(self._api)
 
-    def _binds(self, job: WorkerJob) -> tuple[list[str], str | None]:
+    def _binds(self, job: WorkerJob, staging: Path) -> tuple[list[str], str | None]:
         """``host:container:ro`` binds (a list: one host directory may appear at two places)."""
         binds: list[str] = []
         if self.image == HOST_RUNTIME_IMAGE:
@@ -104,12 +126,16 @@ class DockerBackend:
         if job.dataset is not None:
             check_dataset(job.dataset)
             dataset = f"/data/{Path(job.dataset).name}"
-            binds.append(f"{Path(job.dataset).resolve()}:{dataset}:ro")
+            binds.append(f"{readable_copy(Path(job.dataset), staging)}:{dataset}:ro")
         return binds, dataset
 
     def run(self, job: WorkerJob, progress: Progress | None = None) -> WorkerResult:
+        with tempfile.TemporaryDirectory(prefix="tds-docker-") as staging:
+            return self._run_staged(job, Path(staging), progress)
+
+    def _run_staged(self, job: WorkerJob, staging: Path, progress: Progress | None) -> WorkerResult:
         limits = job.limits or self.limits
-        binds, dataset = self._binds(job)
+        binds, dataset = self._binds(job, staging)
         request = framing.encode({"op": job.op, "params": job.params, "dataset": dataset}, job.blobs)
         if len(request) > limits.input_mb * MiB:
             raise LimitExceeded("input", f"job input {len(request) // MiB} MiB exceeds {limits.input_mb} MiB")

@@ -200,3 +200,16 @@ def test_limits_from_config_are_validated() -> None:
 def test_worker_frames_carry_no_pickles() -> None:
     data = framing.encode({"op": "psi.provider", "params": {}})
     assert data[4:5] == b"{"  # JSON header, never a pickle stream
+
+
+def test_a_private_dataset_is_readable_inside_the_sandbox(tmp_path: Path, backend) -> None:  # type: ignore[no-untyped-def]
+    """Connectors keep their datasets owner-only in an owner-only folder, as `tds dataset add` does."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    dataset = write(private / "held.csv", "k\na\nb\n")
+    dataset.chmod(0o600)
+    result = backend.run(
+        WorkerJob("psi.client_request", {"column": "k", "reveal_intersection": False}, [], str(dataset))
+    )
+    assert result.header["consumer_set_size"] == 2
+    assert oct(dataset.stat().st_mode & 0o777) == "0o600"  # the connector's own file is untouched
