@@ -181,6 +181,11 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
         admin()
         return {"pending": [outbox.view(r) for r in outbox.pending(ctx)]}
 
+    @app.get("/api/outbox/receipts")
+    def outbox_receipts() -> Any:
+        admin()
+        return {"receipts": outbox.receipts(ctx)}
+
     @app.post("/api/outbox/flush")
     def flush_outbox() -> Any:
         admin()

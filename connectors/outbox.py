@@ -1,6 +1,8 @@
-"""The outbox: usage records are stored locally first, then delivered to the space's ledger
-with retries and exponential backoff. The space appends idempotently by record id, so a
-record delivered twice is counted once."""
+"""The outbox: usage records are stored locally first (in the same transaction as the job's
+final state), then delivered to the space's log in batches with retries and exponential
+backoff. The space appends idempotently by record id, so a record delivered twice is counted
+once; each receipt is checked on arrival (the space's signature on the tree head, the leaf
+hash, the inclusion proof) before the record counts as delivered."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ from sqlalchemy import or_, select
 
 from connectors.context import Connector, log
 from connectors.models import OutboxRecord
+from contracts.treehead import ReceiptError, check_receipt
 from node.models import utcnow
 from node.signing import RemoteError
 
 MAX_BACKOFF_S = 300
+BATCH = 200  # records per delivery request
 
 
 def _due(ctx: Connector, now: dt.datetime) -> list[OutboxRecord]:
@@ -40,35 +44,77 @@ def _due(ctx: Connector, now: dt.datetime) -> list[OutboxRecord]:
 
 
 def deliver_due(ctx: Connector) -> dict[str, int]:
-    """Try every record that is due once; return counts of delivered and failed attempts."""
-    delivered = failed = 0
-    for row in _due(ctx, utcnow()):
+    """Try every record that is due once — in batches, or one by one when a batch is refused —
+    and check each receipt on arrival. Returns counts of delivered and failed records."""
+    counts = {"delivered": 0, "failed": 0}
+    due = _due(ctx, utcnow())
+    for start in range(0, len(due), BATCH):
+        chunk = due[start : start + BATCH]
         try:
-            receipt = ctx.space.append_record(row.signed)
-            changes: dict[str, Any] = {
-                "state": "delivered",
-                "receipt": receipt,
-                "delivered_at": utcnow(),
-                "last_error": None,
-            }
-            delivered += 1
+            receipts = ctx.space.append_batch([row.signed for row in chunk])
         except RemoteError as exc:
-            failed += 1
-            attempts = row.attempts + 1
-            changes = {
-                "attempts": attempts,
-                "last_error": str(exc),
-                "next_attempt_at": utcnow() + dt.timedelta(seconds=min(MAX_BACKOFF_S, 2**attempts)),
-            }
-            if exc.status == 409:
-                changes["state"] = "conflict"  # same id, other content: a person must look
-                log.error("usage record %s conflicts with the ledger: %s", row.id, exc)
-        with ctx.db.transaction() as session:
-            stored = session.get(OutboxRecord, row.id)
-            assert stored is not None
-            for key, value in changes.items():
-                setattr(stored, key, value)
-    return {"delivered": delivered, "failed": failed}
+            if 400 <= exc.status < 500 and len(chunk) > 1:
+                for row in chunk:  # find the record the space refuses; deliver the others
+                    counts[_deliver_one(ctx, row)] += 1
+                continue
+            for row in chunk:
+                _failed(ctx, row, exc)
+            counts["failed"] += len(chunk)
+            continue
+        for row, receipt in zip(chunk, receipts, strict=True):
+            counts[_accept(ctx, row, receipt)] += 1
+    return counts
+
+
+def _deliver_one(ctx: Connector, row: OutboxRecord) -> str:
+    try:
+        receipt = ctx.space.append_record(row.signed)
+    except RemoteError as exc:
+        _failed(ctx, row, exc)
+        return "failed"
+    return _accept(ctx, row, receipt)
+
+
+def _accept(ctx: Connector, row: OutboxRecord, receipt: dict[str, Any]) -> str:
+    """Stores the receipt once it proves the record is in the log under a head the space signed."""
+    try:
+        check_receipt(receipt, row.signed, ctx.settings.space_public_key)
+    except ReceiptError as exc:
+        log.error("the space's receipt for usage record %s does not verify: %s", row.id, exc)
+        _update(ctx, row.id, state="bad_receipt", last_error=f"receipt does not verify: {exc}")
+        return "failed"
+    _update(ctx, row.id, state="delivered", receipt=receipt, delivered_at=utcnow(), last_error=None)
+    return "delivered"
+
+
+def _failed(ctx: Connector, row: OutboxRecord, exc: RemoteError) -> None:
+    attempts = row.attempts + 1
+    changes: dict[str, Any] = {
+        "attempts": attempts,
+        "last_error": str(exc),
+        "next_attempt_at": utcnow() + dt.timedelta(seconds=min(MAX_BACKOFF_S, 2**attempts)),
+    }
+    if exc.status == 409:
+        changes["state"] = "conflict"  # same id, other content: a person must look
+        log.error("usage record %s conflicts with the ledger: %s", row.id, exc)
+    _update(ctx, row.id, **changes)
+
+
+def _update(ctx: Connector, record_id: str, **changes: Any) -> None:
+    with ctx.db.transaction() as session:
+        stored = session.get(OutboxRecord, record_id)
+        assert stored is not None
+        for key, value in changes.items():
+            setattr(stored, key, value)
+
+
+def receipts(ctx: Connector) -> list[dict[str, Any]]:
+    """Every delivered record with the receipt that proved it in the log, oldest first."""
+    with ctx.db.session() as session:
+        rows = session.scalars(
+            select(OutboxRecord).where(OutboxRecord.state == "delivered").order_by(OutboxRecord.created_at)
+        )
+        return [{"signed": row.signed, "receipt": row.receipt} for row in rows]
 
 
 def pending(ctx: Connector) -> list[OutboxRecord]:

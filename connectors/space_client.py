@@ -97,3 +97,6 @@ class SpaceClient:
 
     def append_record(self, signed: dict[str, Any]) -> dict[str, Any]:
         return self._post("/ledger/records", signed)
+
+    def append_batch(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return list(self._post("/ledger/batch", {"records": records})["receipts"])

@@ -33,7 +33,10 @@ def check_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, durable: bool = False) -> Engine:
+    """``durable``: SQLite syncs every commit to disk (``synchronous=FULL``), not only at WAL
+    checkpoints, so that a commit survives power loss as well as a crash (PostgreSQL always
+    does)."""
     check_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -42,7 +45,7 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
@@ -55,9 +58,9 @@ class Database:
     """An engine and its session factory; ``write_lock`` serialises writers that read-then-write
     a single row (SQLite has no row locks; PostgreSQL also takes ``FOR UPDATE``)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, durable: bool = False) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, durable)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.write_lock = threading.RLock()
 

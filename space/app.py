@@ -11,8 +11,10 @@ tokens. Every error is problem+json. Routes:
     POST /catalog                                      signed provider: publish an entry
     POST /agreements, /agreements/<id>/termination     signed party
     GET  /agreements/<id>                              signed party, or operator/auditor token
-    POST /ledger/records                               signed party: append a usage record
-    GET  /ledger/records, /ledger/head                 operator/auditor token, or signed (own records)
+    POST /ledger/records, /ledger/batch                signed party: append usage records → receipts
+    GET  /ledger/records[/<id>], /ledger/head[s],      operator/auditor token (everything), or signed
+         /ledger/proof/inclusion|consistency           participant (its own records; heads, proofs)
+    GET  /ledger/alerts                                operator/auditor token
     /admin/...                                         operator token
 """
 
@@ -36,7 +38,7 @@ from node.tokens import new_token, token_hash
 from node.web import base_app, json_body, require_token
 from policies.negative_list import ListRule, parse_rules
 from space import agreements, catalog, ledger, registry
-from space.errors import Refused
+from space.errors import NotFound, Refused
 from space.models import Participant, SeenNonce, Token
 from space.settings import SpaceSettings
 
@@ -50,8 +52,11 @@ def load_negative_list(data_dir: Path) -> tuple[ListRule, ...]:
 def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKey | None = None) -> Flask:
     settings = SpaceSettings.from_options(config.options)
     app = base_app("space", settings.max_body_mb << 20)
-    database = db or Database(config.db)
+    database = db or Database(config.db, durable=True)
     space_key = key or config.key()
+    with database.write_lock, database.transaction() as session:
+        # leaves committed just before a crash get their signed head now
+        ledger.sign_head(session, space_key, config.url, utcnow())
     app.extensions["tds"] = {"db": database, "config": config}
     nonces = signing.NonceStore(database, SeenNonce)
 
@@ -197,30 +202,45 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         with database.transaction() as session:
             return agreements.view(agreements.terminate(session, agreement_id, caller, reason, utcnow()))
 
-    # --- ledger ---------------------------------------------------------------------------
+    # --- ledger: a transparency log ----------------------------------------------------------
+    def append(caller: str, bodies: list[Any]) -> list[dict[str, Any]]:
+        return ledger.append(database, space_key, config.url, caller, bodies, utcnow)
+
     @app.post("/ledger/records")
     def append_record() -> Any:
+        (receipt,) = append(signed_caller(), [json_body()])
+        return jsonify(receipt), 201 if receipt["created"] else 200
+
+    @app.post("/ledger/batch")
+    def append_batch() -> Any:
         caller = signed_caller()
-        body = json_body()
-        with database.write_lock, database.transaction() as session:
-            entry, created = ledger.append(session, caller, body)
-            chain = ledger.head(session)
-            out = ledger.receipt(entry, chain)
-        return jsonify(out), 201 if created else 200
+        records = json_body(("records",))["records"]
+        if not isinstance(records, list) or not 1 <= len(records) <= ledger.MAX_BATCH:
+            raise Refused(f"records: expected a list of 1 to {ledger.MAX_BATCH} signed usage records")
+        return {"receipts": append(caller, records)}
+
+    def reader() -> str | None:
+        """Who reads the log: None for an operator or auditor (everything), else the participant
+        (its own records only)."""
+        kind, who = token_or_caller()
+        return who if kind == "participant" else None
+
+    def int_args(**defaults: int) -> dict[str, int]:
+        try:
+            return {name: int(request.args.get(name, value)) for name, value in defaults.items()}
+        except ValueError as exc:
+            raise Refused(f"{', '.join(defaults)}: expected whole numbers", status=400) from exc
 
     @app.get("/ledger/records")
     def list_records() -> Any:
-        kind, who = token_or_caller()
+        own = reader()
         args = request.args
-        try:
-            after, limit = int(args.get("after", -1)), int(args.get("limit", 100))
-        except ValueError as exc:
-            raise Refused("after and limit: expected whole numbers", status=400) from exc
         participant = args.get("participant") or None
-        if kind == "participant":
-            if participant not in (None, who):
+        if own is not None:
+            if participant not in (None, own):
                 raise Refused("a participant may list only its own usage records", status=403)
-            participant = who
+            participant = own
+        numbers = int_args(after=-1, limit=100)
         with database.session() as session:
             found = ledger.entries(
                 session,
@@ -228,21 +248,65 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
                 participant=participant,
                 agreement=args.get("agreement") or None,
                 outcome=args.get("outcome") or None,
-                after=after,
-                limit=limit,
+                operation=args.get("operation") or None,
+                **numbers,
             )
-            chain = ledger.head(session)
+            late = ledger.late_signatures(session, [e.record_id for e in found])
+            latest = ledger.latest_head(session)
             return {
-                "head": {"size": chain.size, "hash": chain.head_hash},
-                "records": [ledger.view(e) for e in found],
+                "head": ledger.head_view(latest) if latest else None,
+                "records": [ledger.view(e, late.get(e.record_id)) for e in found],
             }
+
+    @app.get("/ledger/records/<path:record_id>")
+    def show_record(record_id: str) -> Any:
+        own = reader()
+        with database.session() as session:
+            entry = ledger.entry_by_record(session, record_id)
+            if own is not None and own not in (entry.provider_id, entry.consumer_id):
+                raise Refused(f"{own} is not a party to usage record {record_id}", status=403)
+            late = ledger.late_signatures(session, [record_id])
+            return {**ledger.view(entry, late.get(record_id)), "receipt": ledger.receipt(session, entry)}
 
     @app.get("/ledger/head")
     def ledger_head() -> Any:
-        token_or_caller()
+        reader()
         with database.session() as session:
-            chain = ledger.head(session)
-            return {"size": chain.size, "hash": chain.head_hash}
+            latest = ledger.latest_head(session)
+            if latest is None:
+                raise NotFound("the log has no signed tree head yet")
+            return ledger.head_view(latest)
+
+    @app.get("/ledger/heads")
+    def ledger_heads() -> Any:
+        reader()
+        with database.session() as session:
+            return {
+                "heads": [ledger.head_view(h) for h in ledger.heads(session, **int_args(after=-1, limit=100))]
+            }
+
+    @app.get("/ledger/proof/inclusion")
+    def inclusion() -> Any:
+        reader()
+        numbers = int_args(index=-1, size=-1)
+        with database.session() as session:
+            ledger.head_of_size(session, numbers["size"])  # proofs are against signed heads only
+            proof = ledger.inclusion_proof(session, numbers["index"], numbers["size"])
+            return {"leaf_index": numbers["index"], "tree_size": numbers["size"], "proof": proof}
+
+    @app.get("/ledger/proof/consistency")
+    def consistency() -> Any:
+        reader()
+        numbers = int_args(first=0, second=0)
+        with database.session() as session:
+            proof = ledger.consistency_proof(session, numbers["first"], numbers["second"])
+            return {**numbers, "proof": proof}
+
+    @app.get("/ledger/alerts")
+    def ledger_alerts() -> Any:
+        require_token(database, Token, ("operator", "auditor"))
+        with database.session() as session:
+            return {"alerts": ledger.alerts(session, **int_args(after=0, limit=100))}
 
     # --- operator -------------------------------------------------------------------------
     @app.get("/admin/participants")

@@ -1,23 +1,44 @@
-"""The usage ledger: signed usage records appended to a hash chain, idempotently by record id."""
+"""The usage ledger as a transparency log (RFC 9162 §2.1 hashing, proofs; signed tree heads).
+
+Appending is two steps, each its own transaction: :func:`add_leaves` commits the records with
+the perfect-subtree hashes they complete; only then :func:`sign_head` signs a tree head over
+them. A head is therefore never signed over leaves that could still be rolled back, and a crash
+between the two leaves committed leaves that the next :func:`sign_head` covers.
+
+Appends are idempotent by record id: the same record again gets the same receipt (its first
+head and the proof against it); the same document with more signatures keeps the extra ones
+beside the leaf (:class:`LateSignature`); other content under a known id is a conflict, raised
+as an alert for the operator and auditors.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from contracts.chain import GENESIS, entry_hash, record_hash
-from contracts.documents import verify_document
+from contracts import merkle
+from contracts.canonical import canonical_bytes
+from contracts.documents import new_signed, verify_document
 from contracts.errors import ContractError
+from contracts.keys import SigningKey
+from contracts.treehead import SPACE_SIGNER, record_leaf, tree_head_document
 from contracts.usage import validate_record
+from node.db import Database
+from policies.model import format_datetime
 from space import registry
-from space.errors import Conflict, Refused
-from space.models import LedgerEntry, LedgerHead
+from space.errors import Conflict, NotFound, Refused
+from space.models import LateSignature, LedgerAlert, LedgerEntry, LedgerHead, MerkleNode, TreeHead
 
 MAX_PAGE = 1000
+MAX_BATCH = 1000
 
 
+# --- checks ---------------------------------------------------------------------------------
 def _check(session: Session, caller: str, signed: Any) -> dict[str, Any]:
     if not isinstance(signed, dict) or not isinstance(signed.get("document"), dict):
         raise Refused('expected a signed usage record {"document": {...}, "signatures": {...}}')
@@ -45,58 +66,244 @@ def _check(session: Session, caller: str, signed: Any) -> dict[str, Any]:
 def head(session: Session, lock: bool = False) -> LedgerHead:
     row = session.get(LedgerHead, 1, with_for_update=lock)
     if row is None:
-        row = LedgerHead(id=1, size=0, head_hash=GENESIS)
+        row = LedgerHead(id=1, size=0)
         session.add(row)
         session.flush()
     return row
 
 
-def append(session: Session, caller: str, signed: Any) -> tuple[LedgerEntry, bool]:
-    """Append a record; the same id and content again returns the stored entry (no append);
-    the same id with other content is a 409 conflict. Run inside one transaction."""
-    record = _check(session, caller, signed)
-    rec_hash = record_hash(signed)
-    existing = session.scalar(select(LedgerEntry).where(LedgerEntry.record_id == record["id"]))
-    if existing is not None:
-        if existing.record_hash != rec_hash:
-            raise Conflict(
-                f"usage record {record['id']} is already in the ledger with different content",
-                seq=existing.seq,
-            )
-        return existing, False
-    chain = head(session, lock=True)
-    entry = LedgerEntry(
-        seq=chain.size,
-        record_id=record["id"],
-        signed=signed,
-        record_hash=rec_hash,
-        prev_hash=chain.head_hash,
-        entry_hash=entry_hash(chain.head_hash, rec_hash),
-        agreement_id=record["agreement"],
-        dataset_id=record["dataset"],
-        provider_id=record["provider"],
-        consumer_id=record["consumer"],
-        operation=record["operation"],
-        outcome=record["outcome"],
-        fee_fen=record["fee_fen"],
-        submitted_by=caller,
+# --- the subtree store ---------------------------------------------------------------------
+def nodes(session: Session, wanted: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
+    """Stored perfect-subtree hashes, in one query."""
+    keys = sorted(set(wanted))
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
+            tuple_(MerkleNode.level, MerkleNode.index).in_(keys)
+        )
     )
-    session.add(entry)
+    found = {(level, index): bytes(value) for level, index, value in rows}
+    missing = set(keys) - set(found)
+    if missing:
+        raise RuntimeError(f"the log's subtree store lacks {sorted(missing)[:3]}: it is damaged")
+    return found
+
+
+def root_at(session: Session, size: int) -> bytes:
+    table = nodes(session, merkle.decompose(0, size) if size else [])
+    return merkle.subtree_hash(0, size, table.__getitem__)
+
+
+# --- appending -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Added:
+    seq: int
+    created: bool
+    late_signers: tuple[str, ...] = ()
+
+
+class ConflictingRecord(Conflict):
+    """The record id is in the log with other content; ``alert`` is to be stored by the caller
+    in its own transaction, so that the refusal leaves a trace."""
+
+    def __init__(self, message: str, alert: dict[str, Any], **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.alert = alert
+
+
+def add_leaves(session: Session, caller: str, records: list[Any]) -> list[Added]:
+    """Checks every record, then appends the new ones and the subtree hashes they complete.
+    All or nothing: one bad record refuses the batch. Run inside one transaction."""
+    checked = []
+    for position, signed in enumerate(records):
+        try:
+            checked.append((signed, _check(session, caller, signed)))
+        except Refused as exc:
+            raise Refused(f"records[{position}]: {exc.detail}", status=exc.status) from exc
+    ids = [record["id"] for _, record in checked]
+    if len(set(ids)) != len(ids):
+        raise Refused("the batch names one record id twice")
+    existing = {
+        e.record_id: e for e in session.scalars(select(LedgerEntry).where(LedgerEntry.record_id.in_(ids)))
+    }
+    log = head(session, lock=True)
+    size = log.size
+    frontier = nodes(session, merkle.decompose(0, size) if size else [])
+    results: list[Added] = []
+    for signed, record in checked:
+        known = existing.get(record["id"])
+        if known is not None:
+            results.append(_again(session, caller, known, signed))
+            continue
+        leaf = record_leaf(signed)
+        session.add(
+            LedgerEntry(
+                seq=size,
+                record_id=record["id"],
+                signed=signed,
+                leaf_hash=leaf.hex(),
+                agreement_id=record["agreement"],
+                dataset_id=record["dataset"],
+                provider_id=record["provider"],
+                consumer_id=record["consumer"],
+                operation=record["operation"],
+                outcome=record["outcome"],
+                fee_fen=record["fee_fen"],
+                submitted_by=caller,
+            )
+        )
+        for level, index in merkle.completed_nodes(size):
+            value = (
+                leaf
+                if level == 0
+                else merkle.node_hash(frontier[(level - 1, 2 * index)], frontier[(level - 1, 2 * index + 1)])
+            )
+            frontier[(level, index)] = value
+            session.add(MerkleNode(level=level, index=index, hash=value))
+        results.append(Added(size, True))
+        size += 1
+    log.size = size
     session.flush()
-    chain.size += 1
-    chain.head_hash = entry.entry_hash
-    return entry, True
+    return results
 
 
-def receipt(entry: LedgerEntry, chain: LedgerHead) -> dict[str, Any]:
+def _again(session: Session, caller: str, known: LedgerEntry, signed: dict[str, Any]) -> Added:
+    if canonical_bytes(known.signed["document"]) != canonical_bytes(signed["document"]):
+        raise ConflictingRecord(
+            f"usage record {known.record_id} is already in the log (leaf {known.seq}) with other content",
+            {
+                "kind": "conflicting-record",
+                "record_id": known.record_id,
+                "submitted_by": caller,
+                "detail": {"leaf_index": known.seq, "submitted": signed},
+            },
+            leaf_index=known.seq,
+        )
+    late = []
+    for signer, signature in signed["signatures"].items():
+        if signer in known.signed["signatures"]:
+            continue  # checked above against the signer's key; the leaf already has one
+        if session.get(LateSignature, (known.record_id, signer)) is None:
+            session.add(LateSignature(record_id=known.record_id, signer=signer, signature=signature))
+        late.append(signer)
+    return Added(known.seq, False, tuple(sorted(late)))
+
+
+def raise_alert(session: Session, alert: dict[str, Any]) -> None:
+    session.add(LedgerAlert(**alert))
+
+
+def append(
+    database: Database,
+    key: SigningKey,
+    log_id: str,
+    caller: str,
+    records: list[Any],
+    clock: Callable[[], dt.datetime],
+) -> list[dict[str, Any]]:
+    """Appends ``records`` (all or none) and returns one receipt per record, in order."""
+    with database.write_lock:
+        try:
+            with database.transaction() as session:
+                added = add_leaves(session, caller, records)
+        except ConflictingRecord as exc:
+            with database.transaction() as session:  # the refusal leaves a trace
+                raise_alert(session, exc.alert)
+            raise
+        with database.transaction() as session:  # only now, over committed leaves
+            sign_head(session, key, log_id, clock())
+    with database.session() as session:
+        receipts = []
+        for item in added:
+            entry = session.get(LedgerEntry, item.seq)
+            assert entry is not None
+            receipts.append(
+                {
+                    **receipt(session, entry),
+                    "created": item.created,
+                    "late_signatures": list(item.late_signers),
+                }
+            )
+        return receipts
+
+
+# --- tree heads ------------------------------------------------------------------------------
+def sign_head(session: Session, key: SigningKey, log_id: str, now: dt.datetime) -> TreeHead:
+    """The signed head for the log's committed size, signing one if there is none yet."""
+    size = head(session).size
+    latest = latest_head(session)
+    if latest is not None and latest.size == size:
+        return latest
+    root = root_at(session, size)
+    document = tree_head_document(log_id, size, root, format_datetime(now))
+    signed = new_signed(document, SPACE_SIGNER, key)
+    row = TreeHead(size=size, root_hash=root.hex(), signed=signed, issued_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def latest_head(session: Session) -> TreeHead | None:
+    return session.scalar(select(TreeHead).order_by(TreeHead.size.desc()).limit(1))
+
+
+def heads(session: Session, after: int = -1, limit: int = 100) -> list[TreeHead]:
+    query = select(TreeHead).where(TreeHead.size > after).order_by(TreeHead.size)
+    return list(session.scalars(query.limit(max(1, min(limit, MAX_PAGE)))))
+
+
+def head_of_size(session: Session, size: int) -> TreeHead:
+    found = session.get(TreeHead, size)
+    if found is None:
+        raise NotFound(f"no signed tree head of size {size}; list them at /ledger/heads")
+    return found
+
+
+# --- proofs and receipts ---------------------------------------------------------------------
+def inclusion_proof(session: Session, index: int, size: int) -> list[str]:
+    try:
+        ranges = merkle.inclusion_ranges(index, size)
+    except merkle.ProofError as exc:
+        raise Refused(str(exc), status=400) from exc
+    table = nodes(session, merkle.needed_nodes(ranges))
+    return [h.hex() for h in merkle.hashes_for(ranges, table.__getitem__)]
+
+
+def consistency_proof(session: Session, old: int, new: int) -> list[str]:
+    current = head(session).size
+    if not 0 < old <= new <= current:
+        raise Refused(
+            f"consistency proof: expected 0 < from ≤ to ≤ {current}, got {old} and {new}", status=400
+        )
+    ranges = merkle.consistency_ranges(old, new)
+    table = nodes(session, merkle.needed_nodes(ranges))
+    return [h.hex() for h in merkle.hashes_for(ranges, table.__getitem__)]
+
+
+def receipt(session: Session, entry: LedgerEntry) -> dict[str, Any]:
+    """The leaf, the first signed head that includes it, and the inclusion proof against it:
+    the same bytes every time it is asked for."""
+    first = session.scalar(select(TreeHead).where(TreeHead.size > entry.seq).order_by(TreeHead.size).limit(1))
+    if first is None:
+        raise RuntimeError(f"leaf {entry.seq} has no signed head yet; sign_head must run first")
     return {
         "record_id": entry.record_id,
-        "seq": entry.seq,
-        "entry_hash": entry.entry_hash,
-        "head": {"size": chain.size, "hash": chain.head_hash},
+        "leaf_index": entry.seq,
+        "leaf_hash": entry.leaf_hash,
+        "tree_head": first.signed,
+        "inclusion_proof": inclusion_proof(session, entry.seq, first.size),
     }
 
 
+def entry_by_record(session: Session, record_id: str) -> LedgerEntry:
+    found = session.scalar(select(LedgerEntry).where(LedgerEntry.record_id == record_id))
+    if found is None:
+        raise NotFound(f"no usage record {record_id} in the log")
+    return found
+
+
+# --- reading ----------------------------------------------------------------------------------
 def entries(
     session: Session,
     *,
@@ -104,6 +311,7 @@ def entries(
     participant: str | None = None,
     agreement: str | None = None,
     outcome: str | None = None,
+    operation: str | None = None,
     after: int = -1,
     limit: int = 100,
 ) -> list[LedgerEntry]:
@@ -118,15 +326,45 @@ def entries(
         query = query.where(LedgerEntry.agreement_id == agreement)
     if outcome:
         query = query.where(LedgerEntry.outcome == outcome)
+    if operation:
+        query = query.where(LedgerEntry.operation == operation)
     return list(session.scalars(query.order_by(LedgerEntry.seq).limit(max(1, min(limit, MAX_PAGE)))))
 
 
-def view(entry: LedgerEntry) -> dict[str, Any]:
+def late_signatures(session: Session, record_ids: list[str]) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    if record_ids:
+        for row in session.scalars(select(LateSignature).where(LateSignature.record_id.in_(record_ids))):
+            found.setdefault(row.record_id, {})[row.signer] = row.signature
+    return found
+
+
+def view(entry: LedgerEntry, late: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "seq": entry.seq,
         "record_id": entry.record_id,
-        "prev_hash": entry.prev_hash,
-        "entry_hash": entry.entry_hash,
+        "leaf_hash": entry.leaf_hash,
         "appended_at": entry.appended_at.isoformat(),
+        "submitted_by": entry.submitted_by,
         "signed": entry.signed,
+        "late_signatures": late or {},
     }
+
+
+def head_view(row: TreeHead) -> dict[str, Any]:
+    return {"tree_size": row.size, "root_hash": row.root_hash, "signed": row.signed}
+
+
+def alerts(session: Session, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    query = select(LedgerAlert).where(LedgerAlert.id > after).order_by(LedgerAlert.id)
+    return [
+        {
+            "id": a.id,
+            "kind": a.kind,
+            "record_id": a.record_id,
+            "submitted_by": a.submitted_by,
+            "detail": a.detail,
+            "raised_at": a.raised_at.isoformat(),
+        }
+        for a in session.scalars(query.limit(max(1, min(limit, MAX_PAGE))))
+    ]

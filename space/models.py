@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from node.models import TYPE_MAP, SeenNonceMixin, TokenMixin, UTCDateTime, utcnow
@@ -85,25 +85,23 @@ class Agreement(Base):
 
 
 class LedgerHead(Base):
-    """One row: the chain's size and last hash, locked by each append."""
+    """One row: the log's size, locked by each append (PostgreSQL takes FOR UPDATE)."""
 
     __tablename__ = "ledger_head"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
-    head_hash: Mapped[str] = mapped_column(String(64))
 
 
 class LedgerEntry(Base):
-    """An append-only hash chain of signed usage records:
-    entry_hash = SHA-256(prev_hash ‖ SHA-256(canonical signed record))."""
+    """A leaf of the transparency log: one signed usage record, at index ``seq``.
+
+    ``leaf_hash`` = SHA-256(0x00 ‖ canonical bytes of the signed record) (RFC 9162 §2.1.1)."""
 
     __tablename__ = "ledger_entries"
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     record_id: Mapped[str] = mapped_column(String(60), unique=True)
     signed: Mapped[dict[str, Any]]
-    record_hash: Mapped[str] = mapped_column(String(64))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    entry_hash: Mapped[str] = mapped_column(String(64))
+    leaf_hash: Mapped[str] = mapped_column(String(64))
     agreement_id: Mapped[str] = mapped_column(String(60), index=True)
     dataset_id: Mapped[str | None] = mapped_column(String(60), index=True)
     provider_id: Mapped[str] = mapped_column(String(40), index=True)
@@ -111,5 +109,47 @@ class LedgerEntry(Base):
     operation: Mapped[str] = mapped_column(String(40))
     outcome: Mapped[str] = mapped_column(String(20), index=True)
     fee_fen: Mapped[int] = mapped_column(BigInteger)
-    appended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    appended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     submitted_by: Mapped[str] = mapped_column(String(40))
+
+
+class MerkleNode(Base):
+    """The hash of a perfect subtree: leaves [index << level, (index + 1) << level)."""
+
+    __tablename__ = "merkle_nodes"
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column("idx", BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class TreeHead(Base):
+    """A signed tree head, issued only after the leaves under it were committed."""
+
+    __tablename__ = "tree_heads"
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    signed: Mapped[dict[str, Any]]
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LedgerAlert(Base):
+    """Something the operator and auditors must see, e.g. a record id sent with other content."""
+
+    __tablename__ = "ledger_alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[str] = mapped_column(String(60), index=True)
+    submitted_by: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]]
+    raised_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LateSignature(Base):
+    """A countersignature that arrived after its record entered the log without it. The leaf
+    cannot change; the signature is kept beside it, checked like the others."""
+
+    __tablename__ = "late_signatures"
+    record_id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    signer: Mapped[str] = mapped_column(String(40), primary_key=True)
+    signature: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

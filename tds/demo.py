@@ -17,6 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from contracts.audit import audit
+from tds.audit import fetch
+from tds.errors import TdsError
 from tds.local import cluster, negotiate, publish_dataset, run_job
 
 Say = Callable[[str], None] | None
@@ -136,10 +139,11 @@ def run_demo(n: int, overlap: int, keep: Path | None, say: Say) -> dict[str, Any
                 for api in (bank_api, telecom_api):
                     api.post("/api/outbox/flush")
                 ledger = operator.get("/ledger/records", limit=1000)
-                from contracts.chain import verify_chain
-
-                verify_chain(ledger["records"], ledger["head"]["hash"])
-                tell("ledger (hash chain verified):")
+                bundle = fetch(operator)
+                checked = audit(bundle.space_public_key, bundle.participants, bundle.records, bundle.heads)
+                if not checked.ok:
+                    raise TdsError(f"the usage log does not verify: {checked.problems}")
+                tell(f"usage log (signatures, {checked.heads} signed tree heads and their roots verified):")
                 for entry_ in ledger["records"]:
                     r = entry_["signed"]["document"]
                     signers = ", ".join(sorted(entry_["signed"]["signatures"]))

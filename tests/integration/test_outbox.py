@@ -3,8 +3,8 @@ lost, nothing is counted twice."""
 
 from pathlib import Path
 
-from contracts.chain import verify_chain
 from tds.local import cluster, negotiate, publish_dataset, run_job
+from tests.integration.helpers import verified_log
 
 
 def test_records_wait_for_the_space_and_arrive_once(tmp_path: Path) -> None:
@@ -36,10 +36,10 @@ def test_records_wait_for_the_space_and_arrive_once(tmp_path: Path) -> None:
                 api.wait_for("/api/outbox", lambda o: not o["pending"], timeout=30)
             operator = live.operator()
             ledger = operator.get("/ledger/records")
-            operator.close()
             assert [r["record_id"] for r in ledger["records"]] == [pending["id"]]
             assert ledger["records"][0]["signed"]["document"]["fee_fen"] == 3 * 400
-            verify_chain(ledger["records"], ledger["head"]["hash"])
+            verified_log(operator)
+            operator.close()
         finally:
             bank.close()
             telecom.close()

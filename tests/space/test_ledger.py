@@ -1,16 +1,25 @@
+"""The space's transparency log, on SQLite and PostgreSQL: receipts that verify, idempotent
+appends, conflicts that leave an alert, heads signed only over committed leaves."""
+
+import datetime as dt
+
 import pytest
 from sqlalchemy import select
 
-from contracts.chain import verify_chain
+from contracts import merkle
 from contracts.documents import new_signed, sign_document
+from contracts.keys import SigningKey
+from contracts.treehead import ReceiptError, check_consistency, check_head, check_receipt
 from contracts.usage import build_record
 from node.db import Database
 from space import ledger
 from space.errors import Conflict, NotFound, Refused
-from space.models import LedgerEntry
+from space.models import LedgerEntry, TreeHead
 from tests.conftest import ALICE, BOB, MALLORY, USAGE_FIELDS
 
 RECORD = {**build_record(**USAGE_FIELDS)}
+SPACE = SigningKey.from_seed(bytes(range(96, 128)))
+NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
 
 
 def record(i: int, **change: object) -> dict:
@@ -18,41 +27,99 @@ def record(i: int, **change: object) -> dict:
     return sign_document(signed, "bank", BOB)
 
 
-def append(db: Database, signed: dict, caller: str = "bank") -> tuple[dict, bool]:
-    with db.write_lock, db.transaction() as session:
-        entry, created = ledger.append(session, caller, signed)
-        return ledger.receipt(entry, ledger.head(session)), created
+def append(db: Database, *signed: dict, caller: str = "bank") -> list[dict]:
+    return ledger.append(db, SPACE, "http://space.test", caller, list(signed), lambda: NOW)
 
 
-def chain(db: Database) -> list[dict]:
+def leaves(db: Database) -> list[LedgerEntry]:
     with db.session() as session:
-        return [ledger.view(e) for e in session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))]
+        return list(session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)))
 
 
-def test_appends_chain_and_verify(members: Database) -> None:
-    receipts = [append(members, record(i))[0] for i in range(5)]
-    assert [r["seq"] for r in receipts] == [0, 1, 2, 3, 4]
-    assert receipts[-1]["head"]["size"] == 5
-    assert verify_chain(chain(members), receipts[-1]["head"]["hash"]) == receipts[-1]["entry_hash"]
+def test_each_append_returns_a_receipt_that_verifies(members: Database) -> None:
+    receipts = [append(members, record(i))[0] for i in range(7)]
+    assert [r["leaf_index"] for r in receipts] == list(range(7))
+    for i, receipt in enumerate(receipts):
+        head = check_receipt(receipt, record(i), SPACE.public_key)
+        assert head.size == i + 1  # the first head that includes it
+    with pytest.raises(ReceiptError, match="not the hash of the record that was sent"):
+        check_receipt(receipts[3], record(4), SPACE.public_key)
+    with pytest.raises(ReceiptError, match="tree head: signature of space"):
+        check_receipt(receipts[3], record(3), MALLORY.public_key)
 
 
-def test_same_record_twice_is_counted_once(members: Database) -> None:
-    first, created = append(members, record(1))
-    again, created_again = append(members, record(1), caller="telecom")
-    assert (created, created_again) == (True, False)
-    assert again["seq"] == first["seq"] and again["head"]["size"] == 1
+def test_heads_are_consistent_and_the_root_is_recomputable(members: Database) -> None:
+    append(members, *[record(i) for i in range(10)])
+    append(members, record(10))
+    with members.session() as session:
+        heads = ledger.heads(session)
+        assert [h.size for h in heads] == [10, 11]
+        old, new = (check_head(h.signed, SPACE.public_key) for h in heads)
+        check_consistency(old, new, ledger.consistency_proof(session, 10, 11))
+    data = [bytes.fromhex(e.leaf_hash) for e in leaves(members)]
+
+    def mth(hashes: list[bytes]) -> bytes:
+        if len(hashes) == 1:
+            return hashes[0]
+        k = merkle.split(len(hashes))
+        return merkle.node_hash(mth(hashes[:k]), mth(hashes[k:]))
+
+    assert mth(data).hex() == new.root.hex() == heads[-1].root_hash
 
 
-def test_same_id_with_other_content_conflicts(members: Database) -> None:
+def test_same_record_twice_gets_the_same_receipt(members: Database) -> None:
+    first = append(members, record(1))[0]
+    append(members, record(2))
+    again = append(members, record(1), caller="telecom")[0]
+    assert (first["created"], again["created"]) == (True, False)
+    assert {k: v for k, v in again.items() if k != "created"} == {
+        k: v for k, v in first.items() if k != "created"
+    }
+    assert len(leaves(members)) == 2
+
+
+def test_a_late_countersignature_is_kept_beside_the_leaf(members: Database) -> None:
+    alone = new_signed({**RECORD, "id": "urn:uuid:alone"}, "telecom", ALICE)
+    first = append(members, alone, caller="telecom")[0]
+    countersigned = sign_document(alone, "bank", BOB)
+    again = append(members, countersigned)[0]
+    assert again["leaf_index"] == first["leaf_index"] and again["late_signatures"] == ["bank"]
+    with members.session() as session:
+        assert ledger.late_signatures(session, ["urn:uuid:alone"]) == {
+            "urn:uuid:alone": {"bank": countersigned["signatures"]["bank"]}
+        }
+    check_receipt(first, alone, SPACE.public_key)  # the leaf is what was first appended
+
+
+def test_same_id_with_other_content_conflicts_and_raises_an_alert(members: Database) -> None:
     append(members, record(1))
-    with pytest.raises(Conflict, match="already in the ledger with different content"):
+    with pytest.raises(Conflict, match="already in the log \\(leaf 0\\) with other content"):
         append(members, record(1, fee_fen=1))
-    assert len(chain(members)) == 1
+    assert len(leaves(members)) == 1
+    with members.session() as session:
+        (alert,) = ledger.alerts(session)
+    assert (alert["kind"], alert["record_id"], alert["submitted_by"]) == (
+        "conflicting-record",
+        "urn:uuid:r1",
+        "bank",
+    )
+    assert alert["detail"]["submitted"]["document"]["fee_fen"] == 1
+
+
+def test_a_batch_is_all_or_nothing(members: Database) -> None:
+    bad = new_signed({**RECORD, "id": "urn:uuid:bad"}, "telecom", MALLORY)
+    with pytest.raises(
+        Refused, match=r"^422 Refused: records\[1\]: usage record urn:uuid:bad: signature of telecom"
+    ):
+        append(members, record(1), bad, record(2))
+    assert leaves(members) == []
+    with pytest.raises(Refused, match="the batch names one record id twice"):
+        append(members, record(1), record(1))
 
 
 def test_provider_alone_may_append_but_a_forged_consumer_signature_is_refused(members: Database) -> None:
     alone = new_signed({**RECORD, "id": "urn:uuid:alone"}, "telecom", ALICE)
-    assert append(members, alone, caller="telecom")[1]
+    assert append(members, alone, caller="telecom")[0]["created"]
     forged = sign_document(new_signed({**RECORD, "id": "urn:uuid:f"}, "telecom", ALICE), "bank", MALLORY)
     with pytest.raises(Refused, match="signature of bank: signature does not verify"):
         append(members, forged)
@@ -74,14 +141,28 @@ def test_provider_alone_may_append_but_a_forged_consumer_signature_is_refused(me
 )
 def test_refusals_append_nothing(members: Database, signed: dict, caller: str, message: str) -> None:
     with pytest.raises(Refused, match=message):
-        append(members, signed, caller)
-    assert chain(members) == []
+        append(members, signed, caller=caller)
+    assert leaves(members) == []
+    with members.session() as session:
+        assert session.scalars(select(TreeHead)).all() == []
 
 
 def test_unknown_party(members: Database) -> None:
     signed = new_signed({**RECORD, "id": "urn:uuid:x", "provider": "ghost"}, "ghost", ALICE)
     with pytest.raises(NotFound, match="no participant 'ghost'"):
         append(members, signed, caller="bank")
+
+
+def test_leaves_committed_before_a_crash_get_their_head_on_restart(members: Database) -> None:
+    with members.transaction() as session:  # the first step of an append, then the process dies
+        ledger.add_leaves(session, "bank", [record(1), record(2)])
+    with members.session() as session:
+        assert ledger.latest_head(session) is None
+    with members.transaction() as session:  # what the space does when it starts
+        signed = ledger.sign_head(session, SPACE, "http://space.test", NOW)
+    assert signed.size == 2
+    receipt = append(members, record(1))[0]
+    check_receipt(receipt, record(1), SPACE.public_key)
 
 
 def test_filters(members: Database) -> None:
@@ -93,3 +174,12 @@ def test_filters(members: Database) -> None:
         assert len(ledger.entries(session, participant="bank")) == 2
         assert ledger.entries(session, participant="nobody") == []
         assert [e.seq for e in ledger.entries(session, after=0)] == [1]
+
+
+def test_proof_requests_out_of_range_are_refused(members: Database) -> None:
+    append(members, record(1), record(2))
+    with members.session() as session:
+        with pytest.raises(Refused, match="leaf index 2 is outside a tree of size 2"):
+            ledger.inclusion_proof(session, 2, 2)
+        with pytest.raises(Refused, match=r"expected 0 < from ≤ to ≤ 2, got 1 and 3"):
+            ledger.consistency_proof(session, 1, 3)

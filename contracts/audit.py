@@ -1,0 +1,199 @@
+"""Auditing the usage log without trusting its operator (pure).
+
+Given the records (in leaf order), the signed tree heads, the participants' public keys, the
+heads this auditor saw before (kept locally), and receipts that connectors hold, :func:`audit`
+checks that
+
+- every record carries valid signatures of its provider (and of its consumer, if it has one,
+  and of any countersignature kept beside it),
+- the records, hashed as RFC 9162 leaves in their order, give exactly the root of every signed
+  head — so no record was altered, dropped, inserted or reordered under a head,
+- every head is signed by the space, and every head seen before is still a prefix of today's
+  log (with today's leaves, each old root must be recomputed exactly; where the space's
+  consistency proof between consecutive heads is given, it must verify too),
+- every receipt verifies and names a head that agrees with the log,
+
+and reports every failure it finds, each saying what failed and where.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts.canonical import canonical_bytes
+from contracts.errors import ContractError
+from contracts.keys import b64url_decode, verify
+from contracts.merkle import node_hash
+from contracts.treehead import Head, ReceiptError, check_consistency, check_head, check_receipt, record_leaf
+
+
+@dataclass
+class Report:
+    records: int = 0
+    heads: int = 0
+    receipts: int = 0
+    problems: list[str] = field(default_factory=list)
+    latest: Head | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "heads": self.heads,
+            "receipts": self.receipts,
+            "tree_size": self.latest.size if self.latest else 0,
+            "root_hash": self.latest.root.hex() if self.latest else None,
+            "problems": self.problems,
+        }
+
+
+class _Frontier:
+    """The right edge of the tree as leaves stream in: perfect subtrees, largest first."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[int, bytes]] = []
+        self.size = 0
+
+    def push(self, leaf: bytes) -> None:
+        size, value = 1, leaf
+        while self.stack and self.stack[-1][0] == size:
+            left = self.stack.pop()[1]
+            size, value = size * 2, node_hash(left, value)
+        self.stack.append((size, value))
+        self.size += 1
+
+    def root(self) -> bytes:
+        # RFC 9162 splits at the largest power of two: a right fold of the perfect subtrees
+        value = self.stack[-1][1]
+        for _, left in reversed(self.stack[:-1]):
+            value = node_hash(left, value)
+        return value
+
+
+def _signatures(
+    seq: int, signed: Mapping[str, Any], late: Mapping[str, str], keys: Mapping[str, str]
+) -> list[str]:
+    problems = []
+    document = signed.get("document") if isinstance(signed, Mapping) else None
+    if not isinstance(document, Mapping):
+        return [f"leaf {seq}: not a signed usage record"]
+    record_id = document.get("id")
+    signatures = {**dict(signed.get("signatures") or {}), **dict(late)}
+    provider, consumer = document.get("provider"), document.get("consumer")
+    if provider not in signatures:
+        problems.append(f"leaf {seq} ({record_id}): no signature of its provider {provider}")
+    message = canonical_bytes(document)
+    for signer, value in signatures.items():
+        if signer not in (provider, consumer):
+            problems.append(f"leaf {seq} ({record_id}): signed by {signer}, who is not a party")
+            continue
+        if signer not in keys:
+            problems.append(f"leaf {seq} ({record_id}): no public key for {signer}")
+            continue
+        try:
+            verify(keys[signer], message, b64url_decode(str(value)))
+        except (ContractError, ValueError):
+            where = "late countersignature" if signer in late else "signature"
+            problems.append(f"leaf {seq} ({record_id}): {where} of {signer} does not verify")
+    return problems
+
+
+def audit(
+    space_public_key: str,
+    participants: Mapping[str, str],
+    records: Iterable[Mapping[str, Any]],
+    heads: Iterable[Any],
+    seen: Iterable[Any] = (),
+    receipts: Iterable[Mapping[str, Any]] = (),
+    consistency_proofs: Mapping[tuple[int, int], Any] | None = None,
+) -> Report:
+    """``records``: {seq, signed, late_signatures?, leaf_hash?} in leaf order; ``heads`` and
+    ``seen``: signed tree heads; ``receipts``: {signed, receipt}; ``consistency_proofs``:
+    (old size, new size) → the space's proof, for consecutive heads."""
+    report = Report()
+    checked: dict[int, Head] = {}
+    for origin, batch in (("head", heads), ("previously seen head", seen)):
+        for signed in batch:
+            try:
+                found = check_head(signed, space_public_key)
+            except ReceiptError as exc:
+                report.problems.append(f"{origin}: {exc}")
+                continue
+            other = checked.get(found.size)
+            if other is not None and other.root != found.root:
+                report.problems.append(
+                    f"two signed heads of size {found.size} with different roots: the log was forked"
+                )
+            checked.setdefault(found.size, found)
+            report.heads += origin == "head"
+    receipt_list = list(receipts)
+    wanted = set(checked)
+    for item in receipt_list:
+        head = item.get("receipt", {}).get("tree_head", {})
+        size = head.get("document", {}).get("tree_size") if isinstance(head, Mapping) else None
+        if isinstance(size, int):
+            wanted.add(size)
+
+    roots: dict[int, bytes] = {}
+    frontier = _Frontier()
+    for expected, entry in enumerate(records):
+        seq = entry.get("seq")
+        if seq != expected:
+            report.problems.append(
+                f"leaf {expected}: the log gives index {seq}; records are missing or reordered"
+            )
+        signed = entry.get("signed", {})
+        report.problems += _signatures(expected, signed, entry.get("late_signatures") or {}, participants)
+        leaf = record_leaf(signed)
+        if entry.get("leaf_hash") not in (None, leaf.hex()):
+            report.problems.append(
+                f"leaf {expected}: the stored leaf hash is not the hash of the stored record"
+            )
+        frontier.push(leaf)
+        report.records += 1
+        if frontier.size in wanted:
+            roots[frontier.size] = frontier.root()
+
+    for size in sorted(checked):
+        head = checked[size]
+        if size > frontier.size:
+            report.problems.append(f"head of size {size}: the log has only {frontier.size} records")
+        elif size > 0 and roots.get(size) != head.root:
+            report.problems.append(
+                f"head of size {size}: the records do not hash to its root "
+                "(a record was altered, removed, inserted or reordered)"
+            )
+    for (old, new), proof in sorted((consistency_proofs or {}).items()):
+        if isinstance(proof, str):  # the space refused to give one
+            report.problems.append(f"consistency proof {old} → {new}: the space gives none: {proof}")
+            continue
+        if old not in checked or new not in checked:
+            report.problems.append(f"consistency proof {old} → {new}: no signed head of one of these sizes")
+            continue
+        try:
+            check_consistency(checked[old], checked[new], proof)
+        except ReceiptError as exc:
+            report.problems.append(str(exc))
+    sizes = sorted(checked)
+    report.latest = checked[sizes[-1]] if sizes else None
+
+    for item in receipt_list:
+        receipt, signed = item.get("receipt", {}), item.get("signed", {})
+        report.receipts += 1
+        try:
+            head = check_receipt(receipt, signed, space_public_key)
+        except ReceiptError as exc:
+            report.problems.append(f"receipt for {receipt.get('record_id')}: {exc}")
+            continue
+        if head.size > frontier.size or roots.get(head.size) != head.root:
+            report.problems.append(
+                f"receipt for {receipt.get('record_id')}: "
+                f"its head of size {head.size} does not agree with the log"
+            )
+    return report
