@@ -144,8 +144,8 @@ def test_a_tampered_signature_is_reported(audited, tmp_path: Path) -> None:  # t
 
 
 def test_two_swapped_leaves_are_reported(audited, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    swap = ("UPDATE ledger_entries SET seq = -1 WHERE seq = 0", "UPDATE ledger_entries SET seq = 0 WHERE seq = 1",
-            "UPDATE ledger_entries SET seq = 1 WHERE seq = -1")  # fmt: skip
+    move = "UPDATE ledger_entries SET seq = {} WHERE seq = {}"
+    swap = (move.format(-1, 0), move.format(0, 1), move.format(1, -1))
     with tampered(audited["live"], *swap):
         found = problems(verify(audited, tmp_path))
     assert [p.split(":")[0] for p in found] == ["head of size 1", "head of size 2", "head of size 3"]
