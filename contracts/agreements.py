@@ -16,6 +16,7 @@ from typing import Any
 
 from contracts.errors import AgreementError, StateTransitionError
 from contracts.offers import Offer, parse_price
+from contracts.settlement import parse_shares
 from policies.errors import PolicyError
 from policies.model import Constraint, Policy, Rule, format_datetime, parse_policy
 
@@ -97,6 +98,7 @@ def build_agreement(
         "tds:purpose": purpose,
         "tds:operations": list(operations),
         "tds:price": offer.price.to_json(),
+        "tds:revenueShare": [s.to_json() for s in offer.revenue_share or parse_shares(None, provider)],
         "tds:consumerPid": consumer_pid,
         "tds:providerPid": provider_pid,
     }

@@ -6,9 +6,16 @@ Offer file shape (``tds dataset publish NAME --offer offer.json``)::
      "price": {"model": "per_job", "amount_fen": 5000},
      "auto_approve": true}
 
-Prices are integers in fen (分), currency CNY. Models: ``free`` (amount 0), ``per_job``
-(amount per succeeded job), ``per_row`` (amount per distinct consumer item matched against the
-dataset in a succeeded job).
+Prices are integers in fen (分), currency CNY. Models: ``free`` (amount 0; only for
+public-interest purposes, which the space checks), ``per_job`` (amount per succeeded job),
+``per_row`` (amount per distinct consumer item matched against the dataset in a succeeded job),
+``subscription`` (amount per calendar month in which the agreement is used; jobs carry no fee
+of their own).
+
+Optional terms: ``"public_data": true`` marks data held as public data (公共数据), whose prices
+for industrial use the operator caps per sector; ``"revenue_share": [{"party", "role", "bp"}]``
+splits each fee among beneficiaries in basis points summing to 10 000 (default: the provider
+alone). The operator's commission comes off the top at settlement.
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.errors import OfferError
+from contracts.settlement import SettlementError, Share, parse_shares
 from policies.errors import PolicyError
 from policies.model import Policy, parse_policy
 
-PRICE_MODELS = ("free", "per_job", "per_row")
+PRICE_MODELS = ("free", "per_job", "per_row", "subscription")
 MAX_AMOUNT_FEN = 10**12  # one hundred million yuan per unit: anything above is a typo
 
 
@@ -31,10 +39,11 @@ class Price:
     amount_fen: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"model": self.model, "amount_fen": self.amount_fen, "currency": "CNY"}
+        period = {"period": "month"} if self.model == "subscription" else {}
+        return {"model": self.model, "amount_fen": self.amount_fen, "currency": "CNY", **period}
 
     def fee_fen(self, consumer_set_size: int) -> int:
-        """The fee of one succeeded use."""
+        """The fee of one succeeded use (a subscription is charged per period at settlement)."""
         if self.model == "per_job":
             return self.amount_fen
         if self.model == "per_row":
@@ -47,6 +56,8 @@ class Offer:
     policy: Policy
     price: Price
     auto_approve: bool
+    public_data: bool = False
+    revenue_share: tuple[Share, ...] | None = None  # None: the provider alone
 
     @property
     def operations(self) -> tuple[str, ...]:
@@ -58,6 +69,8 @@ class Offer:
             "price": self.price.to_json(),
             "auto_approve": self.auto_approve,
             "operations": list(self.operations),
+            "public_data": self.public_data,
+            **({"revenue_share": [s.to_json() for s in self.revenue_share]} if self.revenue_share else {}),
         }
 
 
@@ -67,6 +80,9 @@ def parse_price(raw: object) -> Price:
     model = raw.get("model")
     if model not in PRICE_MODELS:
         raise OfferError(f"price.model: expected one of {list(PRICE_MODELS)}, got {model!r}")
+    period = raw.get("period", "month")
+    if model == "subscription" and period != "month":
+        raise OfferError(f"price.period: subscriptions are per month, got {period!r}")
     currency = raw.get("currency", "CNY")
     if currency != "CNY":
         raise OfferError(f"price.currency: only CNY is settled, got {currency!r}")
@@ -84,13 +100,26 @@ def parse_price(raw: object) -> Price:
     return Price(model=model, amount_fen=amount)
 
 
-def parse_offer(raw: object) -> Offer:
-    """Validate an offer document; raise OfferError naming the field that is wrong."""
+OFFER_KEYS = ("policy", "price", "auto_approve", "public_data", "revenue_share")
+
+
+def parse_offer(raw: object, provider: str | None = None) -> Offer:
+    """Validate an offer document; raise OfferError naming the field that is wrong. With
+    ``provider``, the revenue share must also name it as a beneficiary."""
     if not isinstance(raw, Mapping):
         raise OfferError(f"offer: expected a JSON object, got {type(raw).__name__}")
-    unknown = set(raw) - {"policy", "price", "auto_approve", "operations", "id", "@id"}
+    unknown = set(raw) - {*OFFER_KEYS, "operations", "id", "@id"}
     if unknown:
-        raise OfferError(f"offer: unknown keys {sorted(unknown)}; expected policy, price, auto_approve")
+        raise OfferError(f"offer: unknown keys {sorted(unknown)}; expected {', '.join(OFFER_KEYS)}")
+    public = raw.get("public_data", False)
+    if not isinstance(public, bool):
+        raise OfferError(f"offer.public_data: expected true or false, got {public!r}")
+    shares = None
+    if raw.get("revenue_share") is not None:
+        try:
+            shares = parse_shares(raw["revenue_share"], provider)
+        except SettlementError as exc:
+            raise OfferError(f"offer.{exc}") from exc
     try:
         policy = parse_policy(raw.get("policy"))
     except PolicyError as exc:
@@ -98,4 +127,10 @@ def parse_offer(raw: object) -> Offer:
     auto = raw.get("auto_approve", False)
     if not isinstance(auto, bool):
         raise OfferError(f"offer.auto_approve: expected true or false, got {auto!r}")
-    return Offer(policy=policy, price=parse_price(raw.get("price")), auto_approve=auto)
+    return Offer(
+        policy=policy,
+        price=parse_price(raw.get("price")),
+        auto_approve=auto,
+        public_data=public,
+        revenue_share=shares,
+    )

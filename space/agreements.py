@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from contracts.agreements import agreement_policy
 from contracts.documents import verify_document
 from contracts.errors import ContractError
-from space import registry
+from contracts.offers import parse_price
+from space import pricing, registry
 from space.errors import Conflict, NotFound, Refused
 from space.models import Agreement, CatalogEntry, Offer
 
@@ -47,6 +48,11 @@ def record(session: Session, caller: str, signed: Any) -> tuple[Agreement, bool]
             f"agreement {agreement_id}: offer {document.get('tds:offer')} of dataset "
             f"{document.get('target')} is not an offer {provider_id} published"
         )
+    try:  # the contract's own terms: a price the space can settle, shares that add up
+        parse_price(document.get("tds:price"))
+        pricing.check_shares(session, provider_id, document.get("tds:revenueShare"))
+    except (ContractError, Refused) as exc:
+        raise Refused(f"agreement {agreement_id}: {getattr(exc, 'detail', exc)}") from exc
     agreement = Agreement(
         id=agreement_id,
         provider_id=provider_id,

@@ -15,6 +15,10 @@ tokens. Every error is problem+json. Routes:
     GET  /ledger/records[/<id>], /ledger/head[s],      operator/auditor token (everything), or signed
          /ledger/proof/inclusion|consistency           participant (its own records; heads, proofs)
     GET  /ledger/alerts                                operator/auditor token
+    POST /admin/settlements                            operator token: settle a closed period
+    GET  /settlements/<period>                         operator/auditor token
+    GET  /settlements/<period>/statements/<id>.json|csv  operator/auditor token, or that participant
+    GET  /market/index                                 token or signed participant
     /admin/...                                         operator token
 """
 
@@ -37,8 +41,8 @@ from node.problems import Problem
 from node.tokens import new_token, token_hash
 from node.web import base_app, json_body, require_token
 from policies.negative_list import ListRule, parse_rules
-from space import agreements, catalog, ledger, registry
-from space.errors import NotFound, Refused
+from space import agreements, catalog, ledger, registry, settlement
+from space.errors import AlertingConflict, NotFound, Refused
 from space.models import Participant, SeenNonce, Token
 from space.settings import SpaceSettings
 
@@ -137,7 +141,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         rules = load_negative_list(config.path)
         with database.transaction() as session:
             provider = registry.get(session, caller)
-            entry = catalog.publish(session, provider, json_body(), rules)
+            entry = catalog.publish(session, provider, json_body(), rules, settings)
             view = catalog.entry_view(session, entry, provider)
         return jsonify(view), 201 if entry.status == "published" else 202
 
@@ -307,6 +311,52 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         require_token(database, Token, ("operator", "auditor"))
         with database.session() as session:
             return {"alerts": ledger.alerts(session, **int_args(after=0, limit=100))}
+
+    # --- settlement ---------------------------------------------------------------------------
+    @app.post("/admin/settlements")
+    def admin_settle() -> Any:
+        operator()
+        period = str(json_body(("period",))["period"])
+        try:
+            with database.write_lock, database.transaction() as session:
+                row, created = settlement.settle(session, period, space_key, settings.commission_bp, utcnow())
+                body = row.summary
+        except AlertingConflict as exc:
+            with database.transaction() as session:
+                ledger.raise_alert(session, exc.alert)
+            raise
+        return Response(body, status=201 if created else 200, mimetype="application/json")
+
+    @app.get("/settlements/<period>")
+    def show_settlement(period: str) -> Any:
+        own = reader()
+        with database.session() as session:
+            row = settlement.get(session, period)
+            if own is not None:
+                raise Refused(
+                    "a participant reads its own statement: /settlements/<period>/statements/<id>", status=403
+                )
+            summary = json.loads(row.summary)
+            return {**summary, "statements": settlement.statements_of(session, period)}
+
+    @app.get("/settlements/<period>/statements/<participant>.<fmt>")
+    def show_statement(period: str, participant: str, fmt: str) -> Any:
+        own = reader()
+        if own is not None and own != participant:
+            raise Refused("a participant may read only its own statements", status=403)
+        if fmt not in ("json", "csv"):
+            raise NotFound(f"statements come as .json or .csv, not .{fmt}")
+        with database.session() as session:
+            found = settlement.statement(session, period, participant)
+            if fmt == "csv":
+                return Response(found.csv, mimetype="text/csv; charset=utf-8")
+            return Response(found.signed_json, mimetype="application/json")
+
+    @app.get("/market/index")
+    def market_index() -> Any:
+        reader()
+        with database.session() as session:
+            return {"index": settlement.index(session, request.args.get("sector") or None)}
 
     # --- operator -------------------------------------------------------------------------
     @app.get("/admin/participants")

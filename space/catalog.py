@@ -12,8 +12,10 @@ from contracts.agreements import DSP_CONTEXT, TDS_CONTEXT
 from contracts.errors import OfferError
 from contracts.offers import parse_offer
 from policies.negative_list import ListRule, check_entry
+from space import pricing
 from space.errors import Conflict, NotFound, Refused
 from space.models import CatalogEntry, Offer, Participant
+from space.settings import SpaceSettings
 
 CLASSIFICATIONS = ("general", "important", "core")  # GB/T 43697-2024 data grading
 PI_LEVELS = ("none", "general", "sensitive")  # personal information (PIPL art. 28)
@@ -35,7 +37,7 @@ def _choice(body: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
     return str(value)
 
 
-def validate_entry(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def validate_entry(body: Any, provider: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Check a publish request; return (dataset fields, offer documents) or raise Refused."""
     if not isinstance(body, dict) or not isinstance(body.get("dataset"), dict):
         raise Refused('expected {"dataset": {...}, "offers": [...]}')
@@ -85,7 +87,7 @@ def validate_entry(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     parsed = []
     for i, raw in enumerate(offers):
         try:
-            parsed.append(parse_offer(raw).to_json())
+            parsed.append(parse_offer(raw, provider).to_json())
         except OfferError as exc:
             raise Refused(f"offers[{i}]: {exc}") from exc
     return fields, parsed
@@ -97,10 +99,17 @@ def rule_view(fields: dict[str, Any]) -> dict[str, Any]:
     return {**fields, "semantic_tags": tags}
 
 
-def publish(session: Session, provider: Participant, body: Any, rules: tuple[ListRule, ...]) -> CatalogEntry:
-    fields, offers = validate_entry(body)
+def publish(
+    session: Session, provider: Participant, body: Any, rules: tuple[ListRule, ...], settings: SpaceSettings
+) -> CatalogEntry:
+    fields, offers = validate_entry(body, provider.id)
     if "provider" not in provider.roles:
         raise Refused(f"{provider.id} is not registered as a provider", status=403)
+    for i, offer in enumerate(offers):
+        try:
+            pricing.check_offer(session, settings, provider.id, fields["sector"], offer)
+        except Refused as exc:
+            raise Refused(f"offers[{i}]: {exc.detail}", kind=exc.kind) from exc
     verdict = check_entry(rules, rule_view(fields))
     if verdict.status == "prohibited":
         assert verdict.rule is not None

@@ -4,6 +4,7 @@ SpaceError (a node Problem: carries its HTTP status, rendered as problem+json)
 ├── NotFound            404: no such participant, entry, agreement or record
 ├── Refused             403/422: the request is understood and refused (rule, role, state)
 └── Conflict            409: it clashes with what is stored (duplicate id, different content)
+    └── AlertingConflict    … and the operator and auditors must see that it was tried
 """
 
 from __future__ import annotations
@@ -30,3 +31,12 @@ class Refused(SpaceError):
 class Conflict(SpaceError):
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(409, "Conflict", detail, kind="conflict", **extra)
+
+
+class AlertingConflict(Conflict):
+    """A conflict that leaves a trace: ``alert`` (LedgerAlert fields) is stored by the caller in
+    a transaction of its own, so that the refusal does not roll it back."""
+
+    def __init__(self, detail: str, alert: dict[str, Any], **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.alert = alert

@@ -31,7 +31,7 @@ from contracts.usage import validate_record
 from node.db import Database
 from policies.model import format_datetime
 from space import registry
-from space.errors import Conflict, NotFound, Refused
+from space.errors import AlertingConflict, NotFound, Refused
 from space.models import LateSignature, LedgerAlert, LedgerEntry, LedgerHead, MerkleNode, TreeHead
 
 MAX_PAGE = 1000
@@ -103,15 +103,6 @@ class Added:
     late_signers: tuple[str, ...] = ()
 
 
-class ConflictingRecord(Conflict):
-    """The record id is in the log with other content; ``alert`` is to be stored by the caller
-    in its own transaction, so that the refusal leaves a trace."""
-
-    def __init__(self, message: str, alert: dict[str, Any], **extra: Any) -> None:
-        super().__init__(message, **extra)
-        self.alert = alert
-
-
 def add_leaves(session: Session, caller: str, records: list[Any]) -> list[Added]:
     """Checks every record, then appends the new ones and the subtree hashes they complete.
     All or nothing: one bad record refuses the batch. Run inside one transaction."""
@@ -170,7 +161,7 @@ def add_leaves(session: Session, caller: str, records: list[Any]) -> list[Added]
 
 def _again(session: Session, caller: str, known: LedgerEntry, signed: dict[str, Any]) -> Added:
     if canonical_bytes(known.signed["document"]) != canonical_bytes(signed["document"]):
-        raise ConflictingRecord(
+        raise AlertingConflict(
             f"usage record {known.record_id} is already in the log (leaf {known.seq}) with other content",
             {
                 "kind": "conflicting-record",
@@ -207,7 +198,7 @@ def append(
         try:
             with database.transaction() as session:
                 added = add_leaves(session, caller, records)
-        except ConflictingRecord as exc:
+        except AlertingConflict as exc:
             with database.transaction() as session:  # the refusal leaves a trace
                 raise_alert(session, exc.alert)
             raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from node.models import TYPE_MAP, SeenNonceMixin, TokenMixin, UTCDateTime, utcnow
@@ -153,3 +153,34 @@ class LateSignature(Base):
     signer: Mapped[str] = mapped_column(String(40), primary_key=True)
     signature: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Settlement(Base):
+    """A settled period: computed once from the log's succeeded uses, then immutable."""
+
+    __tablename__ = "settlements"
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    settled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    tree_size: Mapped[int] = mapped_column(BigInteger)  # the log as it was settled
+    summary: Mapped[str] = mapped_column(Text)  # canonical JSON of the signed summary, as served
+
+
+class Statement(Base):
+    """One participant's signed statement for a settled period, as served (JSON and CSV)."""
+
+    __tablename__ = "statements"
+    period: Mapped[str] = mapped_column(ForeignKey("settlements.period"), primary_key=True)
+    participant: Mapped[str] = mapped_column(String(40), primary_key=True)
+    signed_json: Mapped[str] = mapped_column(Text)
+    csv: Mapped[str] = mapped_column(Text)
+
+
+class PricePoint(Base):
+    """The price index of a sector in a settled period."""
+
+    __tablename__ = "price_index"
+    period: Mapped[str] = mapped_column(ForeignKey("settlements.period"), primary_key=True)
+    sector: Mapped[str] = mapped_column(String(50), primary_key=True)
+    uses: Mapped[int] = mapped_column(BigInteger)
+    median_unit_fen: Mapped[float] = mapped_column(Float)
+    chained_index: Mapped[float] = mapped_column(Float)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+PUBLIC_INTEREST = (
+    "public-interest",
+    "scientific-research",
+    "public-health",
+    "education",
+    "government-service",
+)
 
 
 @dataclass(frozen=True)
@@ -11,8 +19,15 @@ class SpaceSettings:
     auto_admit: bool = False  # development spaces admit every registration at once
     credential_days: int = 365  # validity of a membership credential, days
     max_body_mb: int = 256  # largest request body, MiB
+    commission_bp: int = 500  # the operator's commission on every fee, basis points
+    public_interest_purposes: tuple[str, ...] = PUBLIC_INTEREST  # what a free offer may be used for
+    # sector -> price model -> the most a public-data offer for industrial use may ask, fen
+    guided_prices: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> SpaceSettings:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in options.items() if k in names})
+        values = {k: v for k, v in options.items() if k in names}
+        if "public_interest_purposes" in values:
+            values["public_interest_purposes"] = tuple(values["public_interest_purposes"])
+        return cls(**values)

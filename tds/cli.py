@@ -765,6 +765,85 @@ def audit_export(state: State, out: Path, space_url: str | None, token: str | No
     )
 
 
+# --- settlement --------------------------------------------------------------------------
+@cli.command("settle")
+@click.option("--period", required=True, help="The closed month to settle, YYYY-MM.")
+@pass_state
+def settle(state: State, period: str) -> None:
+    """Settle a closed period from the usage log: fees, commission, revenue shares (operator).
+
+    Settling a period again prints what was settled; it never changes."""
+    summary = _call(state, "POST", "/admin/settlements", {"period": period}, role="space")
+    document = summary["document"]
+    lines = [
+        f"period {period}: {len(document['agreements'])} agreements, fees {document['fees_fen']} fen, "
+        f"commission {document['commission_fen']} fen ({document['commission_bp']} bp), "
+        f"over the log's first {document['log']['tree_size']} records"
+    ]
+    for item in document["agreements"]:
+        split = ", ".join(f"{s['party']} {s['amount_fen']}" for s in item["split"])
+        lines.append(f"  {item['agreement']}: {item['uses']} uses, {item['fee_fen']} fen → {split}")
+    emit(state, summary, "\n".join(lines))
+
+
+@cli.command("statement")
+@click.option("--period", required=True, help="A settled month, YYYY-MM.")
+@click.option("--participant", required=True, help="Whose statement (the operator's is 'space').")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="csv", show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to a file instead of stdout."
+)
+@click.option("--space", "space_url", help="The space's URL (with --token).")
+@click.option("--token", envvar="TDS_TOKEN", help="An auditor or operator token (env TDS_TOKEN).")
+@pass_state
+def statement(
+    state: State,
+    period: str,
+    participant: str,
+    fmt: str,
+    out: Path | None,
+    space_url: str | None,
+    token: str | None,
+) -> None:
+    """A participant's signed statement for a settled period, as CSV or JSON."""
+    api = _audit_api(state, space_url, token)
+    try:
+        response = api.http.get(f"/settlements/{period}/statements/{participant}.{fmt}")
+    finally:
+        api.close()
+    if response.status_code >= 400:
+        raise TdsError(response.json().get("detail", response.text))
+    if out is None:
+        click.echo(response.text, nl=False)
+    else:
+        out.write_bytes(response.content)
+        click.echo(f"wrote {out}", err=True)
+
+
+@cli.group()
+def market() -> None:
+    """Market figures from settled periods."""
+
+
+@market.command("index")
+@click.option("--sector", help="Only this sector.")
+@click.option("--space", "space_url", help="The space's URL (with --token).")
+@click.option("--token", envvar="TDS_TOKEN", help="An auditor or operator token (env TDS_TOKEN).")
+@pass_state
+def market_index(state: State, sector: str | None, space_url: str | None, token: str | None) -> None:
+    """The price index per sector: median unit price of settled uses, chained to the first period = 100."""
+    api = _audit_api(state, space_url, token)
+    try:
+        points = api.get("/market/index", sector=sector)["index"]
+    finally:
+        api.close()
+    lines = [f"{'sector':12} {'period':8} {'uses':>6} {'median fen':>11} {'index':>8}"]
+    for p in points:
+        lines.append(f"{p['sector']:12} {p['period']:8} {p['uses']:>6} {p['median_unit_fen']:>11.1f} ")
+        lines[-1] += f"{p['chained_index']:>8.2f}"
+    emit(state, {"index": points}, "\n".join(lines))
+
+
 # --- sandbox -------------------------------------------------------------------------------
 @cli.group()
 def sandbox() -> None:

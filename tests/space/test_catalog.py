@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -8,6 +9,7 @@ from policies.negative_list import parse_rules
 from space import catalog, registry
 from space.errors import Conflict, Refused
 from space.models import CatalogEntry, Offer
+from space.settings import SpaceSettings
 from space.setup import DEFAULT_NEGATIVE_LIST
 from tests import dsp
 
@@ -35,9 +37,100 @@ BODY = {
 }
 
 
+SETTINGS = SpaceSettings(guided_prices={"信息通信": {"per_job": 5000, "per_row": 2}})
+
+
 def publish(db: Database, body: dict, provider: str = "telecom") -> CatalogEntry:
     with db.transaction() as session:
-        return catalog.publish(session, registry.get(session, provider), body, RULES)
+        return catalog.publish(session, registry.get(session, provider), body, RULES, SETTINGS)
+
+
+def with_offer(**offer: object) -> dict:
+    return {**BODY, "offers": [{**OFFER, **offer}]}
+
+
+PUBLIC_INTEREST_ONLY = {
+    "permission": [
+        {
+            "action": "psi.cardinality",
+            "constraint": [
+                {
+                    "leftOperand": "purpose",
+                    "operator": "isAnyOf",
+                    "rightOperand": ["public-health", "education"],
+                }
+            ],
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("offer", "message"),
+    [
+        ({"price": {"model": "free"}}, "a free offer is for public-interest purposes only"),
+        (
+            {"public_data": True, "price": {"model": "per_job", "amount_fen": 5001}},
+            "public data for industrial use in sector '信息通信': per_job price 5001 fen is above the "
+            "operator's guided price of 5000 fen",
+        ),
+        (
+            {"revenue_share": [{"party": "telecom", "role": "provider", "bp": 9000}]},
+            "revenue_share: shares must sum to 10000 basis points, got 9000",
+        ),
+        (
+            {
+                "revenue_share": [
+                    {"party": "telecom", "role": "provider", "bp": 5000},
+                    {"party": "ghost", "role": "co-contributor", "bp": 5000},
+                ]
+            },
+            "revenue_share: ['ghost'] are not participants of this space",
+        ),
+        (
+            {"revenue_share": [{"party": "bank", "role": "provider", "bp": 10000}]},
+            "revenue_share: the provider telecom must be a beneficiary with role provider",
+        ),
+        (
+            {"price": {"model": "subscription", "amount_fen": 9, "period": "year"}},
+            "subscriptions are per month",
+        ),
+    ],
+)
+def test_pricing_rules_refuse_offers(members: Database, offer: dict, message: str) -> None:
+    with pytest.raises(Refused, match=re.escape(message)):
+        publish(members, with_offer(**offer))
+    with members.session() as session:
+        assert session.scalar(select(func.count()).select_from(CatalogEntry)) == 0
+
+
+@pytest.mark.parametrize(
+    "offer",
+    [
+        {"price": {"model": "free"}, "policy": PUBLIC_INTEREST_ONLY},
+        {"public_data": True, "price": {"model": "per_job", "amount_fen": 5000}},
+        {
+            "public_data": True,
+            "price": {"model": "per_job", "amount_fen": 9000},
+            "policy": PUBLIC_INTEREST_ONLY,
+        },
+        {"price": {"model": "per_job", "amount_fen": 9000}},  # not public data: no guided price
+        {"price": {"model": "subscription", "amount_fen": 300000}},
+        {
+            "revenue_share": [
+                {"party": "telecom", "role": "provider", "bp": 7000},
+                {"party": "bank", "role": "co-contributor", "bp": 3000},
+            ]
+        },
+    ],
+)
+def test_pricing_rules_accept_offers(members: Database, offer: dict) -> None:
+    entry = publish(members, with_offer(**offer))
+    with members.session() as session:
+        (stored,) = catalog.offers_of(session, entry.id)
+    assert stored.document["price"]["model"] == offer.get("price", OFFER["price"])["model"]  # type: ignore[index]
+    assert stored.document["public_data"] is offer.get("public_data", False)
+    assert stored.document.get("revenue_share") == offer.get("revenue_share")
 
 
 def with_dataset(**change: object) -> dict:

@@ -1,0 +1,291 @@
+"""Settlement of a closed period from the usage log, statements signed by the space, and the
+price index per sector.
+
+Only succeeded uses count, taken from the log (a use belongs to the period its record says it
+finished in). Each agreement's fee follows its own price terms (the negotiated price in the
+contract, not the listed one); the operator's commission comes off the top and the rest is
+split among the agreement's beneficiaries, all in integer fen by largest remainder
+(:mod:`contracts.settlement`). A settled period is immutable: settling it again recomputes it
+over the log as it was then and returns the stored bytes — or, if uses for that period arrived
+later, refuses and raises an alert instead of changing what was issued.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contracts.canonical import canonical_bytes
+from contracts.documents import new_signed
+from contracts.errors import ContractError
+from contracts.keys import SigningKey
+from contracts.settlement import (
+    Share,
+    Use,
+    agreement_fee,
+    chained_index,
+    median,
+    parse_shares,
+    split_fee,
+    unit_price,
+)
+from policies.model import format_datetime
+from space import ledger, registry
+from space.errors import AlertingConflict, NotFound, Refused
+from space.models import Agreement, CatalogEntry, LedgerEntry, PricePoint, Settlement, Statement
+
+PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+CSV_FIELDS = ("period", "participant", "agreement", "role", "uses", "fee_fen", "share_bp", "amount_fen")
+OPERATOR = registry.SPACE_ID
+
+
+def bounds(period: str) -> tuple[dt.datetime, dt.datetime]:
+    match = PERIOD.match(period or "")
+    if match is None:
+        raise Refused(f"period: expected YYYY-MM (e.g. 2026-11), got {period!r}", status=400)
+    year, month = int(match[1]), int(match[2])
+    start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
+    end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
+    return start, end
+
+
+def _finished(entry: LedgerEntry) -> dt.datetime:
+    return dt.datetime.fromisoformat(entry.signed["document"]["finished_at"].replace("Z", "+00:00"))
+
+
+def _uses(session: Session, period: str, tree_size: int) -> dict[str, list[Use]]:
+    start, end = bounds(period)
+    found: dict[str, list[Use]] = defaultdict(list)
+    query = (
+        select(LedgerEntry)
+        .where(LedgerEntry.outcome == "succeeded", LedgerEntry.seq < tree_size)
+        .order_by(LedgerEntry.seq)
+    )
+    for entry in session.scalars(query):
+        if start <= _finished(entry) < end:
+            doc = entry.signed["document"]
+            found[entry.agreement_id].append(
+                Use(entry.record_id, entry.agreement_id, doc["fee_fen"], doc["consumer_set_size"] or 0)
+            )
+    return found
+
+
+def compute(
+    session: Session, period: str, tree: tuple[int, str], commission_bp: int, settled_at: dt.datetime
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, tuple[int, float]]]:
+    """(summary, statements by participant, (uses, median unit price) by sector) of a period,
+    over the first ``tree[0]`` leaves of the log (whose root is ``tree[1]``)."""
+    lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    agreements_out = []
+    prices: dict[str, list[int]] = defaultdict(list)
+    for agreement_id, uses in sorted(_uses(session, period, tree[0]).items()):
+        agreement = session.get(Agreement, agreement_id)
+        if agreement is None:
+            raise Refused(f"the log names agreement {agreement_id}, which the space never recorded")
+        terms = agreement.signed["document"]
+        price = terms["tds:price"]
+        try:
+            fee = agreement_fee(price, uses)
+            shares: tuple[Share, ...] = parse_shares(terms.get("tds:revenueShare"), agreement.provider_id)
+        except ContractError as exc:
+            raise Refused(f"period {period}: {exc}") from exc
+        commission, parts = split_fee(fee, commission_bp, shares)
+        entry = session.get(CatalogEntry, agreement.dataset_id)
+        sector = entry.sector if entry is not None else "unknown"
+        prices[sector] += [unit_price(price)] * len(uses)
+        common = {"agreement": agreement_id, "uses": len(uses), "fee_fen": fee}
+        lines[agreement.consumer_id].append(
+            {**common, "role": "consumer", "share_bp": None, "amount_fen": -fee}
+        )
+        lines[OPERATOR].append(
+            {**common, "role": "operator", "share_bp": commission_bp, "amount_fen": commission}
+        )
+        for share, part in zip(shares, parts, strict=True):
+            lines[share.party].append(
+                {**common, "role": share.role, "share_bp": share.bp, "amount_fen": part}
+            )
+        agreements_out.append(
+            {
+                **common,
+                "price": price,
+                "sector": sector,
+                "commission_fen": commission,
+                "split": [{**s.to_json(), "amount_fen": p} for s, p in zip(shares, parts, strict=True)],
+            }
+        )
+    log = {"tree_size": tree[0], "root_hash": tree[1]}
+    when = format_datetime(settled_at)
+    statements = {}
+    for participant, own in sorted(lines.items()):
+        receivable = sum(line["amount_fen"] for line in own if line["amount_fen"] > 0)
+        payable = -sum(line["amount_fen"] for line in own if line["amount_fen"] < 0)
+        statements[participant] = {
+            "@type": "tds:Statement",
+            "period": period,
+            "participant": participant,
+            "currency": "CNY",
+            "log": log,
+            "settled_at": when,
+            "lines": own,
+            "receivable_fen": receivable,
+            "payable_fen": payable,
+            "net_fen": receivable - payable,
+        }
+    summary = {
+        "@type": "tds:Settlement",
+        "period": period,
+        "currency": "CNY",
+        "log": log,
+        "settled_at": when,
+        "commission_bp": commission_bp,
+        "agreements": agreements_out,
+        "fees_fen": sum(a["fee_fen"] for a in agreements_out),
+        "commission_fen": sum(a["commission_fen"] for a in agreements_out),
+    }
+    sectors = {sector: (len(values), median(values)) for sector, values in prices.items()}
+    return summary, statements, sectors
+
+
+def statement_csv(document: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for line in document["lines"]:
+        writer.writerow({"period": document["period"], "participant": document["participant"], **line})
+    writer.writerow(
+        {
+            "period": document["period"],
+            "participant": document["participant"],
+            "role": "net",
+            "amount_fen": document["net_fen"],
+        }
+    )
+    return out.getvalue()
+
+
+def settle(
+    session: Session, period: str, key: SigningKey, commission_bp: int, now: dt.datetime
+) -> tuple[Settlement, bool]:
+    """Settles a closed ``period`` (or returns it as it was settled); (row, created)."""
+    _, end = bounds(period)
+    if end > now:
+        raise Refused(f"period {period} is not over until {format_datetime(end)}; settle closed periods only")
+    existing = session.get(Settlement, period)
+    if existing is not None:
+        _check_unchanged(session, existing, key, commission_bp)
+        return existing, False
+    head = ledger.latest_head(session)
+    tree = (head.size, head.root_hash) if head is not None else (0, "")
+    summary, statements, sectors = compute(session, period, tree, commission_bp, now)
+    row = Settlement(
+        period=period,
+        settled_at=now,
+        tree_size=tree[0],
+        summary=canonical_bytes(new_signed(summary, registry.SPACE_ID, key)).decode(),
+    )
+    session.add(row)
+    session.flush()
+    for participant, document in statements.items():
+        signed = new_signed(document, registry.SPACE_ID, key)
+        session.add(
+            Statement(
+                period=period,
+                participant=participant,
+                signed_json=canonical_bytes(signed).decode(),
+                csv=statement_csv(document),
+            )
+        )
+    _index(session, period, sectors)
+    return row, True
+
+
+def _check_unchanged(session: Session, existing: Settlement, key: SigningKey, commission_bp: int) -> None:
+    stored = _loads(existing.summary)
+    tree = (stored["document"]["log"]["tree_size"], stored["document"]["log"]["root_hash"])
+    summary, _, _ = compute(
+        session, existing.period, tree, stored["document"]["commission_bp"], existing.settled_at
+    )
+    later = _uses(session, existing.period, 1 << 62)
+    counted = sum(a["uses"] for a in summary["agreements"])
+    arrived = sum(len(uses) for uses in later.values())
+    if (
+        canonical_bytes(new_signed(summary, registry.SPACE_ID, key)).decode() != existing.summary
+        or arrived != counted
+    ):
+        raise AlertingConflict(
+            f"period {existing.period} was settled over {counted} uses; the log now holds {arrived} for it. "
+            "A settled period does not change: carry the difference into an open period",
+            {
+                "kind": "settled-period-changed",
+                "record_id": existing.period,
+                "submitted_by": OPERATOR,
+                "detail": {"counted_uses": counted, "uses_now": arrived},
+            },
+        )
+
+
+def _index(session: Session, period: str, sectors: dict[str, tuple[int, float]]) -> None:
+    for sector, (uses, value) in sorted(sectors.items()):
+        earlier = session.scalars(
+            select(PricePoint)
+            .where(PricePoint.sector == sector, PricePoint.period < period)
+            .order_by(PricePoint.period)
+        ).all()
+        series = chained_index([*((p.period, p.median_unit_fen) for p in earlier), (period, value)])
+        session.add(
+            PricePoint(
+                period=period, sector=sector, uses=uses, median_unit_fen=value, chained_index=series[-1][1]
+            )
+        )
+
+
+def _loads(text: str) -> dict[str, Any]:
+    return dict(json.loads(text))
+
+
+def get(session: Session, period: str) -> Settlement:
+    bounds(period)
+    found = session.get(Settlement, period)
+    if found is None:
+        raise NotFound(f"period {period} is not settled; settle it with `tds settle --period {period}`")
+    return found
+
+
+def statement(session: Session, period: str, participant: str) -> Statement:
+    get(session, period)
+    found = session.get(Statement, (period, participant))
+    if found is None:
+        raise NotFound(f"{participant} has no statement for {period}: no settled use involves it")
+    return found
+
+
+def statements_of(session: Session, period: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(Statement.participant).where(Statement.period == period).order_by(Statement.participant)
+        )
+    )
+
+
+def index(session: Session, sector: str | None = None) -> list[dict[str, Any]]:
+    query = select(PricePoint).order_by(PricePoint.sector, PricePoint.period)
+    if sector:
+        query = query.where(PricePoint.sector == sector)
+    return [
+        {
+            "sector": p.sector,
+            "period": p.period,
+            "uses": p.uses,
+            "median_unit_fen": p.median_unit_fen,
+            "chained_index": p.chained_index,
+        }
+        for p in session.scalars(query)
+    ]
