@@ -1,0 +1,101 @@
+"""Settlement through the command line against live processes: the operator settles a closed
+month, anyone with a token downloads a statement whose sums add up, the index is printed, and an
+auditor can read all of it but settle nothing."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+
+from contracts.documents import new_signed, sign_document
+from contracts.usage import build_record
+from node.signing import SignedClient
+from tds.local import cluster, negotiate, publish_dataset
+from tests.conftest import USAGE_FIELDS
+
+
+def tds(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tds.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_settle_a_month_download_statements_and_read_the_index(tmp_path: Path) -> None:
+    (tmp_path / "b.csv").write_text("phone\n" + "\n".join(f"138{i:08d}" for i in range(50)) + "\n")
+    offer = {
+        "policy": {"permission": [{"action": "psi.cardinality"}]},
+        "price": {"model": "per_job", "amount_fen": 1001},
+        "auto_approve": True,
+    }
+    with cluster(tmp_path / "nodes") as live:
+        bank_node = live.add_connector("bank", "Bank", 81)
+        telecom_node = live.add_connector("telecom", "Telecom", 82)
+        live.add_connector("coop", "Coop", 83, start=False)
+        bank, telecom = bank_node.api(), telecom_node.api()
+        offer["revenue_share"] = [
+            {"party": "telecom", "role": "provider", "bp": 6000},
+            {"party": "coop", "role": "co-contributor", "bp": 4000},
+        ]
+        entry = publish_dataset(telecom, "subs", tmp_path / "b.csv", offer, sector="telecom")
+        agreement = negotiate(bank, entry["offers"][0]["id"], ["psi.cardinality"])["agreement_id"]
+        bank.close()
+        telecom.close()
+        # three uses that finished last month, signed by both parties as their connectors would
+        client = SignedClient("telecom", telecom_node.config.key())
+        for day in (3, 4, 5):
+            finished = f"2026-10-0{day}T10:00:00Z"
+            fields = {**USAGE_FIELDS, "id": f"urn:uuid:{uuid.uuid4()}", "agreement": agreement}
+            fields |= {"dataset": entry["id"], "fee_fen": 1001, "finished_at": finished}
+            signed = new_signed(build_record(**fields), "telecom", telecom_node.config.key())
+            signed = sign_document(signed, "bank", bank_node.config.key())
+            client.send("POST", f"{live.space.url}/ledger/records", json=signed)
+        client.close()
+
+        space_dir = str(live.space.config.path)
+        done = tds("--data-dir", space_dir, "settle", "--period", "2026-10")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[0] == (
+            "period 2026-10: 1 agreements, fees 3003 fen, commission 150 fen (500 bp), "
+            "over the log's first 3 records"
+        )
+        assert done.stdout.splitlines()[1].endswith("3 uses, 3003 fen → telecom 1712, coop 1141")
+        again = tds("--data-dir", space_dir, "--json", "settle", "--period", "2026-10")
+        assert json.loads(again.stdout)["document"]["fees_fen"] == 3003
+        refused = tds("--data-dir", space_dir, "settle", "--period", "2026-11")
+        assert refused.returncode == 1
+        assert refused.stderr.strip().endswith(
+            "period 2026-11 is not over until 2026-12-01T00:00:00Z; settle closed periods only (HTTP 422)"
+        )
+
+        operator = live.operator()
+        token = operator.post("/admin/tokens", {"role": "auditor"})["token"]
+        operator.close()
+        auditor = ["--space", live.space.url, "--token", token]
+        out = tmp_path / "coop.csv"
+        done = tds("statement", "--period", "2026-10", "--participant", "coop", "--out", str(out), *auditor)
+        assert done.returncode == 0, done.stderr
+        lines = list(csv.DictReader(io.StringIO(out.read_text())))
+        assert [(r["role"], r["amount_fen"]) for r in lines] == [("co-contributor", "1141"), ("net", "1141")]
+
+        def statement(who: str) -> dict:
+            args = ("statement", "--period", "2026-10", "--participant", who, "--format", "json")
+            return dict(json.loads(tds(*args, *auditor).stdout))
+
+        payees = [statement(who)["document"]["receivable_fen"] for who in ("telecom", "coop", "space")]
+        assert statement("bank")["document"]["payable_fen"] == sum(payees) == 3003
+        index = tds("market", "index", *auditor)
+        assert index.returncode == 0, index.stderr
+        assert index.stdout.splitlines()[1].split() == ["telecom", "2026-10", "3", "1001.0", "100.00"]
+
+        with httpx.Client(
+            base_url=live.space.url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
+        ) as http:
+            assert http.get("/settlements/2026-10").status_code == 200
+            tried = http.post("/admin/settlements", json={"period": "2026-09"})
+            assert tried.status_code == 403 and tried.headers["content-type"] == "application/problem+json"
+            assert http.get("/settlements/2026-09").status_code == 404
