@@ -14,11 +14,12 @@ as an alert for the operator and auditors.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 
 from contracts import merkle
@@ -29,17 +30,26 @@ from contracts.keys import SigningKey
 from contracts.treehead import SPACE_SIGNER, record_leaf, tree_head_document
 from contracts.usage import validate_record
 from node.db import Database
+from node.models import utcnow
 from policies.model import format_datetime
 from space import registry
 from space.errors import AlertingConflict, NotFound, Refused
-from space.models import LateSignature, LedgerAlert, LedgerEntry, LedgerHead, MerkleNode, TreeHead
+from space.models import (
+    LateSignature,
+    LedgerAlert,
+    LedgerEntry,
+    LedgerHead,
+    MerkleNode,
+    Participant,
+    TreeHead,
+)
 
 MAX_PAGE = 1000
 MAX_BATCH = 1000
 
 
 # --- checks ---------------------------------------------------------------------------------
-def _check(session: Session, caller: str, signed: Any) -> dict[str, Any]:
+def _check(session: Session, caller: str, signed: Any, known: dict[str, Participant]) -> dict[str, Any]:
     if not isinstance(signed, dict) or not isinstance(signed.get("document"), dict):
         raise Refused('expected a signed usage record {"document": {...}, "signatures": {...}}')
     record = signed["document"]
@@ -55,9 +65,10 @@ def _check(session: Session, caller: str, signed: Any) -> dict[str, Any]:
         raise Refused("usage record carries no signatures")
     # The provider decides a use's outcome and always signs; the consumer countersigns.
     required = {provider} | ({consumer} if consumer in signatures else set())
-    parties = {pid: registry.get(session, pid) for pid in required}
+    for pid in required - set(known):
+        known[pid] = registry.get(session, pid)
     try:
-        verify_document(signed, required, lambda pid: parties[pid].public_key)
+        verify_document(signed, required, lambda pid: known[pid].public_key)
     except ContractError as exc:
         raise Refused(f"usage record {record['id']}: {exc}") from exc
     return record
@@ -78,11 +89,15 @@ def nodes(session: Session, wanted: Iterable[merkle.Node]) -> dict[merkle.Node, 
     keys = sorted(set(wanted))
     if not keys:
         return {}
-    rows = session.execute(
-        select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
-            tuple_(MerkleNode.level, MerkleNode.index).in_(keys)
-        )
+    by_level: dict[int, list[int]] = defaultdict(list)
+    for level, index in keys:
+        by_level[level].append(index)
+    # one IN list per level: both databases then walk the primary key (a row-value IN over
+    # (level, idx) makes SQLite scan the table)
+    condition = or_(
+        *(and_(MerkleNode.level == level, MerkleNode.index.in_(ids)) for level, ids in by_level.items())
     )
+    rows = session.execute(select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(condition))
     found = {(level, index): bytes(value) for level, index, value in rows}
     missing = set(keys) - set(found)
     if missing:
@@ -107,9 +122,10 @@ def add_leaves(session: Session, caller: str, records: list[Any]) -> list[Added]
     """Checks every record, then appends the new ones and the subtree hashes they complete.
     All or nothing: one bad record refuses the batch. Run inside one transaction."""
     checked = []
+    parties: dict[str, Participant] = {}  # looked up once per batch
     for position, signed in enumerate(records):
         try:
-            checked.append((signed, _check(session, caller, signed)))
+            checked.append((signed, _check(session, caller, signed, parties)))
         except Refused as exc:
             raise Refused(f"records[{position}]: {exc.detail}", status=exc.status) from exc
     ids = [record["id"] for _, record in checked]
@@ -122,27 +138,31 @@ def add_leaves(session: Session, caller: str, records: list[Any]) -> list[Added]
     size = log.size
     frontier = nodes(session, merkle.decompose(0, size) if size else [])
     results: list[Added] = []
+    entries: list[dict[str, Any]] = []
+    new_nodes: list[dict[str, Any]] = []
+    now = utcnow()
     for signed, record in checked:
         known = existing.get(record["id"])
         if known is not None:
             results.append(_again(session, caller, known, signed))
             continue
         leaf = record_leaf(signed)
-        session.add(
-            LedgerEntry(
-                seq=size,
-                record_id=record["id"],
-                signed=signed,
-                leaf_hash=leaf.hex(),
-                agreement_id=record["agreement"],
-                dataset_id=record["dataset"],
-                provider_id=record["provider"],
-                consumer_id=record["consumer"],
-                operation=record["operation"],
-                outcome=record["outcome"],
-                fee_fen=record["fee_fen"],
-                submitted_by=caller,
-            )
+        entries.append(
+            {
+                "seq": size,
+                "record_id": record["id"],
+                "signed": signed,
+                "leaf_hash": leaf.hex(),
+                "agreement_id": record["agreement"],
+                "dataset_id": record["dataset"],
+                "provider_id": record["provider"],
+                "consumer_id": record["consumer"],
+                "operation": record["operation"],
+                "outcome": record["outcome"],
+                "fee_fen": record["fee_fen"],
+                "appended_at": now,
+                "submitted_by": caller,
+            }
         )
         for level, index in merkle.completed_nodes(size):
             value = (
@@ -151,9 +171,12 @@ def add_leaves(session: Session, caller: str, records: list[Any]) -> list[Added]
                 else merkle.node_hash(frontier[(level - 1, 2 * index)], frontier[(level - 1, 2 * index + 1)])
             )
             frontier[(level, index)] = value
-            session.add(MerkleNode(level=level, index=index, hash=value))
+            new_nodes.append({"level": level, "index": index, "hash": value})
         results.append(Added(size, True))
         size += 1
+    if entries:  # bulk inserts: one statement each, not a unit of work per row
+        session.execute(insert(LedgerEntry), entries)
+        session.execute(insert(MerkleNode), new_nodes)
     log.size = size
     session.flush()
     return results
@@ -205,18 +228,10 @@ def append(
         with database.transaction() as session:  # only now, over committed leaves
             sign_head(session, key, log_id, clock())
     with database.session() as session:
-        receipts = []
-        for item in added:
-            entry = session.get(LedgerEntry, item.seq)
-            assert entry is not None
-            receipts.append(
-                {
-                    **receipt(session, entry),
-                    "created": item.created,
-                    "late_signatures": list(item.late_signers),
-                }
-            )
-        return receipts
+        return [
+            {**found, "created": item.created, "late_signatures": list(item.late_signers)}
+            for item, found in zip(added, receipts(session, [item.seq for item in added]), strict=True)
+        ]
 
 
 # --- tree heads ------------------------------------------------------------------------------
@@ -275,16 +290,38 @@ def consistency_proof(session: Session, old: int, new: int) -> list[str]:
 def receipt(session: Session, entry: LedgerEntry) -> dict[str, Any]:
     """The leaf, the first signed head that includes it, and the inclusion proof against it:
     the same bytes every time it is asked for."""
-    first = session.scalar(select(TreeHead).where(TreeHead.size > entry.seq).order_by(TreeHead.size).limit(1))
-    if first is None:
-        raise RuntimeError(f"leaf {entry.seq} has no signed head yet; sign_head must run first")
-    return {
-        "record_id": entry.record_id,
-        "leaf_index": entry.seq,
-        "leaf_hash": entry.leaf_hash,
-        "tree_head": first.signed,
-        "inclusion_proof": inclusion_proof(session, entry.seq, first.size),
-    }
+    return receipts(session, [entry.seq])[0]
+
+
+def receipts(session: Session, seqs: list[int]) -> list[dict[str, Any]]:
+    """Receipts for several leaves, with the subtree hashes of all their proofs in one query."""
+    if not seqs:
+        return []
+    rows = {e.seq: e for e in session.scalars(select(LedgerEntry).where(LedgerEntry.seq.in_(seqs)))}
+    firsts: dict[int, TreeHead] = {}
+    candidates: list[TreeHead] = []
+    for seq in sorted(set(seqs)):
+        first = next((h for h in candidates if h.size > seq), None)
+        if first is None:
+            first = session.scalar(
+                select(TreeHead).where(TreeHead.size > seq).order_by(TreeHead.size).limit(1)
+            )
+            if first is None:
+                raise RuntimeError(f"leaf {seq} has no signed head yet; sign_head must run first")
+            candidates = [first]  # seqs ascend: a later leaf's first head is this one or later
+        firsts[seq] = first
+    ranges = {seq: merkle.inclusion_ranges(seq, firsts[seq].size) for seq in seqs}
+    table = nodes(session, merkle.needed_nodes(r for rs in ranges.values() for r in rs))
+    return [
+        {
+            "record_id": rows[seq].record_id,
+            "leaf_index": seq,
+            "leaf_hash": rows[seq].leaf_hash,
+            "tree_head": firsts[seq].signed,
+            "inclusion_proof": [h.hex() for h in merkle.hashes_for(ranges[seq], table.__getitem__)],
+        }
+        for seq in seqs
+    ]
 
 
 def entry_by_record(session: Session, record_id: str) -> LedgerEntry:

@@ -3,11 +3,14 @@ the integration tests all use this)."""
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -182,6 +185,55 @@ def cluster(root: Path, db_url: str | None = None, auto_admit: bool = False) -> 
         yield running
     finally:
         running.stop()
+
+
+# --- a throwaway PostgreSQL cluster (tests, benchmarks) --------------------------------------
+def postgres_bindir() -> Path | None:
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(candidate, "initdb").exists():
+            return Path(candidate)
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+@contextmanager
+def postgres_cluster(fsync: bool = True) -> Iterator[str]:
+    """initdb into a temporary directory, start on a free loopback port, yield the base URL
+    (``postgresql+psycopg://tds@127.0.0.1:PORT``, no database), stop and remove on exit.
+    ``fsync=False`` trades durability for speed (tests only)."""
+    bindir = postgres_bindir()
+    if bindir is None:
+        raise RuntimeError(
+            "PostgreSQL server binaries are not installed (Debian: apt-get install postgresql)"
+        )
+    tmp = Path(tempfile.mkdtemp(prefix="tds-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        prefix = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(tmp, "postgres")
+    data, port = tmp / "data", free_port()
+
+    def run(*args: str) -> None:
+        subprocess.run([*prefix, *args], check=True, capture_output=True)
+
+    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "tds", "-E", "UTF8", "--no-sync")
+    options = f"-p {port} -k {tmp} -h 127.0.0.1 -c max_connections=200" + ("" if fsync else " -F")
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(tmp / "server.log"), "-w", "-o", options, "start")
+    try:
+        yield f"postgresql+psycopg://tds@127.0.0.1:{port}"
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def create_postgres_database(base_url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(
+        base_url.replace("postgresql+psycopg://", "postgresql://") + "/postgres", autocommit=True
+    ) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    return f"{base_url}/{name}"
 
 
 # --- the story's steps, shared by the demo, the benchmark and the integration tests -----------

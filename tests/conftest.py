@@ -9,7 +9,6 @@ skipped — except in CI (CI=true), where that is a failure, because .ci/run ins
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from contracts.keys import SigningKey
-from tds.local import free_port
+from tds.local import create_postgres_database, postgres_bindir, postgres_cluster
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TESTDATA = SHARED / "testdata"
@@ -52,47 +51,13 @@ USAGE_FIELDS = dict(
 )
 
 
-def _postgres_bindir() -> Path | None:
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if Path(candidate, "initdb").exists():
-            return Path(candidate)
-    found = shutil.which("initdb")
-    return Path(found).parent if found else None
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL cluster for this test session; yields its base URL (no database)."""
-    bindir = _postgres_bindir()
-    if bindir is None:
+    if postgres_bindir() is None:
         missing("PostgreSQL server binaries are not installed", "package postgresql")
-    tmp = Path(tempfile.mkdtemp(prefix="tds-pg-"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        prefix = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(tmp, "postgres")
-    data, port = tmp / "data", free_port()
-
-    def run(*args: str) -> None:
-        subprocess.run([*prefix, *args], check=True, capture_output=True)
-
-    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "tds", "-E", "UTF8", "--no-sync")
-    run(
-        str(bindir / "pg_ctl"),
-        "-D",
-        str(data),
-        "-l",
-        str(tmp / "server.log"),
-        "-w",
-        "-o",
-        f"-p {port} -k {tmp} -h 127.0.0.1 -F -c max_connections=200",
-        "start",
-    )
-    try:
-        yield f"postgresql+psycopg://tds@127.0.0.1:{port}"
-    finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(tmp, ignore_errors=True)
+    with postgres_cluster(fsync=False) as url:
+        yield url
 
 
 def missing(what: str, install: str) -> None:
@@ -180,13 +145,7 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def postgres_db(postgres_server: str) -> str:
     """A new, empty database on the session's cluster."""
-    import psycopg
-
-    name = "t_" + uuid.uuid4().hex[:12]
-    base = postgres_server.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{postgres_server}/{name}"
+    return create_postgres_database(postgres_server, "t_" + uuid.uuid4().hex[:12])
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
