@@ -213,9 +213,8 @@ def main() -> None:
         )
         say(f"SQLite: {sqlite['appends_per_s']:.0f} appends/s in batches of {args.batch} (target ≥ 1000), "
             f"{sqlite['single_appends_per_s']:.0f}/s one per request; {args.records} records")  # fmt: skip
-        say(
-            f"tds audit verify over {args.records + args.singles} records: {sqlite['verify_s']:.1f} s (target ≤ 60 s)"
-        )
+        verified = args.records + args.singles
+        say(f"tds audit verify over {verified} records: {sqlite['verify_s']:.1f} s (target ≤ 60 s)")
         with postgres_cluster(fsync=True) as base:
             pg = append_rate(
                 create_postgres_database(base, "bench"),

@@ -105,11 +105,6 @@ def publish(
     fields, offers = validate_entry(body, provider.id)
     if "provider" not in provider.roles:
         raise Refused(f"{provider.id} is not registered as a provider", status=403)
-    for i, offer in enumerate(offers):
-        try:
-            pricing.check_offer(session, settings, provider.id, fields["sector"], offer)
-        except Refused as exc:
-            raise Refused(f"offers[{i}]: {exc.detail}", kind=exc.kind) from exc
     verdict = check_entry(rules, rule_view(fields))
     if verdict.status == "prohibited":
         assert verdict.rule is not None
@@ -118,6 +113,12 @@ def publish(
             kind="prohibited",
             rule=verdict.rule.id,
         )
+    # the offers' pricing rules, once the entry itself may be listed at all
+    for i, offer in enumerate(offers):
+        try:
+            pricing.check_offer(session, settings, provider.id, fields["sector"], offer)
+        except Refused as exc:
+            raise Refused(f"offers[{i}]: {exc.detail}", kind=exc.kind) from exc
     existing = session.scalar(
         select(CatalogEntry).where(
             CatalogEntry.provider_id == provider.id, CatalogEntry.name == fields["name"]

@@ -143,8 +143,21 @@ def test_prohibited_and_restricted_entries(live, data) -> None:  # type: ignore[
     offer = live.root / "offer.json"
     offer.write_text(
         json.dumps(
-            {
-                "policy": {"permission": [{"action": "psi.cardinality"}]},
+            {  # free: for public health only, as the operator's pricing rules require
+                "policy": {
+                    "permission": [
+                        {
+                            "action": "psi.cardinality",
+                            "constraint": [
+                                {
+                                    "leftOperand": "purpose",
+                                    "operator": "isAnyOf",
+                                    "rightOperand": ["public-health"],
+                                }
+                            ],
+                        }
+                    ]
+                },
                 "price": {"model": "free", "amount_fen": 0},
             }
         )

@@ -110,6 +110,8 @@ def test_kill_9_a_connector_between_the_job_and_the_delivery(tmp_path: Path) -> 
         entry = publish_dataset(telecom, "subs", tmp_path / "b.csv", offer)
         agreement = negotiate(bank, entry["offers"][0]["id"], ["psi.cardinality"])["agreement_id"]
         assert run_job(bank, agreement, "psi.cardinality", tmp_path / "a.csv")["status"] == "succeeded"
+        for api in (bank, telecom):  # the first job's records are in the log
+            api.wait_for("/api/outbox", lambda o: not o["pending"], timeout=30)
         live.space.kill()  # the space is gone; members stay trusted for peer_cache_s
         job = run_job(bank, agreement, "psi.cardinality", tmp_path / "a.csv")
         assert job["summary"] == {"cardinality": 100}
