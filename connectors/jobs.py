@@ -96,11 +96,7 @@ def list_all(ctx: Connector, limit: int = 100) -> list[Job]:
 
 
 def _update(ctx: Connector, job_id: str, **changes: Any) -> None:
-    with ctx.db.transaction() as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        for key, value in changes.items():
-            setattr(job, key, value)
+    ctx.db.update(Job, job_id, **changes)
 
 
 # --- consumer side ----------------------------------------------------------------------------

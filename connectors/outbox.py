@@ -101,11 +101,7 @@ def _failed(ctx: Connector, row: OutboxRecord, exc: RemoteError) -> None:
 
 
 def _update(ctx: Connector, record_id: str, **changes: Any) -> None:
-    with ctx.db.transaction() as session:
-        stored = session.get(OutboxRecord, record_id)
-        assert stored is not None
-        for key, value in changes.items():
-            setattr(stored, key, value)
+    ctx.db.update(OutboxRecord, record_id, **changes)
 
 
 def receipts(ctx: Connector) -> list[dict[str, Any]]:

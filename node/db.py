@@ -74,6 +74,15 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
+    def update(self, model: type[Any], key: Any, **changes: Any) -> None:
+        """Sets ``changes`` on the row of ``model`` with primary key ``key``, in a transaction."""
+        with self.transaction() as session:
+            row = session.get(model, key)
+            if row is None:
+                raise LookupError(f"no {model.__name__} {key!r}")
+            for name, value in changes.items():
+                setattr(row, name, value)
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -1,5 +1,8 @@
 """Shared values for tests that register participants."""
 
+from pathlib import Path
+from typing import Any
+
 from contracts.audit import Report, audit
 from tds.audit import fetch
 from tds.client import NodeAPI
@@ -16,3 +19,16 @@ def verified_log(operator: NodeAPI) -> Report:
     assert report.records == len(bundle.records) and report.latest is not None
     assert report.latest.size == len(bundle.records)
     return report
+
+
+def phone_sets(root: Path, prefix: str, consumer: range, provider: range) -> tuple[Path, Path]:
+    """a.csv (the consumer's) and b.csv (the provider's): phone numbers ``prefix`` + 8 digits
+    for the indices in each range, so that the overlap is the ranges' intersection."""
+    for name, indices in (("a.csv", consumer), ("b.csv", provider)):
+        (root / name).write_text("phone\n" + "".join(f"{prefix}{i:08d}\n" for i in indices))
+    return root / "a.csv", root / "b.csv"
+
+
+def cardinality_offer(price: dict[str, Any]) -> dict[str, Any]:
+    """An auto-approved offer of psi.cardinality at ``price``, without constraints."""
+    return {"policy": {"permission": [{"action": "psi.cardinality"}]}, "price": price, "auto_approve": True}

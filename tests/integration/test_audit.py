@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tds.local import Cluster, cluster, negotiate, publish_dataset, run_job
+from tests.integration.helpers import cardinality_offer, phone_sets
 
 
 def tds(*args: str) -> subprocess.CompletedProcess:
@@ -27,14 +28,8 @@ def tds(*args: str) -> subprocess.CompletedProcess:
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A space with three records in its log, an auditor token and the bank's receipts."""
     root = tmp_path_factory.mktemp("audit")
-    numbers = [f"139{i:08d}" for i in range(300)]
-    (root / "a.csv").write_text("phone\n" + "\n".join(numbers[:200]) + "\n")
-    (root / "b.csv").write_text("phone\n" + "\n".join(numbers[100:]) + "\n")
-    offer = {
-        "policy": {"permission": [{"action": "psi.cardinality"}]},
-        "price": {"model": "per_job", "amount_fen": 900},
-        "auto_approve": True,
-    }
+    phone_sets(root, "139", range(200), range(100, 300))
+    offer = cardinality_offer({"model": "per_job", "amount_fen": 900})
     with cluster(root / "nodes") as live:
         bank, telecom = (
             live.add_connector("bank", "Bank", 71).api(),

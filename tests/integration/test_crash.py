@@ -17,6 +17,7 @@ from node.signing import RemoteError, SignedClient
 from tds.audit import fetch
 from tds.local import cluster, negotiate, publish_dataset, run_job
 from tests.conftest import USAGE_FIELDS
+from tests.integration.helpers import cardinality_offer, phone_sets
 
 
 def record(agreement: str, provider_key, consumer_key) -> dict:  # type: ignore[no-untyped-def]
@@ -95,14 +96,8 @@ def test_kill_9_the_space_during_a_stream_of_appends(tmp_path: Path) -> None:
 
 
 def test_kill_9_a_connector_between_the_job_and_the_delivery(tmp_path: Path) -> None:
-    numbers = [f"137{i:08d}" for i in range(300)]
-    (tmp_path / "a.csv").write_text("phone\n" + "\n".join(numbers[:200]) + "\n")
-    (tmp_path / "b.csv").write_text("phone\n" + "\n".join(numbers[100:]) + "\n")
-    offer = {
-        "policy": {"permission": [{"action": "psi.cardinality"}]},
-        "price": {"model": "per_job", "amount_fen": 700},
-        "auto_approve": True,
-    }
+    phone_sets(tmp_path, "137", range(200), range(100, 300))
+    offer = cardinality_offer({"model": "per_job", "amount_fen": 700})
     with cluster(tmp_path / "nodes") as live:
         bank_node = live.add_connector("bank", "Bank", 63, options={"peer_cache_s": 120})
         telecom_node = live.add_connector("telecom", "Telecom", 64, options={"peer_cache_s": 120})

@@ -4,18 +4,12 @@ lost, nothing is counted twice."""
 from pathlib import Path
 
 from tds.local import cluster, negotiate, publish_dataset, run_job
-from tests.integration.helpers import verified_log
+from tests.integration.helpers import cardinality_offer, phone_sets, verified_log
 
 
 def test_records_wait_for_the_space_and_arrive_once(tmp_path: Path) -> None:
-    numbers = [f"137{i:08d}" for i in range(600)]
-    (tmp_path / "a.csv").write_text("phone\n" + "\n".join(numbers[:400]) + "\n")
-    (tmp_path / "b.csv").write_text("phone\n" + "\n".join(numbers[300:]) + "\n")
-    offer = {
-        "policy": {"permission": [{"action": "psi.cardinality"}]},
-        "price": {"model": "per_row", "amount_fen": 3},
-        "auto_approve": True,
-    }
+    phone_sets(tmp_path, "137", range(400), range(300, 600))
+    offer = cardinality_offer({"model": "per_row", "amount_fen": 3})
     with cluster(tmp_path / "nodes") as live:
         bank_node = live.add_connector("bank", "Bank", 51)
         telecom_node = live.add_connector("telecom", "Telecom", 52)

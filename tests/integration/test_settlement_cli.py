@@ -17,6 +17,7 @@ from contracts.usage import build_record
 from node.signing import SignedClient
 from tds.local import cluster, negotiate, publish_dataset
 from tests.conftest import USAGE_FIELDS
+from tests.integration.helpers import cardinality_offer, phone_sets
 
 
 def tds(*args: str) -> subprocess.CompletedProcess:
@@ -26,12 +27,8 @@ def tds(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_settle_a_month_download_statements_and_read_the_index(tmp_path: Path) -> None:
-    (tmp_path / "b.csv").write_text("phone\n" + "\n".join(f"138{i:08d}" for i in range(50)) + "\n")
-    offer = {
-        "policy": {"permission": [{"action": "psi.cardinality"}]},
-        "price": {"model": "per_job", "amount_fen": 1001},
-        "auto_approve": True,
-    }
+    phone_sets(tmp_path, "138", range(0), range(50))
+    offer = cardinality_offer({"model": "per_job", "amount_fen": 1001})
     with cluster(tmp_path / "nodes") as live:
         bank_node = live.add_connector("bank", "Bank", 81)
         telecom_node = live.add_connector("telecom", "Telecom", 82)
