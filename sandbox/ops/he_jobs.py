@@ -1,0 +1,160 @@
+"""The worker's homomorphic operations: each takes (header, blobs, limits) and returns
+(result header, result blobs), as every worker operation does (see ``sandbox.worker``).
+
+    he.keygen            consumer: a fresh key pair → [secret context, public context]
+    he.aggregate.part    provider: its encrypted statistics parts over its own rows
+    he.sum               space:    the sum of the providers' ciphertexts, without any key
+    he.aggregate.finish  consumer: decrypt the total and compute the statistics
+    he.score.encrypt     consumer: encrypted weights → [secret, public, weight ciphertexts…]
+    he.score.part        provider: encrypted scores for the ids it holds
+    he.score.finish      consumer: decrypt the scores
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sandbox.errors import WorkerFailed
+from sandbox.limits import Limits
+from sandbox.ops import csvkeys, he, stats, table, where
+
+Blobs = list[bytes]
+Result = tuple[dict[str, Any], Blobs]
+
+
+def _params(header: dict[str, Any]) -> dict[str, Any]:
+    params = header.get("params")
+    if not isinstance(params, dict):
+        raise WorkerFailed("request", "request header needs a params object")
+    return params
+
+
+def _blobs(blobs: Blobs, count: int, op: str) -> None:
+    if len(blobs) != count:
+        raise WorkerFailed("request", f"{op} takes {count} blobs, got {len(blobs)}")
+
+
+def _guard(fn: Any, *args: Any) -> Any:
+    """Turns the HE, statistics and filter errors into the worker's typed failures."""
+    try:
+        return fn(*args)
+    except (he.HEError, stats.StatsError, where.WhereError) as exc:
+        raise WorkerFailed("request", str(exc)) from exc
+
+
+def keygen(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
+    secret, public = he.new_context()
+    return {"fingerprint": he.fingerprint(public)}, [secret, public]
+
+
+def aggregate_part(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
+    params = _params(header)
+    _blobs(blobs, 1, "he.aggregate.part")
+    public = blobs[0]
+    if he.fingerprint(public) != params.get("fingerprint"):
+        raise WorkerFailed("request", "the context is not the one this job declared (fingerprint differs)")
+    layout = _guard(stats.Layout.from_params, params)
+    expression = _guard(where.parse, params["where"]) if params.get("where") else None
+    needed = layout.columns | (where.columns(expression) if expression else set())
+    data = table.read_columns(Path(str(header.get("dataset"))), needed)
+    rows = len(next(iter(data.values()))) if data else 0
+    selected = _guard(where.mask, expression, data) if expression else np.ones(rows, dtype=bool)
+    epsilon, bounds = params.get("epsilon"), params.get("bounds")
+    clip = (float(bounds[0]), float(bounds[1])) if bounds else None
+    parts = _guard(stats.local_parts, layout, data, selected, clip)
+    if epsilon is not None:
+        if clip is None or not (isinstance(epsilon, int | float) and epsilon > 0 and math.isfinite(epsilon)):
+            raise WorkerFailed("request", "differential privacy needs epsilon > 0 and bounds [lower, upper]")
+        parts = stats.add_laplace(parts, stats.sensitivity(layout, clip) / float(epsilon))
+    context = _guard(he.load_public, public)
+    return {"rows": int(selected.sum()), "parts": len(parts)}, [_guard(he.encrypt, context, parts.tolist())]
+
+
+def add(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
+    params = _params(header)
+    if len(blobs) < 2:
+        raise WorkerFailed("request", "he.sum takes the public context and at least one ciphertext")
+    if he.fingerprint(blobs[0]) != params.get("fingerprint"):
+        raise WorkerFailed("request", "the context is not the one this aggregation was opened with")
+    size = params.get("size")
+    if not isinstance(size, int) or not 0 < size <= he.SLOTS:
+        raise WorkerFailed("request", f"size: expected 1 to {he.SLOTS}")
+    return {"added": len(blobs) - 1}, [_guard(he.add_all, blobs[0], blobs[1:], size)]
+
+
+def aggregate_finish(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
+    params = _params(header)
+    _blobs(blobs, 2, "he.aggregate.finish")
+    layout = _guard(stats.Layout.from_params, params)
+    totals = _guard(he.decrypt, blobs[0], blobs[1], layout.size)
+    return {"result": stats.finish(layout, totals)}, []
+
+
+def score_encrypt(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
+    weights = _params(header).get("weights")
+    if not isinstance(weights, list) or not all(isinstance(w, int | float) for w in weights):
+        raise WorkerFailed("request", "weights: expected a list of numbers")
+    secret, public = he.new_context()
+    encrypted = _guard(he.encrypt_weights, he.load_secret(secret), weights)
+    return {"fingerprint": he.fingerprint(public)}, [secret, public, *encrypted]
+
+
+def score_part(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
+    params = _params(header)
+    features, id_column = params.get("features"), params.get("id_column")
+    if not isinstance(features, list) or not features or not isinstance(id_column, str):
+        raise WorkerFailed("request", "he.score.part needs features (a list) and id_column")
+    if len(blobs) != 2 + len(features):
+        raise WorkerFailed("request", f"he.score.part takes 2 + {len(features)} blobs, got {len(blobs)}")
+    public, ids_blob, weights = blobs[0], blobs[1], blobs[2:]
+    if he.fingerprint(public) != params.get("fingerprint"):
+        raise WorkerFailed("request", "the context is not the one this job declared (fingerprint differs)")
+    try:
+        ids = json.loads(ids_blob)
+    except ValueError as exc:
+        raise WorkerFailed("request", f"the ids are not a JSON list: {exc}") from exc
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise WorkerFailed("request", "the ids must be a JSON list of strings")
+    data = table.read_columns(Path(str(header.get("dataset"))), {id_column, *features})
+    row_of = {key: i for i, key in enumerate(data[id_column])}
+    found = [row_of.get(csvkeys.normalise_key(i)) for i in ids]
+    rows = [r for r in found if r is not None]
+    matrix = (
+        np.column_stack([_numbers(data[f][rows], f) for f in features])
+        if rows
+        else np.zeros((0, len(features)))
+    )
+    batches = _guard(he.score, public, weights, matrix) if rows else []
+    mask = json.dumps([r is not None for r in found]).encode()
+    return {"found": len(rows), "batches": len(batches)}, [mask, *batches]
+
+
+def score_finish(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
+    found = _params(header).get("found")
+    if not isinstance(found, int) or found < 0 or not blobs:
+        raise WorkerFailed("request", "he.score.finish takes found ≥ 0 and the secret context first")
+    scores = _guard(he.decrypt_scores, blobs[0], blobs[1:], found) if found else []
+    return {"scored": len(scores)}, [json.dumps(scores).encode()]
+
+
+def _numbers(cells: np.ndarray, column: str) -> np.ndarray:
+    try:
+        return cells.astype(float)
+    except ValueError as exc:
+        raise WorkerFailed("request", f"feature column {column!r} holds values that are not numbers") from exc
+
+
+OPERATIONS = {
+    "he.keygen": keygen,
+    "he.aggregate.part": aggregate_part,
+    "he.sum": add,
+    "he.aggregate.finish": aggregate_finish,
+    "he.score.encrypt": score_encrypt,
+    "he.score.part": score_part,
+    "he.score.finish": score_finish,
+}
