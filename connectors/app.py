@@ -158,7 +158,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     @app.post("/api/jobs")
     def submit_job() -> Any:
         admin()
-        job = jobs.submit(ctx, json_body(("agreement", "operation", "input", "column")))
+        job = jobs.submit(ctx, json_body(("operation",)))
         return jsonify(jobs.view(job)), 202
 
     @app.get("/api/jobs")

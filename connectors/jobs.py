@@ -48,6 +48,7 @@ from sandbox.limits import MiB
 from sandbox.ops.csvkeys import read_keys
 
 PSI_OPERATIONS = ("psi.cardinality", "psi.intersection")
+HE_OPERATIONS = ("he.aggregate", "he.score")
 FRAMES = "application/vnd.tds.frames"
 DEFAULT_PAGE = 1000
 
@@ -77,6 +78,11 @@ def view(job: Job) -> dict[str, Any]:
 def _summary(job: Job) -> dict[str, Any] | None:
     if job.status != "succeeded" or job.result is None:
         return None
+    if "statistics" in job.result:
+        return {"statistics": job.result["statistics"], "contributors": job.result["contributors"]}
+    if "scores" in job.result:
+        found = sum(1 for row in job.result["scores"] if not row.get("not_found"))
+        return {"scored": found, "not_found": len(job.result["scores"]) - found}
     if "cardinality" in job.result:
         return {"cardinality": job.result["cardinality"]}
     return {"intersection_size": len(job.result.get("intersection", []))}
@@ -103,8 +109,12 @@ def _update(ctx: Connector, job_id: str, **changes: Any) -> None:
 def submit(ctx: Connector, body: dict[str, Any]) -> Job:
     """Validate a job request and start it; a bad input is refused and nothing is created."""
     op = body.get("operation")
+    if op in HE_OPERATIONS:
+        from connectors import he_jobs
+
+        return he_jobs.submit(ctx, body)
     if op not in PSI_OPERATIONS:
-        raise Refused(f"operation {op!r}: this connector runs {list(PSI_OPERATIONS)}")
+        raise Refused(f"operation {op!r}: this connector runs {list(PSI_OPERATIONS + HE_OPERATIONS)}")
     neg = negotiation.find(ctx, str(body.get("agreement", "")), role="consumer")
     if neg.agreement_id is None:
         raise Refused(f"negotiation {neg.id} is {neg.state} and has no agreement yet")
@@ -268,21 +278,7 @@ def _finish(
     expected_outcome = "succeeded" if status in ("succeeded", "withheld") else status
     countersigned = None
     try:
-        provider_key = ctx.space.member(neg.peer_id)["public_key"]
-        verify_document(signed_record, {neg.peer_id}, lambda _: provider_key)
-        record = signed_record["document"]
-        expected = {
-            "job": job.id,
-            "agreement": job.agreement_id,
-            "consumer": ctx.id,
-            "provider": neg.peer_id,
-            "operation": job.operation,
-            "outcome": expected_outcome,
-        }
-        wrong = {k: record.get(k) for k, v in expected.items() if record.get(k) != v}
-        if wrong:
-            raise ContractError(f"usage record does not describe this job: {wrong}")
-        countersigned = sign_document(signed_record, ctx.id, ctx.key)
+        countersigned = countersign(ctx, job.id, job.operation, neg, signed_record, expected_outcome)
     except (ContractError, KeyError, TypeError) as exc:
         error = f"{error + '; ' if error else ''}provider's usage record refused: {exc}"
         status = "failed" if status == "succeeded" else status
@@ -296,10 +292,31 @@ def _finish(
             session.add(OutboxRecord(id=stored.record_id, job_id=job.id, signed=countersigned, state="ready"))
     if countersigned is not None:
         ctx.outbox_wakeup.set()
-        ctx.background(_send_countersignature, ctx, neg, job.id, countersigned)
+        ctx.background(send_countersignature, ctx, neg, job.id, countersigned)
 
 
-def _send_countersignature(ctx: Connector, neg: Negotiation, job_id: str, signed: dict[str, Any]) -> None:
+def countersign(
+    ctx: Connector, job_id: str, operation: str, neg: Negotiation, signed_record: Any, outcome: str
+) -> dict[str, Any]:
+    """The provider's usage record countersigned, once it is checked to describe this job."""
+    provider_key = ctx.space.member(neg.peer_id)["public_key"]
+    verify_document(signed_record, {neg.peer_id}, lambda _: provider_key)
+    record = signed_record["document"]
+    expected = {
+        "job": job_id,
+        "agreement": neg.agreement_id,
+        "consumer": ctx.id,
+        "provider": neg.peer_id,
+        "operation": operation,
+        "outcome": outcome,
+    }
+    wrong = {k: record.get(k) for k, v in expected.items() if record.get(k) != v}
+    if wrong:
+        raise ContractError(f"usage record does not describe this job: {wrong}")
+    return sign_document(signed_record, ctx.id, ctx.key)
+
+
+def send_countersignature(ctx: Connector, neg: Negotiation, job_id: str, signed: dict[str, Any]) -> None:
     ctx.client.send(
         "POST",
         f"{neg.peer_endpoint}/jobs/{job_id}/countersignature",
@@ -319,6 +336,12 @@ def result(ctx: Connector, job_id: str, offset: int = 0, limit: int = DEFAULT_PA
         )
     if "cardinality" in job.result:
         return {"job": job.id, "operation": job.operation, "cardinality": job.result["cardinality"]}
+    if "statistics" in job.result:
+        return {"job": job.id, "operation": job.operation, **job.result}
+    if "scores" in job.result:
+        rows = job.result["scores"]
+        return {"job": job.id, "operation": job.operation, "count": len(rows), "offset": offset,
+                "scores": rows[offset : offset + limit]}  # fmt: skip
     items = job.result["intersection"]
     return {
         "job": job.id,
@@ -336,8 +359,11 @@ class _Denied(Exception):
         self.dataset = dataset
 
 
-def _authorize(ctx: Connector, caller: str, header: dict[str, Any]) -> tuple[Negotiation, Any]:
-    """Check agreement and policy; return (negotiation, local dataset) or raise _Denied."""
+def _authorize(
+    ctx: Connector, caller: str, header: dict[str, Any], extra: dict[str, Any] | None = None
+) -> tuple[Negotiation, Any]:
+    """Check agreement and policy (with the job's ``extra`` context: columns, statistics, ε …);
+    return (negotiation, local dataset) or raise _Denied."""
     try:
         neg = negotiation.find(ctx, str(header["agreement"]), role="provider")
     except NotFound as exc:
@@ -360,7 +386,8 @@ def _authorize(ctx: Connector, caller: str, header: dict[str, Any]) -> tuple[Neg
         "jurisdiction": member["jurisdiction"],
         "dateTime": utcnow(),
         "count": neg.uses + 1,
-        "consumerSetSize": header["consumer_set_size"],
+        "consumerSetSize": header.get("consumer_set_size"),
+        **(extra or {}),
     }
     decision = evaluate(agreement_policy(neg.agreement["document"]), operation, context)
     if not decision.permitted:
@@ -390,6 +417,10 @@ def _parse_job_request(body: bytes, cap: int) -> tuple[dict[str, Any], list[byte
         header, blobs = framing.decode(body, cap)
     except framing.FrameError as exc:
         raise Refused(f"job request: {exc}", status=400) from exc
+    if header.get("operation") in HE_OPERATIONS:
+        if not all(isinstance(header.get(k), str) for k in ("job", "agreement")):
+            raise Refused("job request: expected job and agreement ids", status=400)
+        return header, blobs
     kinds = {"job": str, "agreement": str, "operation": str, "consumer_set_size": int}
     wrong = [
         k for k, t in kinds.items() if not isinstance(header.get(k), t) or isinstance(header.get(k), bool)
@@ -410,6 +441,10 @@ def _parse_job_request(body: bytes, cap: int) -> tuple[dict[str, Any], list[byte
 
 def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
     header, blobs = _parse_job_request(body, ctx.settings.max_body_mb * MiB)
+    if header["operation"] in HE_OPERATIONS:
+        from connectors import he_jobs
+
+        return he_jobs.handle_job(ctx, caller, header, blobs)
     with ctx.db.session() as session:
         if session.get(Job, header["job"]) is not None:
             raise Refused(f"job id {header['job']} was already used; a job runs once", status=409)

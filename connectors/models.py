@@ -64,6 +64,7 @@ class Negotiation(Base):
     decision: Mapped[dict[str, Any] | None]  # the policy decision at negotiation, with reasons
     reason: Mapped[str | None] = mapped_column(Text)
     uses: Mapped[int] = mapped_column(Integer, default=0)  # provider: uses granted so far
+    epsilon_spent: Mapped[float] = mapped_column(Float, default=0.0)  # provider: DP budget used
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -3,6 +3,7 @@ membership credentials (signed by the space key pinned at registration), briefly
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import threading
 import time
@@ -97,6 +98,19 @@ class SpaceClient:
 
     def append_record(self, signed: dict[str, Any]) -> dict[str, Any]:
         return self._post("/ledger/records", signed)
+
+    def open_aggregation(
+        self, job: str, agreements: list[str], context: bytes, fingerprint: str, size: int
+    ) -> Any:
+        body = {"job": job, "agreements": agreements, "context": base64.b64encode(context).decode(),
+                "fingerprint": fingerprint, "size": size}  # fmt: skip
+        return self._post("/aggregations", body)
+
+    def contribute(self, job: str, body: dict[str, Any]) -> Any:
+        return self._post(f"/aggregations/{job}/contributions", body)
+
+    def aggregation(self, job: str) -> dict[str, Any]:
+        return dict(self._get(f"/aggregations/{job}"))
 
     def append_batch(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return list(self._post("/ledger/batch", {"records": records})["receipts"])

@@ -23,7 +23,10 @@ from enum import Enum
 from policies.model import RESULT_OPERANDS, Constraint, Policy, Value
 
 # Operands a job supplies but a contract negotiation cannot know yet.
-NEGOTIATION_DEFERRABLE: frozenset[str] = RESULT_OPERANDS | {"count", "consumerSetSize"}
+# what only a job knows: its use count, sizes, columns, statistics, privacy budget, daily volume
+NEGOTIATION_DEFERRABLE: frozenset[str] = RESULT_OPERANDS | {
+    "count", "consumerSetSize", "column", "statistic", "epsilon", "epsilonTotal", "idsPerDay",
+}  # fmt: skip
 
 
 class Outcome(Enum):
@@ -93,7 +96,13 @@ def compare(operator: str, value: object, right: Value) -> bool:
     # order operators: the model guarantees right is int or datetime
     if isinstance(right, dt.datetime) and not isinstance(value, dt.datetime):
         return False
-    if isinstance(right, int) and (isinstance(value, bool) or not isinstance(value, int)):
+    if isinstance(right, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return False
+    if (
+        isinstance(right, int)
+        and not isinstance(right, bool)
+        and (isinstance(value, bool) or not isinstance(value, int))
+    ):
         return False
     if operator == "lt":
         return value < right  # type: ignore[operator]

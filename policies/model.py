@@ -29,6 +29,7 @@ ACTIONS: tuple[str, ...] = (
 class OperandType(Enum):
     STRING = "string"
     INTEGER = "integer"
+    DECIMAL = "decimal"
     DATETIME = "dateTime"
 
 
@@ -41,21 +42,28 @@ LEFT_OPERANDS: dict[str, OperandType] = {
     "jurisdiction": OperandType.STRING,  # the consumer's jurisdiction, e.g. CN-HA
     "consumerSetSize": OperandType.INTEGER,  # distinct items the consumer brings to a job
     "resultSize": OperandType.INTEGER,  # size of the result: the minimum result size k
+    "column": OperandType.STRING,  # the data columns a job reads (use isPartOf for "only these")
+    "statistic": OperandType.STRING,  # the statistics an he.aggregate job asks for
+    "aggregationSize": OperandType.INTEGER,  # rows a provider aggregates: the minimum k per provider
+    "epsilon": OperandType.DECIMAL,  # differential-privacy ε of this job
+    "epsilonTotal": OperandType.DECIMAL,  # ε spent under the agreement, this job included
+    "idsPerDay": OperandType.INTEGER,  # ids scored under the agreement today (UTC), this job included
 }
 
 # Left operands only known once a result exists; evaluated by the consumer's connector before
 # it shows a result, and reported as "deferred" when a request is evaluated.
-RESULT_OPERANDS: frozenset[str] = frozenset({"resultSize"})
+RESULT_OPERANDS: frozenset[str] = frozenset({"resultSize", "aggregationSize"})
 
 ORDER_OPERATORS = ("eq", "neq", "lt", "lteq", "gt", "gteq")
 SET_OPERATORS = ("isAnyOf", "isNoneOf", "isPartOf")
 OPERATORS_BY_TYPE: dict[OperandType, tuple[str, ...]] = {
     OperandType.INTEGER: ORDER_OPERATORS,
+    OperandType.DECIMAL: ORDER_OPERATORS,
     OperandType.DATETIME: ORDER_OPERATORS,
     OperandType.STRING: ("eq", "neq", *SET_OPERATORS),
 }
 
-Value = str | int | dt.datetime | tuple[str, ...]
+Value = str | int | float | dt.datetime | tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,8 @@ class Constraint:
             right = format_datetime(right)
         elif isinstance(right, tuple):
             right = list(right)
+        elif isinstance(right, float):
+            right = {"@value": repr(right), "@type": XSD_DECIMAL}
         elif isinstance(right, int):
             right = {"@value": right, "@type": XSD_INTEGER}
         return {"leftOperand": self.left, "operator": self.operator, "rightOperand": right}
@@ -140,6 +150,7 @@ def parse_datetime(text: str, path: str) -> dt.datetime:
 
 
 XSD_INTEGER = "xsd:integer"
+XSD_DECIMAL = "xsd:decimal"
 
 
 def _parse_right(kind: OperandType, operator: str, raw: object, path: str) -> Value:
@@ -151,6 +162,11 @@ def _parse_right(kind: OperandType, operator: str, raw: object, path: str) -> Va
         raw = raw["@value"]
         if kind is OperandType.INTEGER and isinstance(raw, str) and raw.lstrip("-").isdigit():
             raw = int(raw)
+        if kind is OperandType.DECIMAL and isinstance(raw, str):
+            try:
+                raw = float(raw)
+            except ValueError:
+                raise PolicySyntaxError(path, f"expected a decimal number, got {raw!r}") from None
     if operator in SET_OPERATORS:
         if isinstance(raw, str):
             raw = [raw]
@@ -161,6 +177,15 @@ def _parse_right(kind: OperandType, operator: str, raw: object, path: str) -> Va
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise PolicySyntaxError(path, f"expected an integer, got {raw!r}")
         return raw
+    if kind is OperandType.DECIMAL:
+        if (
+            isinstance(raw, bool)
+            or not isinstance(raw, int | float)
+            or raw != raw
+            or abs(raw) == float("inf")
+        ):
+            raise PolicySyntaxError(path, f"expected a decimal number, got {raw!r}")
+        return float(raw)
     if kind is OperandType.DATETIME:
         if not isinstance(raw, str):
             raise PolicySyntaxError(path, f"expected an ISO 8601 date-time string, got {raw!r}")

@@ -26,11 +26,9 @@ RESULT_SHAPES: dict[str, tuple[dict[str, type], int]] = {
     "psi.client_request": ({"consumer_set_size": int, "key": str}, 2),
     "psi.client_result": ({}, -1),
     "script.run": ({"result": dict}, 0),
-    "he.keygen": ({"fingerprint": str}, 2),
     "he.aggregate.part": ({"rows": int, "parts": int}, 1),
     "he.sum": ({"added": int}, 1),
     "he.aggregate.finish": ({"result": dict}, 0),
-    "he.score.encrypt": ({"fingerprint": str}, -1),
     "he.score.part": ({"found": int, "batches": int}, -1),
     "he.score.finish": ({"scored": int}, 1),
 }

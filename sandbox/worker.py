@@ -130,8 +130,7 @@ OPERATIONS: dict[str, Callable[[dict[str, Any], Blobs, Limits], tuple[dict[str, 
     "psi.client_result": op_psi_client_result,
     "script.run": op_script_run,
 }
-HE_OPERATIONS = ("he.keygen", "he.aggregate.part", "he.sum", "he.aggregate.finish",
-                 "he.score.encrypt", "he.score.part", "he.score.finish")  # fmt: skip
+HE_OPERATIONS = ("he.aggregate.part", "he.sum", "he.aggregate.finish", "he.score.part", "he.score.finish")
 
 
 def _homomorphic(name: str) -> Callable[[dict[str, Any], Blobs, Limits], tuple[dict[str, Any], Blobs]]:

@@ -19,6 +19,8 @@ tokens. Every error is problem+json. Routes:
     GET  /settlements/<period>                         operator/auditor token
     GET  /settlements/<period>/statements/<id>.json|csv  operator/auditor token, or that participant
     GET  /market/index                                 token or signed participant
+    POST /aggregations, GET /aggregations/<job>        signed consumer: open, then read the total
+    POST /aggregations/<job>/contributions             signed provider: its ciphertext (or why none)
     /admin/...                                         operator token
 """
 
@@ -41,7 +43,9 @@ from node.problems import Problem
 from node.tokens import new_token, token_hash
 from node.web import base_app, json_body, require_token
 from policies.negative_list import ListRule, parse_rules
-from space import agreements, catalog, ledger, registry, settlement
+from sandbox.interface import create_backend
+from sandbox.limits import Limits
+from space import aggregation, agreements, catalog, ledger, registry, settlement
 from space.errors import AlertingConflict, NotFound, Refused
 from space.models import Participant, SeenNonce, Token
 from space.settings import SpaceSettings
@@ -311,6 +315,34 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         require_token(database, Token, ("operator", "auditor"))
         with database.session() as session:
             return {"alerts": ledger.alerts(session, **int_args(after=0, limit=100))}
+
+    # --- he.aggregate: encrypted parts meet and are added --------------------------------
+    sandbox: list[Any] = []  # started on first use: most spaces never add a ciphertext
+
+    def sandbox_backend() -> Any:
+        if not sandbox:
+            sandbox.append(create_backend(settings.sandbox_backend, Limits()))
+        return sandbox[0]
+
+    @app.post("/aggregations")
+    def open_aggregation() -> Any:
+        caller = signed_caller()
+        with database.transaction() as session:
+            row = aggregation.open_aggregation(session, caller, json_body(("job", "agreements", "context")))
+            return jsonify({"job": row.job, "expected": len(row.agreements)}), 201
+
+    @app.post("/aggregations/<path:job>/contributions")
+    def contribute(job: str) -> Any:
+        caller = signed_caller()
+        with database.transaction() as session:
+            row = aggregation.contribute(session, caller, job, json_body(("agreement", "fingerprint")))
+            return jsonify({"job": job, "agreement": row.agreement_id, "reason": row.reason}), 201
+
+    @app.get("/aggregations/<path:job>")
+    def aggregation_state(job: str) -> Any:
+        caller = signed_caller()
+        with database.write_lock, database.transaction() as session:
+            return aggregation.state(session, caller, job, sandbox_backend())
 
     # --- settlement ---------------------------------------------------------------------------
     @app.post("/admin/settlements")

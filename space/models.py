@@ -184,3 +184,30 @@ class PricePoint(Base):
     uses: Mapped[int] = mapped_column(BigInteger)
     median_unit_fen: Mapped[float] = mapped_column(Float)
     chained_index: Mapped[float] = mapped_column(Float)
+
+
+class Aggregation(Base):
+    """An he.aggregate job's meeting point: the consumer's public context, the agreements whose
+    providers contribute, and — once all have answered — the sum of their ciphertexts."""
+
+    __tablename__ = "aggregations"
+    job: Mapped[str] = mapped_column(String(60), primary_key=True)
+    consumer_id: Mapped[str] = mapped_column(String(40))
+    agreements: Mapped[list[Any]]
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    context: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    total: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Contribution(Base):
+    """One provider's answer to an aggregation: its ciphertext, or why it gives none."""
+
+    __tablename__ = "aggregation_contributions"
+    job: Mapped[str] = mapped_column(ForeignKey("aggregations.job"), primary_key=True)
+    agreement_id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(40))
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -19,6 +19,7 @@ class SpaceSettings:
     auto_admit: bool = False  # development spaces admit every registration at once
     credential_days: int = 365  # validity of a membership credential, days
     max_body_mb: int = 256  # largest request body, MiB
+    sandbox_backend: str = "auto"  # where the space adds ciphertexts: auto | process | bwrap | docker
     commission_bp: int = 500  # the operator's commission on every fee, basis points
     public_interest_purposes: tuple[str, ...] = PUBLIC_INTEREST  # what a free offer may be used for
     # sector -> price model -> the most a public-data offer for industrial use may ask, fen

@@ -522,36 +522,42 @@ def _job_line(found: dict[str, Any]) -> str:
 
 
 @job.command("submit")
-@click.option("--agreement", required=True, help="Agreement (or negotiation) id.")
-@click.option("--op", "operation", required=True, type=click.Choice(["psi.cardinality", "psi.intersection"]))
+@click.option("--agreement", "agreements", required=True, multiple=True,
+              help="Agreement (or negotiation) id; repeat for he.aggregate.")  # fmt: skip
 @click.option(
-    "--input", "input_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+    "--op",
+    "operation",
+    required=True,
+    type=click.Choice(["psi.cardinality", "psi.intersection", "he.aggregate", "he.score"]),
 )
-@click.option("--column", required=True, help="The input's key column.")
+@click.option("--input", "input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PSI: the CSV whose key column is matched.")  # fmt: skip
+@click.option(
+    "--column", help="PSI: the input's key column; he.aggregate: the column; he.score: the ids' column."
+)
+@click.option("--stats", help="he.aggregate: count,sum,mean,variance,histogram,linreg.")
+@click.option(
+    "--where", "where_expr", help="he.aggregate: a filter, e.g. \"age >= 18 and city in ('郑州')\"."
+)
+@click.option("--bins", help="he.aggregate histogram: ascending edges, e.g. 0,10,20,50.")
+@click.option("--features", help="he.aggregate linreg: feature columns, comma-separated.")
+@click.option("--target", help="he.aggregate linreg: the target column.")
+@click.option("--epsilon", type=float, help="he.aggregate: differential privacy ε for this job.")
+@click.option("--bounds", help="he.aggregate with ε: clip values to LOWER,UPPER.")
+@click.option("--ids", "ids_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="he.score: CSV of the ids to score.")  # fmt: skip
+@click.option("--model", "model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='he.score: {"features": [...], "weights": [...], "bias": n}.')  # fmt: skip
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the job to end.")
 @pass_state
-def job_submit(
-    state: State,
-    agreement: str,
-    operation: str,
-    input_file: Path,
-    column: str,
-    progress: bool | None,
-    wait: bool,
-) -> None:
+def job_submit(state: State, agreements: tuple[str, ...], operation: str, progress: bool | None, wait: bool,
+               **options: Any) -> None:  # fmt: skip
     """Submit a job; the input never leaves this connector."""
+    body = _job_body(operation, agreements, options)
     api = state.api("connector")
     try:
-        found = api.post(
-            "/api/jobs",
-            {
-                "agreement": agreement,
-                "operation": operation,
-                "input": str(input_file.resolve()),
-                "column": column,
-            },
-        )
+        found = api.post("/api/jobs", body)
         if wait:
             found = _follow(api, found, sys.stderr.isatty() if progress is None else progress)
     finally:
@@ -559,6 +565,51 @@ def job_submit(
     emit(state, found, _job_line(found))
     if found["status"] in JobEnded.CODES:
         raise JobEnded(found["status"], found["error"] or found["status"])
+
+
+def _numbers(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError as exc:
+        raise click.UsageError(f"{option}: expected comma-separated numbers, got {text!r}") from exc
+
+
+def _job_body(operation: str, agreements: tuple[str, ...], o: dict[str, Any]) -> dict[str, Any]:
+    if operation != "he.aggregate" and len(agreements) != 1:
+        raise click.UsageError(f"{operation} runs under exactly one --agreement")
+    if operation.startswith("psi."):
+        if o["input_file"] is None or o["column"] is None:
+            raise click.UsageError(f"{operation} needs --input and --column")
+        return {"agreement": agreements[0], "operation": operation, "input": str(o["input_file"].resolve()),
+                "column": o["column"]}  # fmt: skip
+    if operation == "he.score":
+        if o["ids_file"] is None or o["model_file"] is None or o["column"] is None:
+            raise click.UsageError("he.score needs --ids, --column and --model")
+        return {"agreement": agreements[0], "operation": operation, "ids": str(o["ids_file"].resolve()),
+                "column": o["column"], "model": str(o["model_file"].resolve())}  # fmt: skip
+    if not o["stats"]:
+        raise click.UsageError("he.aggregate needs --stats")
+    body: dict[str, Any] = {
+        "agreements": list(agreements),
+        "operation": operation,
+        "stats": o["stats"].split(","),
+    }
+    for key in ("column", "target"):
+        if o[key]:
+            body[key] = o[key]
+    if o["where_expr"]:
+        body["where"] = o["where_expr"]
+    if o["features"]:
+        body["features"] = o["features"].split(",")
+    if o["bins"]:
+        body["bins"] = _numbers(o["bins"], "--bins")
+    if o["epsilon"] is not None:
+        body["epsilon"] = o["epsilon"]
+    if o["bounds"]:
+        body["bounds"] = _numbers(o["bounds"], "--bounds")
+    return body
 
 
 def _follow(api: NodeAPI, found: dict[str, Any], show: bool) -> dict[str, Any]:
@@ -597,6 +648,22 @@ def job_result(state: State, job_id: str, offset: int, limit: int) -> None:
     found = _call(state, "GET", f"/api/jobs/{job_id}/result", offset=offset, limit=limit)
     if "cardinality" in found:
         emit(state, found, f"|A ∩ B| = {found['cardinality']}")
+    elif "statistics" in found:
+        lines = [
+            f"{name}: {json.dumps(value, ensure_ascii=False)}" for name, value in found["statistics"].items()
+        ]
+        lines.append(
+            f"from {found['contributors']} providers: {json.dumps(found['answers'], ensure_ascii=False)}"
+        )
+        emit(state, found, "\n".join(lines))
+    elif "scores" in found:
+        emit(
+            state,
+            found,
+            "\n".join(
+                f"{r['id']},{'not found' if r.get('not_found') else r['score']}" for r in found["scores"]
+            ),
+        )
     else:
         emit(state, found, "\n".join(found["intersection"]))
 

@@ -1,11 +1,11 @@
-"""The worker's homomorphic operations: each takes (header, blobs, limits) and returns
-(result header, result blobs), as every worker operation does (see ``sandbox.worker``).
+"""The worker's homomorphic operations: each takes (header, blobs, limits) and returns (result
+header, result blobs), as every worker operation does (see ``sandbox.worker``). Key generation
+and the consumer's own encryption run in the consumer's connector instead: they read nothing
+from another party.
 
-    he.keygen            consumer: a fresh key pair → [secret context, public context]
     he.aggregate.part    provider: its encrypted statistics parts over its own rows
     he.sum               space:    the sum of the providers' ciphertexts, without any key
     he.aggregate.finish  consumer: decrypt the total and compute the statistics
-    he.score.encrypt     consumer: encrypted weights → [secret, public, weight ciphertexts…]
     he.score.part        provider: encrypted scores for the ids it holds
     he.score.finish      consumer: decrypt the scores
 """
@@ -47,11 +47,6 @@ def _guard(fn: Any, *args: Any) -> Any:
         raise WorkerFailed("request", str(exc)) from exc
 
 
-def keygen(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
-    secret, public = he.new_context()
-    return {"fingerprint": he.fingerprint(public)}, [secret, public]
-
-
 def aggregate_part(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
     params = _params(header)
     _blobs(blobs, 1, "he.aggregate.part")
@@ -61,7 +56,8 @@ def aggregate_part(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Resu
     layout = _guard(stats.Layout.from_params, params)
     expression = _guard(where.parse, params["where"]) if params.get("where") else None
     needed = layout.columns | (where.columns(expression) if expression else set())
-    data = table.read_columns(Path(str(header.get("dataset"))), needed)
+    dataset = Path(str(header.get("dataset")))
+    data = table.read_numbers(dataset, needed) or table.read_columns(dataset, needed)
     rows = len(next(iter(data.values()))) if data else 0
     selected = _guard(where.mask, expression, data) if expression else np.ones(rows, dtype=bool)
     epsilon, bounds = params.get("epsilon"), params.get("bounds")
@@ -93,15 +89,6 @@ def aggregate_finish(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Re
     layout = _guard(stats.Layout.from_params, params)
     totals = _guard(he.decrypt, blobs[0], blobs[1], layout.size)
     return {"result": stats.finish(layout, totals)}, []
-
-
-def score_encrypt(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
-    weights = _params(header).get("weights")
-    if not isinstance(weights, list) or not all(isinstance(w, int | float) for w in weights):
-        raise WorkerFailed("request", "weights: expected a list of numbers")
-    secret, public = he.new_context()
-    encrypted = _guard(he.encrypt_weights, he.load_secret(secret), weights)
-    return {"fingerprint": he.fingerprint(public)}, [secret, public, *encrypted]
 
 
 def score_part(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
@@ -150,11 +137,9 @@ def _numbers(cells: np.ndarray, column: str) -> np.ndarray:
 
 
 OPERATIONS = {
-    "he.keygen": keygen,
     "he.aggregate.part": aggregate_part,
     "he.sum": add,
     "he.aggregate.finish": aggregate_finish,
-    "he.score.encrypt": score_encrypt,
     "he.score.part": score_part,
     "he.score.finish": score_finish,
 }

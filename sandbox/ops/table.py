@@ -28,3 +28,29 @@ def read_columns(path: Path, columns: set[str]) -> dict[str, np.ndarray]:
         for name, index in indices.items():
             cells[name].append(normalise_key(row[index]))
     return {name: np.array(values, dtype=object) for name, values in cells.items()}
+
+
+def read_numbers(path: Path, columns: set[str]) -> dict[str, np.ndarray] | None:
+    """``columns`` as floats through NumPy's C reader (an order of magnitude faster than the csv
+    module on a million rows), or None when some cell is not a plain number — then the caller
+    reads text with :func:`read_columns` and reports exactly what is wrong."""
+    rows = iter_rows(path)
+    first = next(rows, None)
+    if first is None:
+        raise WorkerFailed("input", f"{path.name}: empty file; expected a header row and data")
+    names = sorted(columns)
+    indices = [column_index(first[1], name, path) for name in names]
+    try:
+        values = np.loadtxt(
+            path,
+            delimiter=",",
+            skiprows=1,
+            usecols=indices,
+            dtype=float,
+            quotechar='"',
+            ndmin=2,
+            encoding="utf-8-sig",
+        )
+    except (ValueError, IndexError):
+        return None
+    return {name: values[:, i] for i, name in enumerate(names)}

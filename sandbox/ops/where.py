@@ -213,6 +213,8 @@ def columns(expr: Expr) -> set[str]:
 
 
 def _numeric(cells: np.ndarray) -> np.ndarray:
+    if cells.dtype.kind == "f":
+        return cells  # already numbers (read by NumPy's own reader)
     out = np.full(len(cells), np.nan)
     for i, cell in enumerate(cells):
         with contextlib.suppress(ValueError):

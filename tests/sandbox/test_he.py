@@ -10,6 +10,7 @@ import pytest
 
 from sandbox.errors import WorkerFailed
 from sandbox.interface import WorkerJob
+from sandbox.ops import he
 
 STATS = ["count", "sum", "mean", "variance", "histogram", "linreg"]
 PARAMS = {"stats": STATS, "column": "x", "bins": [0, 25, 50, 75, 100], "features": ["x", "z"], "target": "y"}
@@ -26,23 +27,21 @@ def provider_csv(path: Path, seed: int, rows: int) -> np.ndarray:
 
 
 def aggregate(backend, paths: list[Path], params: dict) -> dict:  # type: ignore[no-untyped-def]
-    keys = backend.run(WorkerJob("he.keygen", {}))
-    secret, public = keys.blobs
+    secret, public = he.new_context()  # in the consumer's connector
+    fingerprint = he.fingerprint(public)
     parts = []
     for path in paths:
         part = backend.run(
             WorkerJob(
                 "he.aggregate.part",
-                {**params, "fingerprint": keys.header["fingerprint"]},
+                {**params, "fingerprint": fingerprint},
                 [public],
                 str(path),
             )
         )
         parts.append(part.blobs[0])
     size = part.header["parts"]
-    total = backend.run(
-        WorkerJob("he.sum", {"fingerprint": keys.header["fingerprint"], "size": size}, [public, *parts])
-    )
+    total = backend.run(WorkerJob("he.sum", {"fingerprint": fingerprint, "size": size}, [public, *parts]))
     return dict(
         backend.run(WorkerJob("he.aggregate.finish", params, [secret, total.blobs[0]])).header["result"]
     )
@@ -85,27 +84,25 @@ def test_differential_privacy_adds_noise_and_needs_bounds(tmp_path: Path, backen
     params = {"stats": ["count", "sum"], "column": "x", "epsilon": 1.0, "bounds": [0, 100]}
     noisy = [aggregate(backend, [tmp_path / "p.csv"], params)["count"] for _ in range(2)]
     assert all(abs(n - 2000) < 2000 for n in noisy)  # Laplace(101): around 2000, almost surely off it
-    keys = backend.run(WorkerJob("he.keygen", {}))
+    _, public = he.new_context()
+    fingerprint = he.fingerprint(public)
     with pytest.raises(
         WorkerFailed, match=r"differential privacy needs epsilon > 0 and bounds \[lower, upper\]"
     ):
         backend.run(WorkerJob("he.aggregate.part", {"stats": ["count"], "column": "x", "epsilon": 1.0,
-                                                    "fingerprint": keys.header["fingerprint"]},
-                              [keys.blobs[1]], str(tmp_path / "p.csv")))  # fmt: skip
+                                                    "fingerprint": fingerprint},
+                              [public], str(tmp_path / "p.csv")))  # fmt: skip
 
 
 def test_bad_contexts_and_ciphertexts_are_refused(tmp_path: Path, backend) -> None:  # type: ignore[no-untyped-def]
     provider_csv(tmp_path / "p.csv", 9, 100)
-    keys = backend.run(WorkerJob("he.keygen", {}))
-    secret, public = keys.blobs
-    fp = keys.header["fingerprint"]
+    secret, public = he.new_context()
+    fp = he.fingerprint(public)
     part = {"stats": ["count"], "column": "x"}
     with pytest.raises(WorkerFailed, match="the context is not the one this job declared"):
         backend.run(
             WorkerJob("he.aggregate.part", {**part, "fingerprint": fp}, [secret], str(tmp_path / "p.csv"))
         )
-    from sandbox.ops import he
-
     with pytest.raises(WorkerFailed, match="the context carries a secret key; send the public context only"):
         backend.run(
             WorkerJob(
@@ -146,13 +143,13 @@ def test_scores_equal_the_plaintext_product_and_missing_ids_are_not_found(tmp_pa
     )
     (tmp_path / "f.csv").write_text("id,a,b,c,d\n" + rows + "\n")
     weights = [0.5, -1.25, 2.0, 0.125]
-    keys = backend.run(WorkerJob("he.score.encrypt", {"weights": weights}))
-    secret, public, *encrypted = keys.blobs
+    secret, public = he.new_context()
+    encrypted = he.encrypt_weights(he.load_secret(secret), weights)
     asked = [ids[4999], "nobody", *ids[:4500]]
     part = backend.run(
         WorkerJob(
             "he.score.part",
-            {"features": ["a", "b", "c", "d"], "id_column": "id", "fingerprint": keys.header["fingerprint"]},
+            {"features": ["a", "b", "c", "d"], "id_column": "id", "fingerprint": he.fingerprint(public)},
             [public, json.dumps(asked).encode(), *encrypted],
             str(tmp_path / "f.csv"),
         )

@@ -1,0 +1,574 @@
+"""Homomorphic jobs: he.aggregate across providers and he.score with one provider.
+
+he.aggregate — the consumer's connector makes a CKKS key pair in its sandbox (the secret key
+stays in this process's memory for the job), opens an aggregation at the space with the public
+context, and asks each provider to contribute. Each provider checks agreement and policy
+(columns, statistics, ε per job and in total) before anything parses the request, computes its
+additive parts over the rows it holds in its sandbox — clipped and noised when ε is given —
+checks the minimum rows k, and sends its ciphertext (or the reason it gives none) to the space,
+not to the consumer. The space adds the ciphertexts; the consumer decrypts the total alone.
+
+he.score — the consumer encrypts its model's weights (each repeated across the slots); the
+provider computes encrypted w·x for the ids it holds; the consumer decrypts and adds the bias.
+Ids the provider does not hold come back as not found.
+
+Every attempt at a provider ends in a signed usage record, countersigned by the consumer.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from flask import Response
+from sqlalchemy import CursorResult, func, select, update
+
+from connectors import datasets, jobs, negotiation
+from connectors.context import Connector, log
+from connectors.errors import Refused
+from connectors.models import Job, Negotiation, OutboxRecord
+from contracts.agreements import agreement_policy
+from contracts.documents import new_signed
+from contracts.errors import ContractError
+from contracts.offers import parse_price
+from contracts.usage import build_record
+from node.models import utcnow
+from node.problems import Problem
+from node.signing import RemoteError
+from policies.evaluate import check_result
+from policies.model import format_datetime
+from sandbox import framing
+from sandbox.errors import SandboxError, WorkerFailed
+from sandbox.interface import WorkerJob
+from sandbox.limits import MiB
+from sandbox.ops.csvkeys import read_keys
+
+HE_OPERATIONS = ("he.aggregate", "he.score")
+WAIT_FOR_PROVIDERS_S = 600
+
+
+# --- checking requests (pure, shared by both sides) -------------------------------------------
+def aggregate_params(body: dict[str, Any]) -> dict[str, Any]:
+    """The aggregate request's parameters, validated; what travels to every provider."""
+    from sandbox.ops import stats, where  # NumPy: only for homomorphic jobs
+
+    params: dict[str, Any] = {
+        k: body[k] for k in ("stats", "column", "bins", "features", "target") if body.get(k)
+    }
+    try:
+        layout = stats.Layout.from_params(params)
+        if body.get("where"):
+            where.parse(str(body["where"]))
+            params["where"] = str(body["where"])
+    except (stats.StatsError, where.WhereError) as exc:
+        raise Refused(str(exc)) from exc
+    epsilon, bounds = body.get("epsilon"), body.get("bounds")
+    if epsilon is not None:
+        if isinstance(epsilon, bool) or not isinstance(epsilon, int | float) or not 0 < epsilon <= 100:
+            raise Refused(f"epsilon: expected a number in (0, 100], got {epsilon!r}")
+        if (
+            not isinstance(bounds, list)
+            or len(bounds) != 2
+            or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
+            or not bounds[0] < bounds[1]
+        ):
+            raise Refused(
+                "bounds: differential privacy needs [lower, upper] with lower < upper to clip values"
+            )
+        params |= {"epsilon": float(epsilon), "bounds": [float(bounds[0]), float(bounds[1])]}
+    params["size"] = layout.size
+    return params
+
+
+def read_columns_used(params: dict[str, Any]) -> list[str]:
+    from sandbox.ops import stats, where
+
+    used = stats.Layout.from_params(params).columns
+    if params.get("where"):
+        used |= where.columns(where.parse(params["where"]))
+    return sorted(used)
+
+
+# --- consumer side ---------------------------------------------------------------------------
+def submit(ctx: Connector, body: dict[str, Any]) -> Job:
+    op = str(body.get("operation"))
+    if op == "he.aggregate":
+        agreements = body.get("agreements")
+        if (
+            not isinstance(agreements, list)
+            or not agreements
+            or not all(isinstance(a, str) for a in agreements)
+        ):
+            raise Refused("agreements: name one or more agreements (--agreement, repeatable)")
+        if len(set(agreements)) != len(agreements):
+            raise Refused("agreements: an agreement is named twice")
+        negs = [_consumer_agreement(ctx, a, op) for a in agreements]
+        request: dict[str, Any] = {
+            "params": aggregate_params(body),
+            "agreements": [n.agreement_id for n in negs],
+        }
+        size = None
+    else:
+        neg = _consumer_agreement(ctx, str(body.get("agreement", "")), op)
+        negs = [neg]
+        request = {**_score_request(body), "agreements": [neg.agreement_id]}
+        size = len(request["ids"])
+    job = Job(
+        id=f"urn:uuid:{uuid.uuid4()}",
+        role="consumer",
+        agreement_id=negs[0].agreement_id,
+        peer_id=negs[0].peer_id,
+        operation=op,
+        status="running",
+        phase="queued",
+        consumer_set_size=size,
+        metrics={"request": {k: v for k, v in request.items() if k != "ids"}},
+    )
+    with ctx.db.transaction() as session:
+        session.add(job)
+    runner = run_aggregate if op == "he.aggregate" else run_score
+    ctx.background(runner, ctx, job.id, request)
+    return job
+
+
+def _consumer_agreement(ctx: Connector, ref: str, op: str) -> Negotiation:
+    neg = negotiation.find(ctx, ref, role="consumer")
+    if neg.agreement_id is None or neg.state != "FINALIZED":
+        raise Refused(f"{ref}: the negotiation is {neg.state}, not a finalized agreement")
+    if op not in neg.operations:
+        raise Refused(f"agreement {neg.agreement_id} does not include {op} (it has {neg.operations})")
+    return neg
+
+
+def _score_request(body: dict[str, Any]) -> dict[str, Any]:
+    path, column, model_path = (
+        Path(str(body.get("ids", ""))),
+        body.get("column"),
+        Path(str(body.get("model", ""))),
+    )
+    if not isinstance(column, str) or not column:
+        raise Refused("column: name the ids file's id column (--column)")
+    if not path.is_file():
+        raise Refused(f"ids {path}: no such file; give a UTF-8 CSV with a header row")
+    try:
+        ids = read_keys(path, column)
+    except WorkerFailed as exc:
+        raise Refused(str(exc), kind="bad-csv") from exc
+    if not ids:
+        raise Refused(f"{path.name}: column {column!r} has no ids")
+    try:
+        model = json.loads(model_path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise Refused(f"model {model_path}: cannot read it as JSON ({exc})") from exc
+    weights, features, bias = model.get("weights"), model.get("features"), model.get("bias", 0.0)
+    if (
+        not isinstance(weights, list)
+        or not isinstance(features, list)
+        or not weights
+        or len(weights) != len(features)
+        or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in [*weights, bias])
+        or not all(isinstance(f, str) and f for f in features)
+    ):
+        raise Refused(
+            'model: expected {"features": [names…], "weights": [numbers…] of the same length, "bias": n}'
+        )
+    return {"ids": ids, "weights": [float(w) for w in weights], "features": features, "bias": float(bias)}
+
+
+def _negotiations(ctx: Connector, agreements: list[str]) -> list[Negotiation]:
+    return [negotiation.find(ctx, a, role="consumer") for a in agreements]
+
+
+def _ask(
+    ctx: Connector, neg: Negotiation, header: dict[str, Any], blobs: list[bytes]
+) -> tuple[dict[str, Any], list[bytes]]:
+    """One provider's answer: (reply header with its usage record, blobs); a refusal's record
+    comes back in the problem, as for PSI jobs."""
+    try:
+        answer = ctx.client.send(
+            "POST",
+            f"{neg.peer_endpoint}/jobs",
+            content=framing.encode(header, blobs),
+            content_type=jobs.FRAMES,
+            timeout=float(ctx.settings.limits.wall_seconds + 60),
+        )
+    except RemoteError as exc:
+        outcome = "denied" if exc.status == 403 else "failed"
+        return {"usage_record": exc.problem.get("usage_record"), "outcome": outcome,
+                "reason": exc.problem.get("detail") or str(exc)}, []  # fmt: skip
+    reply, blobs = framing.decode(answer.content, ctx.settings.limits.output_mb * MiB)
+    return {**reply, "outcome": "succeeded"}, blobs
+
+
+def _keep_records(
+    ctx: Connector, job_id: str, operation: str, answers: list[tuple[Negotiation, dict[str, Any]]]
+) -> list[str]:
+    """Countersigns each provider's record into the outbox; returns the problems met."""
+    problems = []
+    kept = []
+    for neg, reply in answers:
+        record = reply.get("usage_record")
+        if record is None:
+            problems.append(f"{neg.peer_id}: {reply.get('reason')}")
+            continue
+        try:
+            kept.append((neg, jobs.countersign(ctx, job_id, operation, neg, record, reply["outcome"])))
+        except (ContractError, KeyError, TypeError) as exc:
+            problems.append(f"{neg.peer_id}'s usage record refused: {exc}")
+    with ctx.db.transaction() as session:
+        for _, signed in kept:
+            session.add(
+                OutboxRecord(id=signed["document"]["id"], job_id=job_id, signed=signed, state="ready")
+            )
+        stored = session.get(Job, job_id)
+        assert stored is not None
+        if kept:
+            stored.record_id = kept[0][1]["document"]["id"]
+    ctx.outbox_wakeup.set()
+    for neg, signed in kept:
+        ctx.background(jobs.send_countersignature, ctx, neg, job_id, signed)
+    return problems
+
+
+def _fail(ctx: Connector, job_id: str, error: str, metrics: dict[str, Any] | None = None) -> None:
+    changes: dict[str, Any] = {"status": "failed", "phase": "done", "error": error, "finished_at": utcnow()}
+    if metrics is not None:
+        changes["metrics"] = metrics
+    ctx.db.update(Job, job_id, **changes)
+
+
+def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
+    from sandbox.ops import he  # TenSEAL: loaded by the first homomorphic job
+
+    params, negs = request["params"], _negotiations(ctx, request["agreements"])
+    clock = time.perf_counter()
+    metrics: dict[str, Any] = {"request": dict(request)}
+    try:
+        jobs._update(ctx, job_id, phase="keys", backend=ctx.backend.name)
+        # key generation reads nothing from anyone: it runs here, and the secret key never
+        # leaves this process
+        secret, public = he.new_context()
+        fingerprint = he.fingerprint(public)
+        ctx.space.open_aggregation(job_id, request["agreements"], public, fingerprint, params["size"])
+        jobs._update(ctx, job_id, phase="providers", progress=0.1)
+        header = {"job": job_id, "operation": "he.aggregate", "params": params, "fingerprint": fingerprint}
+        with ThreadPoolExecutor(max_workers=min(8, len(negs))) as pool:
+            replies = list(
+                pool.map(lambda n: _ask(ctx, n, {**header, "agreement": n.agreement_id}, [public])[0], negs)
+            )
+        metrics["providers_s"] = round(time.perf_counter() - clock, 3)
+        problems = _keep_records(ctx, job_id, "he.aggregate", list(zip(negs, replies, strict=True)))
+        answers = {
+            n.agreement_id: (r.get("contribution") or r.get("reason"))
+            for n, r in zip(negs, replies, strict=True)
+        }
+        if not any(r["outcome"] == "succeeded" for r in replies):
+            reasons = "; ".join(f"{a}: {r}" for a, r in answers.items())
+            _fail(ctx, job_id, f"no provider contributed: {reasons}", metrics)
+            return
+        jobs._update(ctx, job_id, phase="total", progress=0.7)
+        state = _wait_for_total(ctx, job_id)
+        metrics["answers"] = state["answers"]
+        if state["total"] is None:
+            _fail(
+                ctx,
+                job_id,
+                "no provider contributed: " + "; ".join(f"{a}: {r}" for a, r in answers.items()),
+                metrics,
+            )
+            return
+        finished = ctx.backend.run(
+            WorkerJob("he.aggregate.finish", params, [secret, base64.b64decode(state["total"])])
+        )
+        metrics["total_s"] = round(time.perf_counter() - clock, 3)
+        result = {
+            "statistics": finished.header["result"],
+            "contributors": state["contributors"],
+            "answers": state["answers"],
+        }
+        error = "; ".join(problems) or None
+        ctx.db.update(Job, job_id, status="succeeded", phase="done", progress=1.0, result=result, error=error,
+                      metrics=metrics, finished_at=utcnow())  # fmt: skip
+    except (SandboxError, ContractError, RemoteError, framing.FrameError, KeyError, ValueError) as exc:
+        log.warning("he.aggregate job %s failed: %s", job_id, exc)
+        _fail(ctx, job_id, f"consumer: {exc}", metrics)
+    except Exception as exc:
+        log.exception("he.aggregate job %s failed unexpectedly", job_id)
+        _fail(ctx, job_id, f"consumer: internal error: {exc}", metrics)
+        raise
+
+
+def _wait_for_total(ctx: Connector, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_FOR_PROVIDERS_S
+    while True:
+        state = ctx.space.aggregation(job_id)
+        if state["status"] == "complete":
+            return state
+        if time.monotonic() > deadline:
+            raise ValueError(
+                f"the providers did not all answer within {WAIT_FOR_PROVIDERS_S} s: {state['answers']}"
+            )
+        time.sleep(0.05)
+
+
+def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
+    from sandbox.ops import he
+
+    (neg,) = _negotiations(ctx, request["agreements"])
+    clock = time.perf_counter()
+    metrics: dict[str, Any] = {"request": {k: v for k, v in request.items() if k != "ids"}}
+    try:
+        jobs._update(ctx, job_id, phase="encrypting", backend=ctx.backend.name)
+        secret, public = he.new_context()  # as for he.aggregate: the consumer's own keys and model
+        weights = he.encrypt_weights(he.load_secret(secret), request["weights"])
+        header = {
+            "job": job_id,
+            "agreement": neg.agreement_id,
+            "operation": "he.score",
+            "consumer_set_size": len(request["ids"]),
+            "params": {"features": request["features"], "fingerprint": he.fingerprint(public)},
+        }
+        jobs._update(ctx, job_id, phase="provider", progress=0.2)
+        reply, blobs = _ask(ctx, neg, header, [public, json.dumps(request["ids"]).encode(), *weights])
+        metrics["provider_s"] = round(time.perf_counter() - clock, 3)
+        problems = _keep_records(ctx, job_id, "he.score", [(neg, reply)])
+        if reply["outcome"] != "succeeded":
+            error = f"{reply['outcome']} by provider: {reply['reason']}"
+            ctx.db.update(
+                Job,
+                job_id,
+                status=reply["outcome"],
+                phase="done",
+                finished_at=utcnow(),
+                metrics=metrics,
+                error=error,
+            )
+            return
+        found = json.loads(blobs[0])
+        if not isinstance(found, list) or len(found) != len(request["ids"]):
+            raise ValueError("the provider's found-list does not match the ids sent")
+        jobs._update(ctx, job_id, phase="decrypting", progress=0.8)
+        done = ctx.backend.run(
+            WorkerJob("he.score.finish", {"found": sum(map(bool, found))}, [secret, *blobs[1:]])
+        )
+        scores = iter(json.loads(done.blobs[0]))
+        rows = [
+            {"id": key, "score": next(scores) + request["bias"]}
+            if hit
+            else {"id": key, "score": None, "not_found": True}
+            for key, hit in zip(request["ids"], found, strict=True)
+        ]
+        metrics["total_s"] = round(time.perf_counter() - clock, 3)
+        ctx.db.update(Job, job_id, status="succeeded", phase="done", progress=1.0, metrics=metrics,
+                      result={"scores": rows}, error="; ".join(problems) or None,
+                      finished_at=utcnow())  # fmt: skip
+    except (
+        SandboxError,
+        ContractError,
+        RemoteError,
+        framing.FrameError,
+        KeyError,
+        ValueError,
+        StopIteration,
+    ) as exc:
+        log.warning("he.score job %s failed: %s", job_id, exc)
+        _fail(ctx, job_id, f"consumer: {exc}", metrics)
+    except Exception as exc:
+        log.exception("he.score job %s failed unexpectedly", job_id)
+        _fail(ctx, job_id, f"consumer: internal error: {exc}", metrics)
+        raise
+
+
+# --- provider side ---------------------------------------------------------------------------
+def _ids_today(ctx: Connector, agreement_id: str) -> int:
+    midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    with ctx.db.session() as session:
+        total = session.scalar(
+            select(func.coalesce(func.sum(Job.consumer_set_size), 0)).where(
+                Job.role == "provider",
+                Job.agreement_id == agreement_id,
+                Job.operation == "he.score",
+                Job.status == "succeeded",
+                Job.created_at >= midnight,
+            )
+        )
+    return int(total or 0)
+
+
+def _reserve_epsilon(ctx: Connector, neg: Negotiation, epsilon: float) -> None:
+    with ctx.db.transaction() as session:
+        taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(Negotiation)
+            .where(Negotiation.id == neg.id, Negotiation.epsilon_spent == neg.epsilon_spent)
+            .values(epsilon_spent=neg.epsilon_spent + epsilon)
+        )
+    if taken.rowcount != 1:
+        raise jobs._Denied("another job spent privacy budget at the same moment; retry", neg.dataset_id)
+
+
+def _release_epsilon(ctx: Connector, neg_id: str, epsilon: float) -> None:
+    with ctx.db.transaction() as session:
+        session.execute(
+            update(Negotiation)
+            .where(Negotiation.id == neg_id)
+            .values(epsilon_spent=Negotiation.epsilon_spent - epsilon)
+        )
+
+
+def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes]) -> Response:
+    """A consumer's he.* request: agreement and policy first, then the sandbox."""
+    operation = header["operation"]
+    started = utcnow()
+    neg: Negotiation | None = None
+    dataset_id: str | None = None
+    status, outcome, reason, fee = 500, "denied", "", 0
+    reply: dict[str, Any] = {}
+    answer: list[bytes] = []
+    epsilon = 0.0
+    checked: dict[str, Any] = {}
+    try:
+        params = header.get("params")
+        if not isinstance(params, dict) or not isinstance(
+            header.get("fingerprint", params.get("fingerprint")), str
+        ):
+            raise Refused("he job request: expected params and the context's fingerprint", status=400)
+        if operation == "he.aggregate":
+            checked = aggregate_params({**params, "stats": params.get("stats")})
+            epsilon = checked.get("epsilon") or 0.0
+            extra: dict[str, Any] = {"column": read_columns_used(checked), "statistic": checked["stats"]}
+            if "epsilon" in checked:
+                extra["epsilon"] = epsilon
+        else:
+            features = params.get("features")
+            if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
+                raise Refused("he.score request: features must be a list of column names", status=400)
+            if not isinstance(header.get("consumer_set_size"), int) or len(blobs) != 2 + len(features):
+                raise Refused(
+                    "he.score request: expected consumer_set_size and 2 + features blobs", status=400
+                )
+            extra = {"column": sorted(features)}
+        try:
+            neg = negotiation.find(ctx, str(header.get("agreement")), role="provider")
+        except Exception:
+            neg = None
+        if neg is not None:
+            extra["epsilonTotal"] = neg.epsilon_spent + epsilon if epsilon else neg.epsilon_spent
+            if operation == "he.score":
+                extra["idsPerDay"] = _ids_today(ctx, neg.agreement_id or "") + header["consumer_set_size"]
+        neg, dataset = jobs._authorize(ctx, caller, header, extra)
+        dataset_id = neg.dataset_id
+        if epsilon:
+            _reserve_epsilon(ctx, neg, epsilon)
+        limits = datasets.offer_limits(ctx, neg.offer_id)
+        try:
+            if operation == "he.aggregate":
+                outcome, reason, reply = _aggregate(ctx, neg, header, checked, blobs, dataset, limits)
+            else:
+                computed = ctx.backend.run(
+                    WorkerJob(
+                        "he.score.part",
+                        {**params, "id_column": dataset.key_column},
+                        blobs,
+                        dataset.path,
+                        limits,
+                    )
+                )
+                outcome, reason, answer = "succeeded", "completed", computed.blobs
+                reply = {"found": computed.header["found"]}
+        except (SandboxError, RemoteError) as exc:
+            jobs._release_use(ctx, neg.id)
+            if epsilon:
+                _release_epsilon(ctx, neg.id, epsilon)
+            outcome, reason = "failed", str(exc)
+            status = 422 if isinstance(exc, WorkerFailed) and exc.kind == "request" else 500
+        if outcome == "denied":  # below k: the use and the budget are given back
+            jobs._release_use(ctx, neg.id)
+            if epsilon:
+                _release_epsilon(ctx, neg.id, epsilon)
+            status = 403
+        if outcome == "succeeded":
+            price = parse_price(neg.agreement["document"]["tds:price"])  # type: ignore[index]
+            fee = price.fee_fen(header.get("consumer_set_size") or 0)
+    except jobs._Denied as exc:
+        outcome, reason, dataset_id, status = "denied", str(exc), exc.dataset, 403
+    record = build_record(
+        id=f"urn:uuid:{uuid.uuid4()}", job=header["job"], agreement=header["agreement"], dataset=dataset_id,
+        provider=ctx.id, consumer=caller, operation=operation, purpose=neg.purpose if neg else None,
+        outcome=outcome, reason=reason, consumer_set_size=header.get("consumer_set_size"),
+        provider_set_size=None, fee_fen=fee, started_at=format_datetime(started),
+        finished_at=format_datetime(utcnow()),
+    )  # fmt: skip
+    signed = new_signed(record, ctx.id, ctx.key)
+    if operation == "he.aggregate" and outcome != "succeeded" and "contributed nothing" not in reason:
+        _decline(ctx, header, reason)
+    with ctx.db.transaction() as session:
+        session.add(
+            # one connector may provide several agreements of one aggregation: its own job ids
+            Job(
+                id=header["job"] if operation == "he.score" else f"urn:uuid:{uuid.uuid4()}",
+                role="provider",
+                agreement_id=header["agreement"],
+                peer_id=caller,
+                operation=operation,
+                status=outcome,
+                phase="done",
+                progress=1.0,
+                consumer_set_size=header.get("consumer_set_size"),
+                error=None if outcome == "succeeded" else reason,
+                backend=ctx.backend.name,
+                record_id=record["id"],
+                finished_at=utcnow(),
+            )
+        )
+        session.add(
+            OutboxRecord(
+                id=record["id"], job_id=header["job"], signed=signed, state="awaiting_countersignature"
+            )
+        )
+    if outcome != "succeeded":
+        title = "Job denied" if outcome == "denied" else "Job failed"
+        raise Problem(status, title, reason, kind=f"job-{outcome}", usage_record=signed)
+    return Response(framing.encode({"usage_record": signed, **reply}, answer), mimetype=jobs.FRAMES)
+
+
+def _decline(ctx: Connector, header: dict[str, Any], reason: str) -> None:
+    """Tells the space this agreement gives nothing, so that the others' total is not held up.
+    A request that is not really this provider's to answer is refused there; that is fine."""
+    body = {"agreement": header["agreement"], "fingerprint": header.get("fingerprint"), "ciphertext": None}
+    try:
+        ctx.space.contribute(header["job"], {**body, "reason": f"refused: {reason}"[:2000]})
+    except RemoteError as exc:
+        log.info("the space did not take the refusal of %s: %s", header["job"], exc)
+
+
+def _aggregate(
+    ctx: Connector,
+    neg: Negotiation,
+    header: dict[str, Any],
+    params: dict[str, Any],
+    blobs: list[bytes],
+    dataset: Any,
+    limits: Any,
+) -> tuple[str, str, dict[str, Any]]:
+    """Computes this provider's part and hands it (or the reason there is none) to the space."""
+    computed = ctx.backend.run(
+        WorkerJob(
+            "he.aggregate.part", {**params, "fingerprint": header["fingerprint"]}, blobs, dataset.path, limits
+        )
+    )
+    policy = agreement_policy(neg.agreement["document"])  # type: ignore[index]
+    below = check_result(tuple(policy.constraint_values("he.aggregate", "aggregationSize")),
+                         {"aggregationSize": computed.header["rows"]})  # fmt: skip
+    body: dict[str, Any] = {"agreement": neg.agreement_id, "fingerprint": header["fingerprint"]}
+    if below:
+        # the count itself is not told: it is one of the statistics being protected
+        reason = "fewer rows than the agreement's minimum (aggregationSize); contributed nothing"
+        ctx.space.contribute(header["job"], {**body, "ciphertext": None, "reason": reason})
+        return "denied", reason, {}
+    ctx.space.contribute(header["job"], {**body, "ciphertext": base64.b64encode(computed.blobs[0]).decode()})
+    return "succeeded", "completed", {"contribution": "contributed"}

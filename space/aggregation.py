@@ -1,0 +1,119 @@
+"""he.aggregate at the space: collect the providers' ciphertexts and add them without a key.
+
+The consumer opens an aggregation with its public context (never a secret key; the sandbox
+refuses one) and the agreements whose providers are to contribute. Each provider posts its
+ciphertext — or the reason it gives none (fewer rows than the policy's k) — bound to the
+context's fingerprint. When every provider has answered, the space adds the ciphertexts in its
+sandbox and hands the consumer the total alone: the consumer never receives one provider's
+ciphertext (unless only one contributed), and the space never holds a key to read any of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sandbox.errors import SandboxError
+from sandbox.interface import Backend, WorkerJob
+from space.errors import Conflict, NotFound, Refused
+from space.models import Aggregation, Agreement, Contribution
+
+MAX_SLOTS = 4096
+OPERATION = "he.aggregate"
+
+
+def _bytes(value: Any, what: str) -> bytes:
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Refused(f"{what}: expected base64") from exc
+
+
+def open_aggregation(session: Session, caller: str, body: dict[str, Any]) -> Aggregation:
+    job, agreements, size = body.get("job"), body.get("agreements"), body.get("size")
+    if not isinstance(job, str) or not job.startswith("urn:uuid:"):
+        raise Refused("job: expected a urn:uuid")
+    if not isinstance(agreements, list) or not agreements or len(set(agreements)) != len(agreements):
+        raise Refused("agreements: expected a list of distinct agreement ids")
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_SLOTS:
+        raise Refused(f"size: expected 1 to {MAX_SLOTS} values")
+    context = _bytes(body.get("context"), "context")
+    if hashlib.sha256(context).hexdigest() != body.get("fingerprint"):
+        raise Refused("fingerprint: not the SHA-256 of the context sent")
+    for agreement_id in agreements:
+        agreement = session.get(Agreement, agreement_id)
+        if agreement is None or agreement.consumer_id != caller:
+            raise Refused(f"agreement {agreement_id}: not an agreement of {caller} recorded here", status=403)
+        if agreement.state != "FINALIZED" or OPERATION not in agreement.signed["document"].get(
+            "tds:operations", []
+        ):
+            raise Refused(f"agreement {agreement_id} does not (or no longer) allow {OPERATION}", status=403)
+    existing = session.get(Aggregation, job)
+    if existing is not None:
+        raise Conflict(f"aggregation {job} is already open")
+    row = Aggregation(
+        job=job,
+        consumer_id=caller,
+        agreements=agreements,
+        fingerprint=body["fingerprint"],
+        context=context,
+        size=size,
+    )
+    session.add(row)
+    return row
+
+
+def contribute(session: Session, caller: str, job: str, body: dict[str, Any]) -> Contribution:
+    aggregation = session.get(Aggregation, job)
+    if aggregation is None:
+        raise NotFound(f"no aggregation {job}")
+    agreement_id = body.get("agreement")
+    agreement = session.get(Agreement, agreement_id) if isinstance(agreement_id, str) else None
+    if agreement is None or agreement_id not in aggregation.agreements or agreement.provider_id != caller:
+        raise Refused(f"{caller} is not the provider of an agreement in aggregation {job}", status=403)
+    if body.get("fingerprint") != aggregation.fingerprint:
+        raise Refused(
+            "the ciphertext was made under another context than the aggregation's (fingerprint differs)"
+        )
+    ciphertext = _bytes(body["ciphertext"], "ciphertext") if body.get("ciphertext") is not None else None
+    reason = str(body.get("reason") or ("contributed" if ciphertext else ""))
+    if ciphertext is None and not reason:
+        raise Refused("a contribution carries a ciphertext or the reason there is none")
+    existing = session.get(Contribution, (job, agreement_id))
+    if existing is not None:
+        if existing.ciphertext != ciphertext:
+            raise Conflict(f"agreement {agreement_id} already contributed to {job}")
+        return existing
+    row = Contribution(
+        job=job, agreement_id=agreement_id, provider_id=caller, ciphertext=ciphertext, reason=reason
+    )
+    session.add(row)
+    return row
+
+
+def state(session: Session, caller: str, job: str, sandbox: Backend) -> dict[str, Any]:
+    """Where an aggregation stands; once complete, the total (added on first request)."""
+    aggregation = session.get(Aggregation, job)
+    if aggregation is None:
+        raise NotFound(f"no aggregation {job}")
+    if aggregation.consumer_id != caller:
+        raise Refused(f"aggregation {job} belongs to another participant", status=403)
+    parts = {c.agreement_id: c for c in session.scalars(select(Contribution).where(Contribution.job == job))}
+    answers = {a: ("contributed" if parts[a].ciphertext else parts[a].reason) for a in parts}
+    if len(parts) < len(aggregation.agreements):
+        return {"status": "waiting", "answers": answers, "expected": len(aggregation.agreements)}
+    ciphertexts = [parts[a].ciphertext for a in aggregation.agreements if parts[a].ciphertext]
+    if aggregation.total is None and ciphertexts:
+        params = {"fingerprint": aggregation.fingerprint, "size": aggregation.size}
+        try:
+            added = sandbox.run(WorkerJob("he.sum", params, [aggregation.context, *ciphertexts]))  # type: ignore[list-item]
+        except SandboxError as exc:
+            raise Refused(f"the contributions cannot be added: {exc}", status=422) from exc
+        aggregation.total = added.blobs[0]
+    total = base64.b64encode(aggregation.total).decode() if aggregation.total else None
+    return {"status": "complete", "answers": answers, "contributors": len(ciphertexts), "total": total}
