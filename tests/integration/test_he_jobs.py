@@ -2,7 +2,10 @@
 k, allowed columns and statistics, a privacy budget; he.score with ids not held and daily
 limits. Results are checked against the plaintext computation over the same rows."""
 
+import base64
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from node.signing import RemoteError, SignedClient
 from tds.client import NodeAPI
 from tds.errors import ApiError
 from tds.local import cluster, negotiate, publish_dataset
@@ -218,3 +222,47 @@ def test_scores_for_the_ids_the_provider_holds(world, tmp_path: Path) -> None:  
     too_many = run(world["lab"], {**body, "ids": str(tmp_path / "many.csv")})
     assert "consumerSetSize lteq 1000: consumerSetSize is 1001" in too_many["error"]
     verified_log(world["live"].operator())
+
+
+def test_the_command_line_runs_an_aggregate_and_prints_it(world) -> None:  # type: ignore[no-untyped-def]
+    lab_dir = world["live"].connectors["lab"].config.path
+    args = [sys.executable, "-m", "tds.cli", "--data-dir", str(lab_dir), "--json", "job", "submit",
+            "--op", "he.aggregate", "--column", "x", "--stats", "count,mean", "--no-progress"]  # fmt: skip
+    for agreement in (world["agreements"]["hos1"], world["agreements"]["hos2"]):
+        args += ["--agreement", agreement]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert job["summary"]["statistics"]["count"] == 1500 + 2200
+    shown = subprocess.run(
+        [*args[:5], "job", "result", job["id"]], capture_output=True, text=True, check=False
+    )
+    assert shown.stdout.splitlines()[0] == "count: 3700"
+    two = ["--agreement", "x", "--agreement", "y"]
+    wrong = subprocess.run(
+        [*args[:5], "job", "submit", "--op", "he.score", *two], capture_output=True, text=True
+    )
+    assert wrong.returncode == 2 and "he.score runs under exactly one --agreement" in wrong.stderr
+
+
+def test_the_space_refuses_a_ciphertext_made_under_another_context(world) -> None:  # type: ignore[no-untyped-def]
+    live = world["live"]
+    provider = SignedClient("hos1", live.connectors["hos1"].config.key())
+    consumer = SignedClient("lab", live.connectors["lab"].config.key())
+    from sandbox.ops import he
+
+    _, public = he.new_context()
+    job = f"urn:uuid:{uuid.uuid4()}"
+    opened = {"job": job, "agreements": [world["agreements"]["hos1"]], "size": 1}
+    opened |= {"fingerprint": he.fingerprint(public), "context": base64.b64encode(public).decode()}
+    consumer.send("POST", f"{live.space.url}/aggregations", json=opened)
+    body = {"agreement": world["agreements"]["hos1"], "fingerprint": "0" * 64, "ciphertext": "AAAA"}
+    with pytest.raises(RemoteError, match="made under another context than the aggregation's"):
+        provider.send("POST", f"{live.space.url}/aggregations/{job}/contributions", json=body)
+    with pytest.raises(RemoteError, match="lab is not the provider of an agreement"):
+        consumer.send("POST", f"{live.space.url}/aggregations/{job}/contributions", json=body)
+    with pytest.raises(RemoteError, match="belongs to another participant"):
+        provider.send("GET", f"{live.space.url}/aggregations/{job}")
+    assert consumer.send("GET", f"{live.space.url}/aggregations/{job}").json()["status"] == "waiting"
+    provider.close()
+    consumer.close()

@@ -252,3 +252,36 @@ def test_rule_helpers() -> None:
     p = Policy(permissions=(Rule("psi.cardinality", (Constraint("resultSize", "gteq", 5),)),))
     assert p.constraint_values("psi.cardinality", "resultSize") == [Constraint("resultSize", "gteq", 5)]
     assert p.constraint_values("psi.intersection", "resultSize") == []
+
+
+def test_decimal_operands_for_a_privacy_budget() -> None:
+    policy = parse_policy(
+        {
+            "permission": [
+                {
+                    "action": "he.aggregate",
+                    "constraint": [
+                        {
+                            "leftOperand": "epsilon",
+                            "operator": "lteq",
+                            "rightOperand": {"@value": "0.5", "@type": "xsd:decimal"},
+                        },
+                        {"leftOperand": "epsilonTotal", "operator": "lteq", "rightOperand": 2},
+                    ],
+                }
+            ]
+        }  # fmt: skip
+    )
+    assert policy.to_json()["permission"][0]["constraint"][1]["rightOperand"] == {
+        "@value": "2.0",
+        "@type": "xsd:decimal",
+    }
+    assert evaluate(policy, "he.aggregate", {"epsilon": 0.5, "epsilonTotal": 1.5}).permitted
+    denied = evaluate(policy, "he.aggregate", {"epsilon": 0.75, "epsilonTotal": 2.25})
+    assert denied.summary.endswith(
+        "epsilon lteq 0.5: epsilon is 0.75; epsilonTotal lteq 2.0: epsilonTotal is 2.25"
+    )
+    assert not evaluate(policy, "he.aggregate", {"epsilon": True, "epsilonTotal": 1}).permitted
+    with pytest.raises(PolicySyntaxError, match="expected a decimal number, got 'a lot'"):
+        parse_policy({"permission": [{"action": "he.aggregate", "constraint": [
+            {"leftOperand": "epsilon", "operator": "lteq", "rightOperand": "a lot"}]}]})  # fmt: skip
