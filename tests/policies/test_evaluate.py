@@ -270,7 +270,7 @@ def test_decimal_operands_for_a_privacy_budget() -> None:
                     ],
                 }
             ]
-        }  # fmt: skip
+        }
     )
     assert policy.to_json()["permission"][0]["constraint"][1]["rightOperand"] == {
         "@value": "2.0",
