@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-psi bench-sandbox bench-ledger lint clean
+.PHONY: demo test bench bench-psi bench-sandbox bench-ledger bench-he lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 ## bench: every benchmark under bench/, each printing its figures and its baseline
-bench: bench-psi bench-sandbox bench-ledger
+bench: bench-psi bench-sandbox bench-ledger bench-he
 
 ## bench-psi: PSI in one process vs a full job through two connectors and the space
 bench-psi: $(STAMP)
@@ -31,6 +31,10 @@ bench-psi: $(STAMP)
 ## bench-ledger: appends/s over HTTP (SQLite, PostgreSQL), proofs at 1M leaves, audit verify
 bench-ledger: $(STAMP)
 	$(BIN)/python bench/ledger.py $(LEDGER_ARGS)
+
+## bench-he: he.aggregate vs NumPy, he.score vs bare TenSEAL
+bench-he: $(STAMP)
+	$(BIN)/python bench/he.py $(HE_ARGS)
 
 ## bench-sandbox: start-up per sandbox backend, and PSI's sandboxed work per backend
 bench-sandbox: $(STAMP)

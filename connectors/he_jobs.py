@@ -33,15 +33,11 @@ from connectors.context import Connector, log
 from connectors.errors import Refused
 from connectors.models import Job, Negotiation, OutboxRecord
 from contracts.agreements import agreement_policy
-from contracts.documents import new_signed
 from contracts.errors import ContractError
 from contracts.offers import parse_price
-from contracts.usage import build_record
 from node.models import utcnow
-from node.problems import Problem
 from node.signing import RemoteError
 from policies.evaluate import check_result
-from policies.model import format_datetime
 from sandbox import framing
 from sandbox.errors import SandboxError, WorkerFailed
 from sandbox.interface import WorkerJob
@@ -496,43 +492,12 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
             fee = price.fee_fen(header.get("consumer_set_size") or 0)
     except jobs._Denied as exc:
         outcome, reason, dataset_id, status = "denied", str(exc), exc.dataset, 403
-    record = build_record(
-        id=f"urn:uuid:{uuid.uuid4()}", job=header["job"], agreement=header["agreement"], dataset=dataset_id,
-        provider=ctx.id, consumer=caller, operation=operation, purpose=neg.purpose if neg else None,
-        outcome=outcome, reason=reason, consumer_set_size=header.get("consumer_set_size"),
-        provider_set_size=None, fee_fen=fee, started_at=format_datetime(started),
-        finished_at=format_datetime(utcnow()),
-    )  # fmt: skip
-    signed = new_signed(record, ctx.id, ctx.key)
     if operation == "he.aggregate" and outcome != "succeeded" and "contributed nothing" not in reason:
         _decline(ctx, header, reason)
-    with ctx.db.transaction() as session:
-        session.add(
-            # one connector may provide several agreements of one aggregation: its own job ids
-            Job(
-                id=header["job"] if operation == "he.score" else f"urn:uuid:{uuid.uuid4()}",
-                role="provider",
-                agreement_id=header["agreement"],
-                peer_id=caller,
-                operation=operation,
-                status=outcome,
-                phase="done",
-                progress=1.0,
-                consumer_set_size=header.get("consumer_set_size"),
-                error=None if outcome == "succeeded" else reason,
-                backend=ctx.backend.name,
-                record_id=record["id"],
-                finished_at=utcnow(),
-            )
-        )
-        session.add(
-            OutboxRecord(
-                id=record["id"], job_id=header["job"], signed=signed, state="awaiting_countersignature"
-            )
-        )
-    if outcome != "succeeded":
-        title = "Job denied" if outcome == "denied" else "Job failed"
-        raise Problem(status, title, reason, kind=f"job-{outcome}", usage_record=signed)
+    attempt = jobs.Attempt(outcome, reason, status, dataset_id, neg.purpose if neg else None, fee, started)
+    # one connector may provide several agreements of one aggregation: its own job ids then
+    job_id = header["job"] if operation == "he.score" else f"urn:uuid:{uuid.uuid4()}"
+    signed = jobs.record_attempt(ctx, caller, header, attempt, job_id=job_id)
     return Response(framing.encode({"usage_record": signed, **reply}, answer), mimetype=jobs.FRAMES)
 
 

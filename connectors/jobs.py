@@ -18,9 +18,11 @@ ends in a signed usage record: succeeded, denied or failed, with the reason.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -490,41 +492,85 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
     except _Denied as exc:
         outcome, reason, dataset_id = "denied", str(exc), exc.dataset
         status = 403
+    signed = record_attempt(
+        ctx,
+        caller,
+        header,
+        Attempt(
+            outcome, reason, status, dataset_id, neg.purpose if neg else None, fee, started, provider_size
+        ),
+        job_id=header["job"],
+        metrics={"sandbox": sandbox, "sandbox_peak_rss_mb": peak},
+    )
+    reply = {
+        "usage_record": signed,
+        "provider_set_size": provider_size,
+        "sandbox_peak_rss_mb": peak,
+        "sandbox": sandbox,
+    }
+    return Response(framing.encode(reply, answer_blobs), mimetype=FRAMES)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How a job request ended at the provider, for its usage record."""
+
+    outcome: str  # succeeded | denied | failed
+    reason: str
+    status: int  # the HTTP status of a refusal
+    dataset: str | None
+    purpose: str | None
+    fee_fen: int
+    started: dt.datetime
+    provider_set_size: int | None = None
+
+
+def record_attempt(
+    ctx: Connector,
+    caller: str,
+    header: dict[str, Any],
+    attempt: Attempt,
+    *,
+    job_id: str,
+    metrics: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Signs the attempt's usage record and stores it with the provider's job in one
+    transaction; a refusal is raised as a problem carrying the record. Returns the record."""
     record = build_record(
         id=f"urn:uuid:{uuid.uuid4()}",
         job=header["job"],
         agreement=header["agreement"],
-        dataset=dataset_id,
+        dataset=attempt.dataset,
         provider=ctx.id,
         consumer=caller,
         operation=header["operation"],
-        purpose=neg.purpose if neg else None,
-        outcome=outcome,
-        reason=reason,
-        consumer_set_size=header["consumer_set_size"],
-        provider_set_size=provider_size,
-        fee_fen=fee,
-        started_at=format_datetime(started),
+        purpose=attempt.purpose,
+        outcome=attempt.outcome,
+        reason=attempt.reason,
+        consumer_set_size=header.get("consumer_set_size"),
+        provider_set_size=attempt.provider_set_size,
+        fee_fen=attempt.fee_fen,
+        started_at=format_datetime(attempt.started),
         finished_at=format_datetime(utcnow()),
     )
     signed = new_signed(record, ctx.id, ctx.key)
     with ctx.db.transaction() as session:
         session.add(
             Job(
-                id=header["job"],
+                id=job_id,
                 role="provider",
                 agreement_id=header["agreement"],
                 peer_id=caller,
                 operation=header["operation"],
-                status=outcome,
+                status=attempt.outcome,
                 phase="done",
                 progress=1.0,
-                consumer_set_size=header["consumer_set_size"],
-                provider_set_size=provider_size,
-                error=None if outcome == "succeeded" else reason,
+                consumer_set_size=header.get("consumer_set_size"),
+                provider_set_size=attempt.provider_set_size,
+                error=None if attempt.outcome == "succeeded" else attempt.reason,
                 backend=ctx.backend.name,
                 record_id=record["id"],
-                metrics={"sandbox": sandbox, "sandbox_peak_rss_mb": peak},
+                metrics=metrics,
                 finished_at=utcnow(),
             )
         )
@@ -533,16 +579,12 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
                 id=record["id"], job_id=header["job"], signed=signed, state="awaiting_countersignature"
             )
         )
-    if outcome != "succeeded":
-        title = "Job denied" if outcome == "denied" else "Job failed"
-        raise Problem(status, title, reason, kind=f"job-{outcome}", usage_record=signed)
-    reply = {
-        "usage_record": signed,
-        "provider_set_size": provider_size,
-        "sandbox_peak_rss_mb": peak,
-        "sandbox": sandbox,
-    }
-    return Response(framing.encode(reply, answer_blobs), mimetype=FRAMES)
+    if attempt.outcome != "succeeded":
+        title = "Job denied" if attempt.outcome == "denied" else "Job failed"
+        raise Problem(
+            attempt.status, title, attempt.reason, kind=f"job-{attempt.outcome}", usage_record=signed
+        )
+    return signed
 
 
 def on_countersignature(ctx: Connector, caller: str, job_id: str, body: dict[str, Any]) -> None:

@@ -184,8 +184,10 @@ def test_unknown_agreement_and_operation(bank, data) -> None:  # type: ignore[no
                 "column": "phone",
             },
         )
-    with pytest.raises(ApiError, match=r"operation 'he.score': this connector runs"):
-        bank.post("/api/jobs", {"agreement": "x", "operation": "he.score", "input": "x", "column": "phone"})
+    with pytest.raises(ApiError, match=r"operation 'script': this connector runs \['psi.cardinality'"):
+        bank.post("/api/jobs", {"agreement": "x", "operation": "script", "input": "x", "column": "phone"})
+    with pytest.raises(ApiError, match="no contract negotiation or agreement 'x'"):
+        bank.post("/api/jobs", {"agreement": "x", "operation": "he.score", "ids": "x", "column": "phone"})
 
 
 def test_provider_failure_is_recorded_and_releases_the_use(live, bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
