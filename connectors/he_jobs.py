@@ -77,6 +77,19 @@ def aggregate_params(body: dict[str, Any]) -> dict[str, Any]:
                 "bounds: differential privacy needs [lower, upper] with lower < upper to clip values"
             )
         params |= {"epsilon": float(epsilon), "bounds": [float(bounds[0]), float(bounds[1])]}
+        mechanism = body.get("mechanism", "laplace")
+        if mechanism not in ("laplace", "gaussian"):
+            raise Refused(f"mechanism: expected laplace or gaussian, got {mechanism!r}")
+        if mechanism == "gaussian":
+            delta = body.get("delta")
+            if (
+                isinstance(delta, bool)
+                or not isinstance(delta, int | float)
+                or not 0 < delta <= 1e-3
+                or epsilon >= 1
+            ):
+                raise Refused("the Gaussian mechanism needs delta in (0, 0.001] and epsilon < 1")
+            params |= {"mechanism": "gaussian", "delta": float(delta)}
     params["size"] = layout.size
     return params
 

@@ -544,6 +544,10 @@ def _job_line(found: dict[str, Any]) -> str:
 @click.option("--target", help="he.aggregate linreg: the target column.")
 @click.option("--epsilon", type=float, help="he.aggregate: differential privacy ε for this job.")
 @click.option("--bounds", help="he.aggregate with ε: clip values to LOWER,UPPER.")
+@click.option(
+    "--mechanism", type=click.Choice(["laplace", "gaussian"]), help="he.aggregate with ε: the noise."
+)
+@click.option("--delta", type=float, help="he.aggregate, Gaussian noise: δ (≤ 0.001).")
 @click.option("--ids", "ids_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="he.score: CSV of the ids to score.")  # fmt: skip
 @click.option("--model", "model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -609,6 +613,9 @@ def _job_body(operation: str, agreements: tuple[str, ...], o: dict[str, Any]) ->
         body["epsilon"] = o["epsilon"]
     if o["bounds"]:
         body["bounds"] = _numbers(o["bounds"], "--bounds")
+    for key in ("mechanism", "delta"):
+        if o[key] is not None:
+            body[key] = o[key]
     return body
 
 

@@ -66,7 +66,16 @@ def aggregate_part(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Resu
     if epsilon is not None:
         if clip is None or not (isinstance(epsilon, int | float) and epsilon > 0 and math.isfinite(epsilon)):
             raise WorkerFailed("request", "differential privacy needs epsilon > 0 and bounds [lower, upper]")
-        parts = stats.add_laplace(parts, stats.sensitivity(layout, clip) / float(epsilon))
+        if params.get("mechanism", "laplace") == "gaussian":
+            delta = params.get("delta")
+            if not isinstance(delta, float) or not 0 < delta <= 1e-3 or not epsilon < 1:
+                raise WorkerFailed(
+                    "request", "the Gaussian mechanism needs 0 < delta ≤ 0.001 and epsilon < 1"
+                )
+            sigma = stats.gaussian_sigma(stats.sensitivity(layout, clip, norm=2), float(epsilon), delta)
+            parts = stats.add_gaussian(parts, sigma)
+        else:
+            parts = stats.add_laplace(parts, stats.sensitivity(layout, clip) / float(epsilon))
     context = _guard(he.load_public, public)
     return {"rows": int(selected.sum()), "parts": len(parts)}, [_guard(he.encrypt, context, parts.tolist())]
 

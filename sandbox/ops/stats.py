@@ -134,26 +134,40 @@ def local_parts(
     return np.array(out, dtype=float)
 
 
-def sensitivity(layout: Layout, bounds: tuple[float, float]) -> float:
-    """L1 change of the parts vector when one row is added or removed, values in ``bounds``."""
+def sensitivity(layout: Layout, bounds: tuple[float, float], norm: int = 1) -> float:
+    """How far (L1 or L2) the parts vector moves when one row is added or removed, with every
+    value within ``bounds``."""
     big = max(abs(bounds[0]), abs(bounds[1]))
-    total = 0.0
     names = layout.parts()
-    total += 1.0 if "count" in names else 0.0
-    total += big if "sum" in names else 0.0
-    total += big * big if "sumsq" in names else 0.0
-    total += 1.0 if "histogram" in layout.stats else 0.0  # a row lands in one bin at most
+    changes: list[float] = []  # the most each part (or group of parts) can change by
+    changes += [1.0] if "count" in names else []
+    changes += [big] if "sum" in names else []
+    changes += [big * big] if "sumsq" in names else []
+    changes += [1.0] if "histogram" in layout.stats else []  # a row lands in one bin at most
     if "linreg" in layout.stats:
-        d = len(layout.features) + 1
-        one = max(1.0, big)
-        total += d * d * one * one + d * one * big
-    return total
+        d, one = len(layout.features) + 1, max(1.0, big)
+        changes += [one * one] * (d * d) + [one * big] * d
+    if norm == 1:
+        return float(sum(changes))
+    return float(np.sqrt(sum(c * c for c in changes)))
 
 
 def add_laplace(parts: np.ndarray, scale: float) -> np.ndarray:
     """Laplace noise of ``scale`` on every part, from the operating system's randomness."""
     rng = np.random.default_rng(int.from_bytes(os.urandom(16), "big"))
     return parts + rng.laplace(0.0, scale, size=parts.shape)
+
+
+def add_gaussian(parts: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian noise of standard deviation ``sigma`` on every part."""
+    rng = np.random.default_rng(int.from_bytes(os.urandom(16), "big"))
+    return parts + rng.normal(0.0, sigma, size=parts.shape)
+
+
+def gaussian_sigma(l2: float, epsilon: float, delta: float) -> float:
+    """The classic Gaussian mechanism's σ for (ε, δ)-differential privacy, ε < 1
+    (Dwork & Roth, The Algorithmic Foundations of Differential Privacy, theorem A.1)."""
+    return float(l2 * np.sqrt(2.0 * np.log(1.25 / delta)) / epsilon)
 
 
 def finish(layout: Layout, totals: Sequence[float]) -> dict[str, Any]:

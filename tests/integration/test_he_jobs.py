@@ -266,3 +266,18 @@ def test_the_space_refuses_a_ciphertext_made_under_another_context(world) -> Non
     assert consumer.send("GET", f"{live.space.url}/aggregations/{job}").json()["status"] == "waiting"
     provider.close()
     consumer.close()
+
+
+def test_gaussian_noise_needs_a_small_delta(world) -> None:  # type: ignore[no-untyped-def]
+    body = {
+        "operation": "he.aggregate",
+        "stats": ["count"],
+        "column": "x",
+        "agreements": [world["agreements"]["hos1"]],
+    }
+    body |= {"bounds": [0, 100], "epsilon": 0.5, "mechanism": "gaussian"}
+    with pytest.raises(ApiError, match=r"the Gaussian mechanism needs delta in \(0, 0.001\] and epsilon < 1"):
+        world["lab"].post("/api/jobs", body)
+    job = run(world["lab"], {**body, "delta": 1e-5})
+    assert job["status"] == "succeeded"
+    assert abs(job["summary"]["statistics"]["count"] - 1500) < 100  # σ ≈ 9.7 for count alone

@@ -49,3 +49,12 @@ def test_non_numbers_are_named() -> None:
     layout = Layout.from_params({"stats": ["sum"], "column": "x"})
     with pytest.raises(StatsError, match="column 'x' holds values that are not numbers"):
         local_parts(layout, {"x": np.array(["1", "two"], dtype=object)}, np.ones(2, dtype=bool))
+
+
+def test_l2_sensitivity_and_the_gaussian_scale() -> None:
+    from sandbox.ops.stats import gaussian_sigma
+
+    layout = Layout.from_params({"stats": ["count", "sum", "histogram"], "column": "x", "bins": [0, 1, 2]})
+    assert sensitivity(layout, (0.0, 3.0)) == 5.0  # 1 + 3 + 1
+    assert sensitivity(layout, (0.0, 3.0), norm=2) == pytest.approx(11**0.5)  # √(1 + 9 + 1)
+    assert gaussian_sigma(1.0, 0.5, 1e-5) == pytest.approx(2 * (2 * np.log(1.25e5)) ** 0.5)
