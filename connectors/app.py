@@ -120,7 +120,9 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
         body = json_body(("offer", "purpose", "operations"))
         if not isinstance(body["operations"], list):
             raise Refused("operations: expected a list")
-        neg = negotiation.request(ctx, str(body["offer"]), str(body["purpose"]), body["operations"])
+        neg = negotiation.request(
+            ctx, str(body["offer"]), str(body["purpose"]), body["operations"], body.get("price")
+        )
         return jsonify(negotiation.view(neg)), 201
 
     @app.get("/api/contracts")

@@ -35,7 +35,7 @@ from contracts.agreements import (
 )
 from contracts.documents import new_signed, sign_document, verify_document
 from contracts.errors import ContractError
-from contracts.offers import parse_offer
+from contracts.offers import parse_offer, parse_price
 from node.models import utcnow
 from node.problems import Problem
 from node.signing import RemoteError
@@ -95,6 +95,7 @@ def view(neg: Negotiation) -> dict[str, Any]:
         "purpose": neg.purpose,
         "operations": neg.operations,
         "uses": neg.uses,
+        "price": neg.price,
         "reason": neg.reason,
         "decision": neg.decision,
         "agreement": neg.agreement,
@@ -108,7 +109,11 @@ def list_all(ctx: Connector) -> list[Negotiation]:
 
 
 # --- consumer side ----------------------------------------------------------------------------
-def request(ctx: Connector, offer_id: str, purpose: str, operations: list[str]) -> Negotiation:
+def request(
+    ctx: Connector, offer_id: str, purpose: str, operations: list[str], price: Any = None
+) -> Negotiation:
+    """Ask for an agreement; ``price`` proposes another price than the listed one (the provider
+    must then approve by hand). The agreement is countersigned only at the price accepted."""
     if not purpose.strip():
         raise Refused("purpose: state the purpose of use (--purpose)")
     if not operations:
@@ -125,6 +130,10 @@ def request(ctx: Connector, offer_id: str, purpose: str, operations: list[str]) 
         raise Refused(f"offer {offer_id} does not include {missing}; it offers {offer['operations']}")
     if entry["provider"] == ctx.id:
         raise Refused("this connector is the provider of that offer; request it from another one")
+    try:
+        accepted = parse_price(price if price is not None else offer["price"]).to_json()
+    except ContractError as exc:
+        raise Refused(f"price: {exc}") from exc
     neg = Negotiation(
         id=new_pid(),
         role="consumer",
@@ -135,6 +144,7 @@ def request(ctx: Connector, offer_id: str, purpose: str, operations: list[str]) 
         purpose=purpose.strip(),
         operations=list(dict.fromkeys(operations)),
         state=State.REQUESTED.value,
+        price=accepted,
     )
     neg.consumer_pid = neg.id
     with ctx.db.transaction() as session:
@@ -146,6 +156,7 @@ def request(ctx: Connector, offer_id: str, purpose: str, operations: list[str]) 
         operations=neg.operations,
         callback=ctx.dsp_url,
         purpose=neg.purpose,
+        price=accepted if price is not None else None,
     )
     try:
         answer = ctx.client.send("POST", f"{neg.peer_endpoint}/negotiations/request", json=body).json()
@@ -184,6 +195,7 @@ def on_agreement(ctx: Connector, caller: str, consumer_pid: str, body: dict[str,
             consumer=ctx.id,
             purpose=neg.purpose,
             operations=neg.operations,
+            price=neg.price,
         )
         provider_key = ctx.space.member(neg.peer_id)["public_key"]
         verify_document(signed, {neg.peer_id}, lambda _: provider_key)
@@ -259,6 +271,12 @@ def on_request(ctx: Connector, caller: str, body: dict[str, Any]) -> tuple[Negot
             "bad-request",
             ["name the operations as offer.permission[].action and the purpose as tds:purpose"],
         )
+    proposed = None
+    if body.get("tds:price") is not None:
+        try:
+            proposed = parse_price(body["tds:price"]).to_json()
+        except ContractError as exc:
+            raise dsp_error(400, consumer_pid, provider_pid, "bad-price", [f"tds:price: {exc}"]) from exc
     member = ctx.space.member(caller)
     if body.get("callbackAddress") != member["endpoint"] + "/dsp":
         raise dsp_error(
@@ -290,14 +308,17 @@ def on_request(ctx: Connector, caller: str, body: dict[str, Any]) -> tuple[Negot
         state=State.TERMINATED.value if denied else State.REQUESTED.value,
         decision={op: d.to_json() for op, d in decisions.items()},
         reason="; ".join(denied) or None,
+        price=proposed,
     )
     with ctx.db.transaction() as session:
         session.add(neg)
     if denied:
         raise dsp_error(403, consumer_pid, provider_pid, "policy", denied)
-    if parsed.auto_approve:
+    # a price other than the listed one is for a person to accept
+    automatic = parsed.auto_approve and proposed in (None, parsed.price.to_json())
+    if automatic:
         ctx.background(approve, ctx, neg.id)
-    return neg, parsed.auto_approve
+    return neg, automatic
 
 
 def approve(ctx: Connector, ref: str) -> Negotiation:
@@ -320,6 +341,8 @@ def approve(ctx: Connector, ref: str) -> Negotiation:
         provider_pid=neg.id,
         now=utcnow(),
     )
+    if neg.price is not None:
+        document["tds:price"] = neg.price  # the price the consumer proposed, now agreed
     signed = new_signed(document, ctx.id, ctx.key)
     neg = _move(ctx, neg.id, State.AGREED, agreement=signed, agreement_id=document["@id"])
     ctx.background(_send_agreement, ctx, neg.id)

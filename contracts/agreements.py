@@ -122,8 +122,10 @@ def check_agreement_matches(
     consumer: str,
     purpose: str,
     operations: Sequence[str],
+    price: Mapping[str, Any] | None = None,
 ) -> None:
-    """The consumer's check that the agreement it is asked to sign is the one it requested."""
+    """The consumer's check that the agreement it is asked to sign is the one it requested,
+    at the price it accepted (the listed one, or the one it proposed)."""
     expected = {
         "@type": "Agreement",
         "tds:offer": offer_id,
@@ -141,4 +143,8 @@ def check_agreement_matches(
         raise AgreementError(
             f"agreement permits {list(policy.actions())}, more than requested {list(operations)}"
         )
-    parse_price(document.get("tds:price"))
+    agreed = parse_price(document.get("tds:price"))
+    if price is not None and agreed != parse_price(price):
+        raise AgreementError(
+            f"agreement field tds:price: expected {dict(price)!r}, got {document.get('tds:price')!r}"
+        )

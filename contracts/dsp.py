@@ -20,9 +20,17 @@ def _message(kind: str, **fields: Any) -> dict[str, Any]:
 
 
 def contract_request(
-    *, consumer_pid: str, offer_id: str, target: str, operations: Sequence[str], callback: str, purpose: str
+    *,
+    consumer_pid: str,
+    offer_id: str,
+    target: str,
+    operations: Sequence[str],
+    callback: str,
+    purpose: str,
+    price: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """ContractRequestMessage: the consumer asks for ``operations`` of an offer, for a purpose."""
+    """ContractRequestMessage: the consumer asks for ``operations`` of an offer, for a purpose,
+    at ``price`` (``tds:price``) when it proposes one other than the listed."""
     offer = {
         "@type": "Offer",
         "@id": offer_id,
@@ -35,6 +43,7 @@ def contract_request(
         offer=offer,
         callbackAddress=callback,
         **{"tds:purpose": purpose},
+        **({"tds:price": dict(price)} if price is not None else {}),
     )
 
 

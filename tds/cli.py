@@ -433,6 +433,7 @@ def _contract_line(neg: dict[str, Any]) -> str:
 @click.option("--offer", "offer_id", required=True)
 @click.option("--purpose", required=True)
 @click.option("--op", "operations", multiple=True, required=True)
+@click.option("--price", help="Propose a price other than the listed one: MODEL:FEN, e.g. per_job:4000.")
 @click.option(
     "--wait",
     type=float,
@@ -442,14 +443,19 @@ def _contract_line(neg: dict[str, Any]) -> str:
 )
 @pass_state
 def contract_request(
-    state: State, offer_id: str, purpose: str, operations: tuple[str, ...], wait: float
+    state: State, offer_id: str, purpose: str, operations: tuple[str, ...], price: str | None, wait: float
 ) -> None:
-    """Request an agreement for an offer from its provider."""
+    """Request an agreement for an offer from its provider (a proposed price waits for the
+    provider's `tds contract approve`)."""
+    body: dict[str, Any] = {"offer": offer_id, "purpose": purpose, "operations": list(operations)}
+    if price is not None:
+        model, _, amount = price.partition(":")
+        if not amount.isdigit():
+            raise click.UsageError(f"--price: expected MODEL:FEN such as per_job:4000, got {price!r}")
+        body["price"] = {"model": model, "amount_fen": int(amount)}
     api = state.api("connector")
     try:
-        neg = api.post(
-            "/api/contracts", {"offer": offer_id, "purpose": purpose, "operations": list(operations)}
-        )
+        neg = api.post("/api/contracts", body)
         if wait > 0 and neg["state"] not in ("FINALIZED", "TERMINATED"):
             neg = api.wait_for(
                 f"/api/contracts/{neg['id']}", lambda n: n["state"] in ("FINALIZED", "TERMINATED"), wait

@@ -117,6 +117,7 @@ def test_dsp_examples_are_accepted_by_the_validator_and_bad_ones_refused() -> No
         ({"tds:operations": ["psi.cardinality", "psi.intersection"]}, "agreement field tds:operations"),
         ({"permission": [{"action": "psi.intersection"}]}, "more than requested"),
         ({"tds:price": {"model": "per_job", "amount_fen": 1.5}}, "whole number of fen"),
+        ({"tds:price": {"model": "per_job", "amount_fen": 5001}}, "agreement field tds:price: expected"),
     ],
 )
 def test_consumer_refuses_an_agreement_it_did_not_ask_for(change: dict, message: str) -> None:
@@ -130,4 +131,5 @@ def test_consumer_refuses_an_agreement_it_did_not_ask_for(change: dict, message:
             consumer="bank",
             purpose="risk-control",
             operations=["psi.cardinality"],
+            price=agreement()["tds:price"],  # the price the consumer accepted
         )

@@ -254,3 +254,25 @@ def test_a_contained_violation_fails_the_job_and_the_connector_serves_on(  # typ
 def test_per_offer_limits_above_the_connectors_are_refused(telecom, data, limits, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ApiError, match=re.escape(message)):
         publish(telecom, data["telecom_csv"], sandbox_limits=limits)
+
+
+def test_a_proposed_price_waits_for_the_provider_and_is_what_the_jobs_charge(
+    bank, telecom, operator, data
+) -> None:  # type: ignore[no-untyped-def]
+    entry = publish(telecom, data["telecom_csv"], price={"model": "per_job", "amount_fen": 5000})
+    offer_id = entry["offers"][0]["id"]
+    request = {"offer": offer_id, "purpose": "risk-control", "operations": ["psi.cardinality"]}
+    with pytest.raises(ApiError, match=r"price: price.amount_fen: expected a whole number of fen"):
+        bank.post("/api/contracts", {**request, "price": {"model": "per_job", "amount_fen": 39.5}})
+    asked = {"model": "per_job", "amount_fen": 4000}
+    neg = bank.post("/api/contracts", {**request, "price": asked})
+    waiting = bank.wait_for(f"/api/contracts/{neg['id']}", lambda n: n["provider_pid"], 20)
+    time.sleep(1)  # an automatic approval would have come by now
+    assert bank.get(f"/api/contracts/{neg['id']}")["state"] == "REQUESTED"
+    assert telecom.get(f"/api/contracts/{waiting['provider_pid']}")["price"] == {**asked, "currency": "CNY"}
+    telecom.post(f"/api/contracts/{waiting['provider_pid']}/approve")
+    done = bank.wait_for(f"/api/contracts/{neg['id']}", lambda n: n["state"] == "FINALIZED", 20)
+    assert done["agreement"]["document"]["tds:price"] == {**asked, "currency": "CNY"}
+    job = run_job(bank, done["agreement_id"], "psi.cardinality", data["bank_csv"])
+    record = ledger_for(operator, bank, telecom, done["agreement_id"], 1)[0]["signed"]["document"]
+    assert (job["status"], record["fee_fen"]) == ("succeeded", 4000)

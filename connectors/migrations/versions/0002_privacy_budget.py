@@ -1,4 +1,4 @@
-"""the differential-privacy budget spent under each agreement
+"""the differential-privacy budget spent under each agreement; a negotiated price
 
 Revision ID: 0002
 Revises: 0001
@@ -20,8 +20,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("negotiations") as batch:
         batch.add_column(sa.Column("epsilon_spent", sa.Float(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("price", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("negotiations") as batch:
+        batch.drop_column("price")
         batch.drop_column("epsilon_spent")
