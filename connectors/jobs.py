@@ -322,7 +322,8 @@ def send_countersignature(ctx: Connector, neg: Negotiation, job_id: str, signed:
     ctx.client.send(
         "POST",
         f"{neg.peer_endpoint}/jobs/{job_id}/countersignature",
-        json={"signatures": {ctx.id: signed["signatures"][ctx.id]}},
+        # the record id too: one provider may hold several agreements of one he.aggregate job
+        json={"record": signed["document"]["id"], "signatures": {ctx.id: signed["signatures"][ctx.id]}},
     )
 
 
@@ -589,7 +590,10 @@ def record_attempt(
 
 def on_countersignature(ctx: Connector, caller: str, job_id: str, body: dict[str, Any]) -> None:
     with ctx.db.transaction() as session:
-        row = session.scalar(select(OutboxRecord).where(OutboxRecord.job_id == job_id))
+        query = select(OutboxRecord).where(OutboxRecord.job_id == job_id)
+        if isinstance(body.get("record"), str):
+            query = query.where(OutboxRecord.id == body["record"])
+        row = session.scalar(query)
         if row is None:
             raise NotFound(f"no usage record for job {job_id}")
         if row.signed["document"]["consumer"] != caller:

@@ -79,6 +79,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {
             "live": live, "lab": consumer, "apis": apis, "data": data, "root": root, "agreements": agreements,
             "small": agreement("hos1", root / "small.csv", plain, ["he.aggregate"]), "small_data": small,
+            "second": agreement("hos1", root / "hos2.csv", plain, ["he.aggregate"]),
             "dp": agreement("hos2", root / "hos2.csv", offer(ALLOWED, STATS, c("epsilon", "lteq", 1.0),
                                                           c("epsilonTotal", "lteq", 1.5)), ["he.aggregate"]),
             "score": agreement("hos3", root / "hos3.csv", offer(c("column", "isPartOf", ["x", "z"]),
@@ -281,3 +282,16 @@ def test_gaussian_noise_needs_a_small_delta(world) -> None:  # type: ignore[no-u
     job = run(world["lab"], {**body, "delta": 1e-5})
     assert job["status"] == "succeeded"
     assert abs(job["summary"]["statistics"]["count"] - 1500) < 100  # σ ≈ 9.7 for count alone
+
+
+def test_one_provider_with_two_agreements_in_one_job(world) -> None:  # type: ignore[no-untyped-def]
+    body = {"operation": "he.aggregate", "stats": ["count"], "column": "x",
+            "agreements": [world["agreements"]["hos1"], world["second"]]}  # fmt: skip
+    job = run(world["lab"], body)
+    assert job["summary"] == {"statistics": {"count": 1500 + 2200}, "contributors": 2}
+    hos1 = world["apis"]["hos1"]
+    hos1.wait_for("/api/outbox", lambda o: not o["pending"], timeout=30)  # both countersigned, delivered
+    records = world["live"].operator().get("/ledger/records", limit=1000)["records"]
+    mine = [r["signed"] for r in records if r["signed"]["document"]["job"] == job["id"]]
+    assert sorted(s["document"]["agreement"] for s in mine) == sorted(body["agreements"])
+    assert all(set(s["signatures"]) == {"lab", "hos1"} for s in mine)
