@@ -42,7 +42,6 @@ from sandbox import framing
 from sandbox.errors import SandboxError, WorkerFailed
 from sandbox.interface import WorkerJob
 from sandbox.limits import MiB
-from sandbox.ops.csvkeys import read_keys
 
 HE_OPERATIONS = ("he.aggregate", "he.score")
 WAIT_FOR_PROVIDERS_S = 600
@@ -155,21 +154,8 @@ def _consumer_agreement(ctx: Connector, ref: str, op: str) -> Negotiation:
 
 
 def _score_request(body: dict[str, Any]) -> dict[str, Any]:
-    path, column, model_path = (
-        Path(str(body.get("ids", ""))),
-        body.get("column"),
-        Path(str(body.get("model", ""))),
-    )
-    if not isinstance(column, str) or not column:
-        raise Refused("column: name the ids file's id column (--column)")
-    if not path.is_file():
-        raise Refused(f"ids {path}: no such file; give a UTF-8 CSV with a header row")
-    try:
-        ids = read_keys(path, column)
-    except WorkerFailed as exc:
-        raise Refused(str(exc), kind="bad-csv") from exc
-    if not ids:
-        raise Refused(f"{path.name}: column {column!r} has no ids")
+    _, _, ids = jobs.input_keys(body, "ids")
+    model_path = Path(str(body.get("model", "")))
     try:
         model = json.loads(model_path.read_text("utf-8"))
     except (OSError, ValueError) as exc:

@@ -120,18 +120,7 @@ def submit(ctx: Connector, body: dict[str, Any]) -> Job:
     neg = negotiation.find(ctx, str(body.get("agreement", "")), role="consumer")
     if neg.agreement_id is None:
         raise Refused(f"negotiation {neg.id} is {neg.state} and has no agreement yet")
-    path = Path(str(body.get("input", "")))
-    column = body.get("column")
-    if not isinstance(column, str) or not column:
-        raise Refused("column: name the input's key column (--column)")
-    if not path.is_file():
-        raise Refused(f"input {path}: no such file; give a UTF-8 CSV with a header row")
-    try:
-        keys = read_keys(path, column)
-    except WorkerFailed as exc:
-        raise Refused(str(exc), kind="bad-csv") from exc
-    if not keys:
-        raise Refused(f"{path.name}: column {column!r} has no non-empty values", kind="bad-csv")
+    path, column, keys = input_keys(body, "input")
     job = Job(
         id=f"urn:uuid:{uuid.uuid4()}",
         role="consumer",
@@ -148,6 +137,24 @@ def submit(ctx: Connector, body: dict[str, Any]) -> Job:
         session.add(job)
     ctx.background(run_consumer, ctx, job.id)
     return job
+
+
+def input_keys(body: dict[str, Any], field: str) -> tuple[Path, str, list[str]]:
+    """The consumer's own CSV named by ``body[field]``, and the distinct keys of its
+    ``body["column"]``: checked before any job exists, so a bad input creates nothing."""
+    path = Path(str(body.get(field, "")))
+    column = body.get("column")
+    if not isinstance(column, str) or not column:
+        raise Refused(f"column: name the {field} file's key column (--column)")
+    if not path.is_file():
+        raise Refused(f"{field} {path}: no such file; give a UTF-8 CSV with a header row")
+    try:
+        keys = read_keys(path, column)
+    except WorkerFailed as exc:
+        raise Refused(str(exc), kind="bad-csv") from exc
+    if not keys:
+        raise Refused(f"{path.name}: column {column!r} has no non-empty values", kind="bad-csv")
+    return path, column, keys
 
 
 def _phase_progress(ctx: Connector, job_id: str, start: float, span: float) -> Any:
