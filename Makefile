@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-psi bench-sandbox bench-ledger bench-he lint clean
+.PHONY: demo test bench bench-psi bench-sandbox bench-ledger bench-he bench-console lint i18n clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,15 @@ bench-he: $(STAMP)
 ## bench-sandbox: start-up per sandbox backend, and PSI's sandboxed work per backend
 bench-sandbox: $(STAMP)
 	$(BIN)/python bench/sandbox.py $(SANDBOX_ARGS)
+
+## i18n: extract the console's strings, merge them into the Chinese catalog, compile it
+I18N := space/console
+i18n: $(STAMP)
+	cd $(I18N) && ../../$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot \
+		--no-location --omit-header --sort-output .
+	cd $(I18N) && ../../$(BIN)/pybabel update -i translations/messages.pot -d translations -l zh \
+		--no-fuzzy-matching -w 100
+	cd $(I18N) && ../../$(BIN)/pybabel compile -d translations --statistics
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

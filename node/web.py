@@ -36,8 +36,8 @@ def json_body(required: tuple[str, ...] = ()) -> dict[str, Any]:
     return body
 
 
-def require_token(db: Database, model: Any, roles: tuple[str, ...]) -> str:
-    """The role of the request's bearer token; 401 without a valid one, 403 for a wrong role."""
+def token_of(db: Database, model: Any, roles: tuple[str, ...]) -> Any:
+    """The row of the request's bearer token; 401 without a valid one, 403 for a wrong role."""
     token = tokens.bearer(request.headers.get("Authorization"))
     if token is None:
         raise Problem(401, "Unauthorized", "send 'Authorization: Bearer <token>'", kind="token")
@@ -53,7 +53,12 @@ def require_token(db: Database, model: Any, roles: tuple[str, ...]) -> str:
             f"needs one of {list(roles)}",
             kind="forbidden",
         )
-    return str(row.role)
+    return row
+
+
+def require_token(db: Database, model: Any, roles: tuple[str, ...]) -> str:
+    """The role of the request's bearer token; 401 without a valid one, 403 for a wrong role."""
+    return str(token_of(db, model, roles).role)
 
 
 def serve(app: Flask, host: str, port: int, threads: int = 8) -> None:

@@ -21,7 +21,10 @@ tokens. Every error is problem+json. Routes:
     GET  /market/index                                 token or signed participant
     POST /aggregations, GET /aggregations/<job>        signed consumer: open, then read the total
     POST /aggregations/<job>/contributions             signed provider: its ciphertext (or why none)
-    /admin/...                                         operator token
+    GET  /admin/actions                                operator/auditor token: the log of operator actions
+    /admin/...                                         operator token (each action logged)
+    /console/...                                       the web console (space/console): HTML pages,
+                                                       a session from signing in with a token
 """
 
 from __future__ import annotations
@@ -40,12 +43,11 @@ from node.config import NodeConfig
 from node.db import Database
 from node.models import utcnow
 from node.problems import Problem
-from node.tokens import new_token, token_hash
-from node.web import base_app, json_body, require_token
+from node.web import base_app, json_body, require_token, token_of
 from policies.negative_list import ListRule, parse_rules
 from sandbox.interface import create_backend
 from sandbox.limits import Limits
-from space import aggregation, agreements, catalog, ledger, registry, settlement
+from space import aggregation, agreements, catalog, console, ledger, operator, registry, settlement
 from space.errors import AlertingConflict, NotFound, Refused
 from space.models import Participant, SeenNonce, Token
 from space.settings import SpaceSettings
@@ -94,8 +96,9 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
             return "token", require_token(database, Token, roles)
         return "participant", signed_caller()
 
-    def operator() -> None:
-        require_token(database, Token, ("operator",))
+    def operator_actor() -> str:
+        """The operator making this request, as the log of operator actions names them."""
+        return operator.actor_of(token_of(database, Token, ("operator",)))
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -347,11 +350,13 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
     # --- settlement ---------------------------------------------------------------------------
     @app.post("/admin/settlements")
     def admin_settle() -> Any:
-        operator()
+        actor = operator_actor()
         period = str(json_body(("period",))["period"])
         try:
             with database.write_lock, database.transaction() as session:
-                row, created = settlement.settle(session, period, space_key, settings.commission_bp, utcnow())
+                row, created = operator.settle(
+                    session, actor, period, space_key, settings.commission_bp, utcnow()
+                )
                 body = row.summary
         except AlertingConflict as exc:
             with database.transaction() as session:
@@ -400,16 +405,16 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
 
     @app.post("/admin/participants/<pid>/admit")
     def admin_admit(pid: str) -> Any:
-        operator()
+        actor = operator_actor()
         with database.transaction() as session:
-            found = registry.admit(session, pid, space_key, utcnow(), settings.credential_days)
+            found = operator.admit(session, actor, pid, space_key, utcnow(), settings.credential_days)
             return registry.public_view(found)
 
     @app.post("/admin/participants/<pid>/suspend")
     def admin_suspend(pid: str) -> Any:
-        operator()
+        actor = operator_actor()
         with database.transaction() as session:
-            return registry.public_view(registry.suspend(session, pid))
+            return registry.public_view(operator.suspend(session, actor, pid, utcnow()))
 
     @app.get("/admin/reviews")
     def admin_reviews() -> Any:
@@ -419,34 +424,46 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
 
     @app.post("/admin/reviews/<path:entry_id>/<decision>")
     def admin_review(entry_id: str, decision: str) -> Any:
-        operator()
+        actor = operator_actor()
         if decision not in ("approve", "reject"):
             raise Problem(404, "Not found", "use /approve or /reject", kind="not-found")
         note = str((request.get_json(silent=True) or {}).get("note", ""))
         with database.transaction() as session:
-            entry = catalog.review(session, entry_id, decision == "approve", note)
+            entry = operator.review(session, actor, entry_id, decision == "approve", note, utcnow())
             return catalog.entry_view(session, entry)
 
     @app.post("/admin/agreements/<path:agreement_id>/termination")
     def admin_terminate(agreement_id: str) -> Any:
-        operator()
+        actor = operator_actor()
         reason = str(json_body().get("reason", "terminated by the operator"))
         with database.transaction() as session:
-            return agreements.view(
-                agreements.terminate(session, agreement_id, registry.SPACE_ID, reason, utcnow())
-            )
+            found = agreements.terminate(session, agreement_id, registry.SPACE_ID, reason, utcnow())
+            operator.note(session, actor, "terminate", agreement_id, utcnow(), reason=reason)
+            return agreements.view(found)
 
     @app.post("/admin/tokens")
     def admin_token() -> Any:
-        operator()
+        actor = operator_actor()
         body = json_body(("role",))
-        if body["role"] not in ("operator", "auditor"):
-            raise Refused(f"role: expected operator or auditor, got {body['role']!r}")
-        token = new_token()
+        participant = body.get("participant")
         with database.transaction() as session:
-            session.add(
-                Token(token_hash=token_hash(token), role=body["role"], label=str(body.get("label", "")))
+            token = operator.issue_token(
+                session,
+                actor,
+                str(body["role"]),
+                str(body.get("label", "")),
+                str(participant) if participant is not None else None,
+                utcnow(),
             )
-        return jsonify({"token": token, "role": body["role"]}), 201
+        return jsonify({"token": token, "role": body["role"], "participant": participant}), 201
 
+    @app.get("/admin/actions")
+    def admin_actions() -> Any:
+        require_token(database, Token, ("operator", "auditor"))
+        before = request.args.get("before", type=int)
+        with database.session() as session:
+            rows, _ = console.queries.actions_page(session, before)
+            return {"actions": [console.action_view(a) for a in rows]}
+
+    console.install(app, database, settings, space_key, config)
     return app

@@ -35,6 +35,7 @@ from policies.model import format_datetime
 from space import registry
 from space.errors import AlertingConflict, NotFound, Refused
 from space.models import (
+    DailyUsage,
     LateSignature,
     LedgerAlert,
     LedgerEntry,
@@ -177,9 +178,23 @@ def add_leaves(session: Session, caller: str, records: list[Any]) -> list[Added]
     if entries:  # bulk inserts: one statement each, not a unit of work per row
         session.execute(insert(LedgerEntry), entries)
         session.execute(insert(MerkleNode), new_nodes)
+        count_days(session, [e["signed"]["document"] for e in entries])
     log.size = size
     session.flush()
     return results
+
+
+def count_days(session: Session, records: Iterable[dict[str, Any]]) -> None:
+    """Add records to the uses per day and outcome (appends hold the log's lock, so no race)."""
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for record in records:
+        counts[(str(record["finished_at"])[:10], record["outcome"])] += 1
+    for (day, outcome), uses in counts.items():
+        row = session.get(DailyUsage, (day, outcome))
+        if row is None:
+            session.add(DailyUsage(day=day, outcome=outcome, uses=uses))
+        else:
+            row.uses += uses
 
 
 def _again(session: Session, caller: str, known: LedgerEntry, signed: dict[str, Any]) -> Added:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from node.models import TYPE_MAP, SeenNonceMixin, TokenMixin, UTCDateTime, utcnow
@@ -20,7 +20,7 @@ class SeenNonce(SeenNonceMixin, Base):
 
 
 class Token(TokenMixin, Base):
-    pass
+    participant_id: Mapped[str | None] = mapped_column(String(40))  # a participant's console token
 
 
 class Participant(Base):
@@ -98,16 +98,21 @@ class LedgerEntry(Base):
     ``leaf_hash`` = SHA-256(0x00 ‖ canonical bytes of the signed record) (RFC 9162 §2.1.1)."""
 
     __tablename__ = "ledger_entries"
+    # filtered log pages walk (column, seq) newest first and stop after a page (migration 0005)
+    __table_args__ = tuple(
+        Index(f"ix_ledger_entries_{column}_seq", column, "seq")
+        for column in ("agreement_id", "consumer_id", "dataset_id", "outcome", "provider_id", "operation")
+    )
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     record_id: Mapped[str] = mapped_column(String(60), unique=True)
     signed: Mapped[dict[str, Any]]
     leaf_hash: Mapped[str] = mapped_column(String(64))
-    agreement_id: Mapped[str] = mapped_column(String(60), index=True)
-    dataset_id: Mapped[str | None] = mapped_column(String(60), index=True)
-    provider_id: Mapped[str] = mapped_column(String(40), index=True)
-    consumer_id: Mapped[str] = mapped_column(String(40), index=True)
+    agreement_id: Mapped[str] = mapped_column(String(60))
+    dataset_id: Mapped[str | None] = mapped_column(String(60))
+    provider_id: Mapped[str] = mapped_column(String(40))
+    consumer_id: Mapped[str] = mapped_column(String(40))
     operation: Mapped[str] = mapped_column(String(40))
-    outcome: Mapped[str] = mapped_column(String(20), index=True)
+    outcome: Mapped[str] = mapped_column(String(20))
     fee_fen: Mapped[int] = mapped_column(BigInteger)
     appended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     submitted_by: Mapped[str] = mapped_column(String(40))
@@ -211,3 +216,25 @@ class Contribution(Base):
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     reason: Mapped[str] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OperatorAction(Base):
+    """One thing the operator did (admit, suspend, review, settle, issue a token), for auditors."""
+
+    __tablename__ = "operator_actions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]]
+
+
+class DailyUsage(Base):
+    """Uses per day (UTC, by the record's finished_at) and outcome, kept by each append so the
+    console's chart reads a few rows, not the whole log."""
+
+    __tablename__ = "daily_usage"
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    outcome: Mapped[str] = mapped_column(String(20), primary_key=True)
+    uses: Mapped[int] = mapped_column(BigInteger)

@@ -24,6 +24,7 @@ class SpaceSettings:
     public_interest_purposes: tuple[str, ...] = PUBLIC_INTEREST  # what a free offer may be used for
     # sector -> price model -> the most a public-data offer for industrial use may ask, fen
     guided_prices: dict[str, dict[str, int]] = field(default_factory=dict)
+    console_timezone: str = "Asia/Shanghai"  # how the web console shows times (stored in UTC)
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> SpaceSettings:

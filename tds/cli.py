@@ -167,12 +167,17 @@ def space_review(state: State, approve_id: str | None, reject_id: str | None, no
 
 
 @space.command("token")
-@click.option("--role", type=click.Choice(["auditor", "operator"]), default="auditor", show_default=True)
-@click.option("--label", default="", help="Who the token is for.")
+@click.option(
+    "--role", type=click.Choice(["auditor", "operator", "participant"]), default="auditor", show_default=True
+)
+@click.option("--participant", help="The participant a participant token belongs to.")
+@click.option("--label", default="", help="Who the token is for (the log of operator actions names them so).")
 @pass_state
-def space_token(state: State, role: str, label: str) -> None:
-    """Issue a bearer token for a person (auditors get read-only access)."""
-    found = _operator_call(state, "POST", "/admin/tokens", {"role": role, "label": label})
+def space_token(state: State, role: str, participant: str | None, label: str) -> None:
+    """Issue a bearer token for a person: for the API and for signing in to the web console
+    (/console). Auditors read everything and change nothing; a participant sees its own."""
+    body = {"role": role, "label": label, **({"participant": participant} if participant else {})}
+    found = _operator_call(state, "POST", "/admin/tokens", body)
     emit(state, found, found["token"])
 
 
