@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 ## bench: every benchmark under bench/, each printing its figures and its baseline
-bench: bench-psi bench-sandbox bench-ledger bench-he
+bench: bench-psi bench-sandbox bench-ledger bench-he bench-console
 
 ## bench-psi: PSI in one process vs a full job through two connectors and the space
 bench-psi: $(STAMP)
@@ -35,6 +35,10 @@ bench-ledger: $(STAMP)
 ## bench-he: he.aggregate vs NumPy, he.score vs bare TenSEAL
 bench-he: $(STAMP)
 	$(BIN)/python bench/he.py $(HE_ARGS)
+
+## bench-console: the web console's pages over a log of 1 000 000 records
+bench-console: $(STAMP)
+	$(BIN)/python bench/console.py $(CONSOLE_ARGS)
 
 ## bench-sandbox: start-up per sandbox backend, and PSI's sandboxed work per backend
 bench-sandbox: $(STAMP)

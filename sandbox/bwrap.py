@@ -20,7 +20,7 @@ from pathlib import Path
 
 import sandbox
 from sandbox import seccomp
-from sandbox.interface import WorkerJob, check_dataset
+from sandbox.interface import check_dataset
 from sandbox.limits import Limits
 from sandbox.process import BASE_ISOLATION, ProcessBackend, worker_command
 
@@ -89,19 +89,21 @@ def available() -> tuple[bool, str]:
 class BwrapBackend(ProcessBackend):
     name = "bwrap"
 
-    def command(self, job: WorkerJob, limits: Limits) -> tuple[list[str], str | None, list[int]]:
+    def command(
+        self, dataset: str | None, limits: Limits, prewarm: str | None = None
+    ) -> tuple[list[str], str | None, list[int]]:
         args = base_args()
-        dataset = None
-        if job.dataset is not None:
-            check_dataset(job.dataset)
-            dataset = f"/data/{Path(job.dataset).name}"
-            args += ["--ro-bind", job.dataset, dataset]
+        seen_as = None
+        if dataset is not None:
+            check_dataset(dataset)
+            seen_as = f"/data/{Path(dataset).name}"
+            args += ["--ro-bind", dataset, seen_as]
         fds: list[int] = []
         fd = seccomp.filter_fd()
         if fd is not None:
             args += ["--seccomp", str(fd)]
             fds.append(fd)
-        return [*args, "--", *worker_command(sys.executable, limits)], dataset, fds
+        return [*args, "--", *worker_command(sys.executable, limits, prewarm)], seen_as, fds
 
     def isolation(self) -> tuple[str, ...]:
         extra = ("seccomp",) if seccomp.program() is not None else ()

@@ -20,12 +20,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
 
 from sandbox import cgroup, framing
 from sandbox.errors import LimitExceeded
 from sandbox.interface import Progress, WorkerJob, WorkerResult
 from sandbox.limits import Limits, MiB
-from sandbox.runner import Outcome, interpret, supervise
+from sandbox.runner import interpret, supervise
 
 BASE_ISOLATION = ("rlimits", "process-group", "empty-cwd", "clean-env")
 CLEAN_ENV = {"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"}
@@ -52,8 +55,9 @@ def namespaces_available() -> tuple[bool, str]:
     return True, "network, PID, IPC, UTS and mount namespaces"
 
 
-def worker_command(python: str, limits: Limits) -> list[str]:
-    return [python, "-I", "-m", "sandbox.worker", "--limits", json.dumps(limits.to_json())]
+def worker_command(python: str, limits: Limits, prewarm: str | None = None) -> list[str]:
+    command = [python, "-I", "-m", "sandbox.worker", "--limits", json.dumps(limits.to_json())]
+    return [*command, "--prewarm", prewarm] if prewarm else command
 
 
 def in_cgroup(group: cgroup.PidsCgroup | None, command: list[str]) -> list[str]:
@@ -64,6 +68,36 @@ def in_cgroup(group: cgroup.PidsCgroup | None, command: list[str]) -> list[str]:
     return ["/bin/sh", "-c", f'echo $$ > "{group.procs}" && exec "$@"', "sh", *command]
 
 
+@dataclass
+class Launched:
+    """A worker process started for one job: what the job's end must clean up."""
+
+    proc: subprocess.Popen[bytes]
+    scratch: str
+    group: cgroup.PidsCgroup | None
+    fds: list[int]
+    dataset: str | None  # the dataset's path on the host
+    seen_as: str | None  # the path the worker reads it by
+    limits: Limits
+    started: float = field(default_factory=time.monotonic)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.group is not None:
+            self.group.kill_all()  # including anything that left the process group
+        self.proc.wait()
+
+    def cleanup(self) -> None:
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds = []
+        if self.group is not None:
+            self.group.remove()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
 class ProcessBackend:
     name = "process"
 
@@ -71,10 +105,12 @@ class ProcessBackend:
         self.limits = limits
 
     # -- what subclasses change -------------------------------------------------------------
-    def command(self, job: WorkerJob, limits: Limits) -> tuple[list[str], str | None, list[int]]:
+    def command(
+        self, dataset: str | None, limits: Limits, prewarm: str | None = None
+    ) -> tuple[list[str], str | None, list[int]]:
         """The command line, the dataset path as the worker will see it, and fds to pass."""
         prefix = unshare_prefix() if namespaces_available()[0] else []
-        return [*prefix, *worker_command(sys.executable, limits)], job.dataset, []
+        return [*prefix, *worker_command(sys.executable, limits, prewarm)], dataset, []
 
     def isolation(self) -> tuple[str, ...]:
         return (*BASE_ISOLATION, *(("namespaces",) if namespaces_available()[0] else ("no-namespaces",)))
@@ -88,59 +124,99 @@ class ProcessBackend:
 
     # -- the run ----------------------------------------------------------------------------
     def run(self, job: WorkerJob, progress: Progress | None = None) -> WorkerResult:
-        limits = job.limits or self.limits
+        return self.finish(self.launch(job.dataset, job.limits or self.limits), job, progress)
+
+    def prestart(self, dataset: str | None, limits: Limits | None, prewarm: str) -> Prestarted:
+        """A worker for one future job on ``dataset``, started now and importing what the
+        ``prewarm`` family of operations needs while it waits for its request."""
+        return Prestarted(self, self.launch(dataset, limits or self.limits, prewarm))
+
+    def launch(self, dataset: str | None, limits: Limits, prewarm: str | None = None) -> Launched:
         scratch = tempfile.mkdtemp(prefix="tds-sandbox-")
         group = cgroup.create(limits.processes)
         fds: list[int] = []
         try:
-            command, dataset, fds = self.command(job, limits)
-            header = {"op": job.op, "params": job.params, "dataset": dataset}
-            request = framing.encode(header, job.blobs)
-            if len(request) > limits.input_mb * MiB:
-                raise LimitExceeded(
-                    "input", f"job input {len(request) // MiB} MiB exceeds {limits.input_mb} MiB"
-                )
-            outcome = self._start(in_cgroup(group, command), scratch, fds, request, limits, group, progress)
-        finally:
+            command, seen_as, fds = self.command(dataset, limits, prewarm)
+            proc = subprocess.Popen(
+                in_cgroup(group, command),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=scratch,
+                env=CLEAN_ENV,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=fds,
+            )
+        except BaseException:
             for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
             if group is not None:
                 group.remove()
             shutil.rmtree(scratch, ignore_errors=True)
-        isolation = (*self.isolation(), *(("pids-cgroup",) if group is not None else ()))
+            raise
+        return Launched(proc, scratch, group, fds, dataset, seen_as, limits)
+
+    def finish(self, launched: Launched, job: WorkerJob, progress: Progress | None = None) -> WorkerResult:
+        """Sends ``job`` to a launched worker, supervises it to its end and cleans up."""
+        limits = launched.limits
+        try:
+            header = {"op": job.op, "params": job.params, "dataset": launched.seen_as}
+            request = framing.encode(header, job.blobs)
+            if len(request) > limits.input_mb * MiB:
+                launched.kill()
+                raise LimitExceeded(
+                    "input", f"job input {len(request) // MiB} MiB exceeds {limits.input_mb} MiB"
+                )
+            proc = launched.proc
+            assert proc.stdin and proc.stdout and proc.stderr
+            outcome = supervise(
+                proc.stdin, proc.stdout, proc.stderr, request, limits, proc.poll, launched.kill, progress
+            )
+            outcome.status = self.status(outcome.status)
+        finally:
+            launched.cleanup()
+        isolation = (*self.isolation(), *(("pids-cgroup",) if launched.group is not None else ()))
         return interpret(job, outcome, limits, self.name, isolation)
 
-    def _start(
-        self,
-        command: list[str],
-        scratch: str,
-        fds: list[int],
-        request: bytes,
-        limits: Limits,
-        group: cgroup.PidsCgroup | None,
-        progress: Progress | None,
-    ) -> Outcome:
-        proc = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=scratch,
-            env=CLEAN_ENV,
-            start_new_session=True,
-            close_fds=True,
-            pass_fds=fds,
-        )
-        assert proc.stdin and proc.stdout and proc.stderr
 
-        def kill() -> None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            if group is not None:
-                group.kill_all()  # including anything that left the process group
-            proc.wait()
+class Prestarted:
+    """One worker, started before its job is known, for exactly one job: never shared, never
+    reused. :meth:`run` gives it the job (or, if the job's dataset or limits differ from what it
+    was started with, runs the job in a fresh worker instead); :meth:`close` ends it unused."""
 
-        outcome = supervise(proc.stdin, proc.stdout, proc.stderr, request, limits, proc.poll, kill, progress)
-        outcome.status = self.status(outcome.status)
-        return outcome
+    def __init__(self, backend: ProcessBackend, launched: Launched) -> None:
+        self.backend = backend
+        self.launched: Launched | None = launched
+        self.lock = threading.Lock()
+
+    def matches(self, dataset: str | None, limits: Limits) -> bool:
+        launched = self.launched
+        return launched is not None and launched.dataset == dataset and launched.limits == limits
+
+    @property
+    def age(self) -> float:
+        launched = self.launched
+        return time.monotonic() - launched.started if launched is not None else 0.0
+
+    def _take(self) -> Launched | None:
+        with self.lock:
+            launched, self.launched = self.launched, None
+        return launched
+
+    def run(self, job: WorkerJob, progress: Progress | None = None) -> WorkerResult:
+        limits = job.limits or self.backend.limits
+        if not self.matches(job.dataset, limits) or (self.launched and self.launched.proc.poll() is not None):
+            self.close()
+            return self.backend.run(job, progress)
+        launched = self._take()
+        if launched is None:  # taken meanwhile (closed by its owner): a fresh one
+            return self.backend.run(job, progress)
+        return self.backend.finish(launched, job, progress)
+
+    def close(self) -> None:
+        launched = self._take()
+        if launched is not None:
+            launched.kill()
+            launched.cleanup()

@@ -147,6 +147,13 @@ def _homomorphic(name: str) -> Callable[[dict[str, Any], Blobs, Limits], tuple[d
 OPERATIONS.update({name: _homomorphic(name) for name in HE_OPERATIONS})
 
 
+def _import_he() -> None:
+    from sandbox.ops import he_jobs  # noqa: F401  (NumPy and TenSEAL)
+
+
+PREWARM: dict[str, Callable[[], None]] = {"he": _import_he}
+
+
 def _fail(kind: str, message: str) -> int:
     sys.stdout.buffer.write(framing.encode({"error": {"kind": kind, "message": message}}))
     sys.stdout.buffer.flush()
@@ -171,9 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         return code
     parser = argparse.ArgumentParser(prog="sandbox.worker")
     parser.add_argument("--limits", required=True)
+    parser.add_argument("--prewarm", choices=PREWARM, help="import what these operations need first")
     args = parser.parse_args(argv)
     limits = Limits.from_json(json.loads(args.limits))
     apply_limits(limits)
+    if args.prewarm:
+        PREWARM[args.prewarm]()  # while the request is still on its way (sandbox.process.Prestarted)
     try:
         header, blobs = framing.read(sys.stdin.buffer, limits.input_mb * MiB)
         op = OPERATIONS.get(header.get("op", ""))

@@ -25,6 +25,7 @@ from space.models import (
 )
 
 PAGE = 50
+WINDOW = 50_000  # log indexes one page of a filtered log looks through at most
 OUTCOMES = ("succeeded", "denied", "failed")
 
 
@@ -63,45 +64,71 @@ def _seq_bound(session: Session, moment: dt.datetime) -> int:
     return ledger.head(session).size if found is None else int(found)
 
 
-def log_page(
-    session: Session, chosen: LogFilter, before: int | None, limit: int = PAGE
-) -> tuple[list[LedgerEntry], int | None]:
-    """Up to ``limit`` records below index ``before``, newest first, and where the next page starts."""
-    query = select(LedgerEntry)
-    for column, value in (
-        (LedgerEntry.dataset_id, chosen.dataset),
-        (LedgerEntry.agreement_id, chosen.agreement),
-        (LedgerEntry.operation, chosen.operation),
-        (LedgerEntry.outcome, chosen.outcome),
-    ):
-        if value:
-            query = query.where(column == value)
-    if chosen.since is not None:
-        query = query.where(LedgerEntry.seq >= _seq_bound(session, chosen.since))
+@dataclass(frozen=True)
+class LogPage:
+    rows: list[LedgerEntry]
+    following: int | None  # where the next (older) page starts, if anything is left to search
+    searched_to: int | None  # set when this page stopped at its search window, not at a full page
+
+
+def log_page(session: Session, chosen: LogFilter, before: int | None, limit: int = PAGE) -> LogPage:
+    """Up to ``limit`` records below index ``before``, newest first.
+
+    Each page looks at most :data:`WINDOW` log indexes below where it starts, through one index
+    chosen here — the rarest kind of filter given (agreement, dataset, participant, operation,
+    outcome); the other filters are checked on the rows that index yields. A filter whose
+    matches are rare or absent therefore costs a bounded scan per page ("no more matches down to
+    record N; search older"), never a walk through the whole log."""
+    top = ledger.head(session).size
+    low = 0
     if chosen.until is not None:
-        query = query.where(LedgerEntry.seq < _seq_bound(session, chosen.until))
+        top = min(top, _seq_bound(session, chosen.until))
+    if chosen.since is not None:
+        low = _seq_bound(session, chosen.since)
     if before is not None:
-        query = query.where(LedgerEntry.seq < before)
-    query = query.order_by(LedgerEntry.seq.desc()).limit(limit + 1)
+        top = min(top, before)
+    floor = max(low, top - WINDOW)
+    exact = [
+        (column, value)
+        for column, value in (
+            (LedgerEntry.agreement_id, chosen.agreement),
+            (LedgerEntry.dataset_id, chosen.dataset),
+            (LedgerEntry.operation, chosen.operation),
+            (LedgerEntry.outcome, chosen.outcome),
+        )
+        if value
+    ]
+    drivers: list[list[tuple[Any, str]]]
     if chosen.participant:
-        # "provider = p OR consumer = p" as two index walks merged here: an OR would make the
-        # database scan the log newest-first until it found a page of p's records
-        sides = [
-            session.scalars(query.where(column == chosen.participant))
-            for column in (LedgerEntry.provider_id, LedgerEntry.consumer_id)
+        # provider = p OR consumer = p: two walks merged here (an OR would defeat the indexes)
+        drivers = [
+            [(LedgerEntry.provider_id, chosen.participant), *exact],
+            [(LedgerEntry.consumer_id, chosen.participant), *exact],
         ]
-        merged = heapq.merge(*sides, key=lambda e: -e.seq)
-        rows: list[LedgerEntry] = []
-        for entry in merged:
-            if not rows or rows[-1].seq != entry.seq:  # a participant's record with itself: once
-                rows.append(entry)
-            if len(rows) > limit:
-                break
+        if exact and exact[0][0] is LedgerEntry.agreement_id:  # an agreement is rarer still
+            drivers = [
+                [*exact, (side, chosen.participant)]
+                for side in (LedgerEntry.provider_id, LedgerEntry.consumer_id)
+            ]
     else:
-        rows = list(session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].seq if more and rows else None)
+        drivers = [exact]
+    walks = []
+    for conditions in drivers:
+        query = select(LedgerEntry).where(LedgerEntry.seq >= floor, LedgerEntry.seq < top)
+        for position, (column, value) in enumerate(conditions):
+            # only the first condition may drive the index: wrapping the others in an
+            # expression keeps the planner (SQLite's in particular) from walking a commoner one
+            query = query.where((column if position == 0 else func.coalesce(column, "")) == value)
+        walks.append(session.scalars(query.order_by(LedgerEntry.seq.desc()).limit(limit + 1)))
+    rows: list[LedgerEntry] = []
+    for entry in heapq.merge(*walks, key=lambda e: -e.seq):
+        if not rows or rows[-1].seq != entry.seq:  # a participant's record with itself: once
+            rows.append(entry)
+        if len(rows) > limit:
+            break
+    if len(rows) > limit:
+        return LogPage(rows[:limit], rows[limit - 1].seq, None)
+    return LogPage(rows, floor if floor > low else None, floor if floor > low else None)
 
 
 def agreements_page(

@@ -296,10 +296,8 @@ def overview() -> Any:
         head_view = ledger.head_view(head) if head is not None else None
         own = None
         if not g.user.reads_all:
-            rows, _next = queries.log_page(
-                session, queries.LogFilter(participant=g.user.participant), None, 10
-            )
-            own = [_row(e) for e in rows]
+            latest = queries.log_page(session, queries.LogFilter(participant=g.user.participant), None, 10)
+            own = [_row(e) for e in latest.rows]
     return render_template(
         "overview.html",
         figures=figures,
@@ -416,12 +414,13 @@ def log() -> Any:
     )
     before = _int_arg("before")
     with _db().session() as session:
-        rows, following = queries.log_page(session, chosen, before)
+        page = queries.log_page(session, chosen, before)
         size = ledger.head(session).size
     return render_template(
         "log.html",
-        rows=[_row(e) for e in rows],
-        following=following,
+        rows=[_row(e) for e in page.rows],
+        following=page.following,
+        searched_to=page.searched_to,
         before=before,
         chosen=chosen,
         size=size,
@@ -552,9 +551,7 @@ def agreement_page(agreement_id: str) -> Any:
         if not g.user.sees(found.provider_id, found.consumer_id):
             raise NotFound(_("no agreement %(id)s", id=agreement_id))
         document = found.signed["document"]
-        rows, following = queries.log_page(
-            session, queries.LogFilter(agreement=agreement_id), _int_arg("before")
-        )
+        page = queries.log_page(session, queries.LogFilter(agreement=agreement_id), _int_arg("before"))
         entry = session.get(CatalogEntry, found.dataset_id)
     return render_template(
         "agreement.html",
@@ -563,8 +560,8 @@ def agreement_page(agreement_id: str) -> Any:
         price=_price_text(document.get("tds:price", {})),
         until=_valid_until(document),
         shares=document.get("tds:revenueShare", []),
-        decisions=[_row(e) for e in rows],
-        following=following,
+        decisions=[_row(e) for e in page.rows],
+        following=page.following,
         dataset=entry,
     )
 

@@ -294,6 +294,29 @@ def test_log_filters_and_keyset_pages(space: dict[str, Any]) -> None:
         assert message in answer.get_data(as_text=True)
 
 
+def test_a_page_searches_a_bounded_window_and_says_where_it_stopped(
+    space: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from space.console import queries
+
+    for n in range(8):
+        use(space["db"], space["agreement"], f"2026-11-0{1 + n}T01:00:00Z", n + 1, n + 1)  # indexes 4–11
+    monkeypatch.setattr(queries, "WINDOW", 5)
+    client = signed_in(space["app"], space["tokens"]["auditor"])
+    first = client.get("/console/log?outcome=denied").get_data(as_text=True)
+    assert rows(first) == []  # indexes 7–11 hold no denied record
+    assert "Searched the log down to record 7; a page looks through at most 50,000 records." in first
+    assert 'href="/console/log?outcome=denied&amp;before=7" id="older">Search older records →' in first
+    second = client.get("/console/log?outcome=denied&before=7").get_data(as_text=True)
+    assert rows(second) == [2]  # indexes 2–6
+    assert 'before=2" id="older"' in second
+    last = client.get("/console/log?outcome=denied&before=2").get_data(as_text=True)
+    assert rows(last) == [] and 'id="older"' not in last and "Searched the log" not in last
+    full = client.get("/console/log?before=12").get_data(as_text=True)
+    assert rows(full) == [11, 10, 9, 8, 7]  # (in use the window, 50 000, is far larger than a page)
+    assert 'href="/console/log?before=7" id="older">Search older records →' in full
+
+
 def test_time_filters_bound_the_append_time(space: dict[str, Any]) -> None:
     import datetime as dt
     from zoneinfo import ZoneInfo
