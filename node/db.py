@@ -121,8 +121,8 @@ def create_database(url: str, script_location: str, token_model: Any, role: str)
     return token
 
 
-def migrate(url: str, script_location: str) -> None:
-    """Bring the database at ``url`` to the newest revision of ``script_location``."""
+def migrate(url: str, script_location: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (the newest) of ``script_location``."""
     config = Config()
     config.set_main_option("script_location", script_location)
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -130,6 +130,6 @@ def migrate(url: str, script_location: str) -> None:
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
     finally:
         engine.dispose()
