@@ -37,6 +37,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     app.extensions["tds"] = ctx
     if deliver:
         outbox.start(ctx)
+    ctx.background(datasets.warm_up, ctx)
 
     def admin() -> None:
         require_token(ctx.db, Token, ("admin",))
@@ -87,6 +88,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     def publish_dataset(name: str) -> Any:
         admin()
         entry = datasets.publish(ctx, name, json_body(("offers",))["offers"])
+        ctx.background(datasets.warm_up, ctx)
         return jsonify(entry), 201 if entry["status"] == "published" else 202
 
     def space_call(func: Any, *args: Any, **kwargs: Any) -> Any:

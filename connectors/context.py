@@ -15,6 +15,7 @@ from node.config import NodeConfig
 from node.db import Database
 from node.signing import SignedClient
 from sandbox.interface import Backend, create_backend
+from sandbox.warm import WarmPool
 
 log = logging.getLogger("tds.connector")
 
@@ -28,6 +29,7 @@ class Connector:
     client: SignedClient
     space: SpaceClient
     backend: Backend
+    warm: WarmPool  # a provider's pre-started workers for homomorphic jobs (sandbox/warm.py)
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, "tds-bg"))
     outbox_wakeup: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -66,11 +68,13 @@ class Connector:
             client=client,
             space=SpaceClient(config.space_url, client, settings.space_public_key, settings.peer_cache_s),
             backend=backend,
+            warm=WarmPool(backend, "he"),
         )
 
     def close(self) -> None:
         self.stopping.set()
         self.outbox_wakeup.set()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.warm.close()
         self.client.close()
         self.db.dispose()

@@ -179,6 +179,22 @@ def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
     return entry
 
 
+HE_OPERATIONS = ("he.aggregate", "he.score")
+
+
+def warm_up(ctx: Connector) -> None:
+    """Pre-start one worker per published dataset (and its offers' limits) that homomorphic jobs
+    may use, so that the first such job does not wait for a sandbox (sandbox/warm.py)."""
+    for dataset in list_all(ctx):
+        if dataset.catalog_id is None:
+            continue
+        for offer in dataset.offers:
+            actions = {rule.get("action") for rule in offer.get("policy", {}).get("permission", [])}
+            if actions & set(HE_OPERATIONS):
+                limits = ctx.settings.limits.tightened(offer.get("sandbox_limits", {}))
+                ctx.warm.prepare(dataset.path, limits)
+
+
 def _offer_limits(ctx: Connector, index: int, offer: Any) -> dict[str, int]:
     """Pops an offer's ``sandbox_limits`` (kept locally, never sent) after checking that they
     only lower the connector's own limits."""

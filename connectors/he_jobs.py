@@ -243,6 +243,7 @@ def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
     params, negs = request["params"], _negotiations(ctx, request["agreements"])
     clock = time.perf_counter()
     metrics: dict[str, Any] = {"request": dict(request)}
+    ctx.warm.prepare(None, None)  # a decryption worker, if none is waiting (sandbox/warm.py)
     try:
         jobs._update(ctx, job_id, phase="keys", backend=ctx.backend.name)
         # key generation reads nothing from anyone: it runs here, and the secret key never
@@ -277,7 +278,7 @@ def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
                 metrics,
             )
             return
-        finished = ctx.backend.run(
+        finished = ctx.warm.run(
             WorkerJob("he.aggregate.finish", params, [secret, base64.b64decode(state["total"])])
         )
         metrics["total_s"] = round(time.perf_counter() - clock, 3)
@@ -317,6 +318,7 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
     (neg,) = _negotiations(ctx, request["agreements"])
     clock = time.perf_counter()
     metrics: dict[str, Any] = {"request": {k: v for k, v in request.items() if k != "ids"}}
+    ctx.warm.prepare(None, None)
     try:
         jobs._update(ctx, job_id, phase="encrypting", backend=ctx.backend.name)
         secret, public = he.new_context()  # as for he.aggregate: the consumer's own keys and model
@@ -348,7 +350,7 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
         if not isinstance(found, list) or len(found) != len(request["ids"]):
             raise ValueError("the provider's found-list does not match the ids sent")
         jobs._update(ctx, job_id, phase="decrypting", progress=0.8)
-        done = ctx.backend.run(
+        done = ctx.warm.run(
             WorkerJob("he.score.finish", {"found": sum(map(bool, found))}, [secret, *blobs[1:]])
         )
         scores = iter(json.loads(done.blobs[0]))
@@ -464,7 +466,7 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
             if operation == "he.aggregate":
                 outcome, reason, reply = _aggregate(ctx, neg, header, checked, blobs, dataset, limits)
             else:
-                computed = ctx.backend.run(
+                computed = ctx.warm.run(
                     WorkerJob(
                         "he.score.part",
                         {**params, "id_column": dataset.key_column},
@@ -520,7 +522,7 @@ def _aggregate(
     limits: Any,
 ) -> tuple[str, str, dict[str, Any]]:
     """Computes this provider's part and hands it (or the reason there is none) to the space."""
-    computed = ctx.backend.run(
+    computed = ctx.warm.run(
         WorkerJob(
             "he.aggregate.part", {**params, "fingerprint": header["fingerprint"]}, blobs, dataset.path, limits
         )

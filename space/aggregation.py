@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sandbox import warm
 from sandbox.errors import SandboxError
 from sandbox.interface import Backend, WorkerJob
 from space.errors import Conflict, NotFound, Refused
@@ -96,7 +97,7 @@ def contribute(session: Session, caller: str, job: str, body: dict[str, Any]) ->
     return row
 
 
-def state(session: Session, caller: str, job: str, sandbox: Backend) -> dict[str, Any]:
+def state(session: Session, caller: str, job: str, sandbox: Backend | warm.WarmPool) -> dict[str, Any]:
     """Where an aggregation stands; once complete, the total (added on first request)."""
     aggregation = session.get(Aggregation, job)
     if aggregation is None:

@@ -45,6 +45,7 @@ from node.models import utcnow
 from node.problems import Problem
 from node.web import base_app, json_body, require_token, token_of
 from policies.negative_list import ListRule, parse_rules
+from sandbox import warm
 from sandbox.interface import create_backend
 from sandbox.limits import Limits
 from space import aggregation, agreements, catalog, console, ledger, operator, registry, settlement
@@ -322,17 +323,21 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
     # --- he.aggregate: encrypted parts meet and are added --------------------------------
     sandbox: list[Any] = []  # started on first use: most spaces never add a ciphertext
 
-    def sandbox_backend() -> Any:
+    def adders() -> warm.WarmPool:
+        """Workers that add ciphertexts, each started ahead of the job it serves (sandbox/warm.py)."""
         if not sandbox:
-            sandbox.append(create_backend(settings.sandbox_backend, Limits()))
-        return sandbox[0]
+            sandbox.append(warm.WarmPool(create_backend(settings.sandbox_backend, Limits()), "he"))
+        pool: warm.WarmPool = sandbox[0]
+        return pool
 
     @app.post("/aggregations")
     def open_aggregation() -> Any:
         caller = signed_caller()
         with database.transaction() as session:
             row = aggregation.open_aggregation(session, caller, json_body(("job", "agreements", "context")))
-            return jsonify({"job": row.job, "expected": len(row.agreements)}), 201
+            job, expected = row.job, len(row.agreements)
+        adders().prepare(None, None)  # the adder starts while the providers compute, if none waits
+        return jsonify({"job": job, "expected": expected}), 201
 
     @app.post("/aggregations/<path:job>/contributions")
     def contribute(job: str) -> Any:
@@ -345,7 +350,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
     def aggregation_state(job: str) -> Any:
         caller = signed_caller()
         with database.write_lock, database.transaction() as session:
-            return aggregation.state(session, caller, job, sandbox_backend())
+            return aggregation.state(session, caller, job, adders())
 
     # --- settlement ---------------------------------------------------------------------------
     @app.post("/admin/settlements")
