@@ -21,6 +21,7 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -202,8 +203,10 @@ def _ask(
 
 def _keep_records(
     ctx: Connector, job_id: str, operation: str, answers: list[tuple[Negotiation, dict[str, Any]]]
-) -> list[str]:
-    """Countersigns each provider's record into the outbox; returns the problems met."""
+) -> tuple[list[str], Callable[[], None]]:
+    """Countersigns each provider's record into the outbox; returns the problems met and what
+    delivers the countersignatures — called once the job's result is in, so that delivery
+    (the providers' and the space's ledger work) does not slow the job's last steps down."""
     problems = []
     kept = []
     for neg, reply in answers:
@@ -224,10 +227,17 @@ def _keep_records(
         assert stored is not None
         if kept:
             stored.record_id = kept[0][1]["document"]["id"]
-    ctx.outbox_wakeup.set()
-    for neg, signed in kept:
-        ctx.background(jobs.send_countersignature, ctx, neg, job_id, signed)
-    return problems
+
+    def deliver() -> None:
+        ctx.outbox_wakeup.set()
+        for neg, signed in kept:
+            ctx.background(jobs.send_countersignature, ctx, neg, job_id, signed)
+
+    return problems, deliver
+
+
+def _nothing() -> None:
+    pass
 
 
 def _fail(ctx: Connector, job_id: str, error: str, metrics: dict[str, Any] | None = None) -> None:
@@ -244,6 +254,7 @@ def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
     clock = time.perf_counter()
     metrics: dict[str, Any] = {"request": dict(request)}
     ctx.warm.prepare(None, None)  # a decryption worker, if none is waiting (sandbox/warm.py)
+    deliver: Callable[[], None] = _nothing  # until there are countersignatures to deliver
     try:
         jobs._update(ctx, job_id, phase="keys", backend=ctx.backend.name)
         # key generation reads nothing from anyone: it runs here, and the secret key never
@@ -258,7 +269,7 @@ def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
                 pool.map(lambda n: _ask(ctx, n, {**header, "agreement": n.agreement_id}, [public])[0], negs)
             )
         metrics["providers_s"] = round(time.perf_counter() - clock, 3)
-        problems = _keep_records(ctx, job_id, "he.aggregate", list(zip(negs, replies, strict=True)))
+        problems, deliver = _keep_records(ctx, job_id, "he.aggregate", list(zip(negs, replies, strict=True)))
         answers = {
             n.agreement_id: (r.get("contribution") or r.get("reason"))
             for n, r in zip(negs, replies, strict=True)
@@ -297,6 +308,8 @@ def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
         log.exception("he.aggregate job %s failed unexpectedly", job_id)
         _fail(ctx, job_id, f"consumer: internal error: {exc}", metrics)
         raise
+    finally:
+        deliver()
 
 
 def _wait_for_total(ctx: Connector, job_id: str) -> dict[str, Any]:
@@ -319,6 +332,7 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
     clock = time.perf_counter()
     metrics: dict[str, Any] = {"request": {k: v for k, v in request.items() if k != "ids"}}
     ctx.warm.prepare(None, None)
+    deliver: Callable[[], None] = _nothing  # until there are countersignatures to deliver
     try:
         jobs._update(ctx, job_id, phase="encrypting", backend=ctx.backend.name)
         secret, public = he.new_context()  # as for he.aggregate: the consumer's own keys and model
@@ -333,7 +347,7 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
         jobs._update(ctx, job_id, phase="provider", progress=0.2)
         reply, blobs = _ask(ctx, neg, header, [public, json.dumps(request["ids"]).encode(), *weights])
         metrics["provider_s"] = round(time.perf_counter() - clock, 3)
-        problems = _keep_records(ctx, job_id, "he.score", [(neg, reply)])
+        problems, deliver = _keep_records(ctx, job_id, "he.score", [(neg, reply)])
         if reply["outcome"] != "succeeded":
             error = f"{reply['outcome']} by provider: {reply['reason']}"
             ctx.db.update(
@@ -379,6 +393,8 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
         log.exception("he.score job %s failed unexpectedly", job_id)
         _fail(ctx, job_id, f"consumer: internal error: {exc}", metrics)
         raise
+    finally:
+        deliver()
 
 
 # --- provider side ---------------------------------------------------------------------------

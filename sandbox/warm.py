@@ -83,6 +83,7 @@ class WarmPool:
         self.backend, self.family = backend, family
         self.waiting: dict[tuple[str | None, Limits], Started] = {}
         self.lock = threading.Lock()
+        self.closed = False
 
     def _tidy(self) -> None:
         stale = [k for k, w in self.waiting.items() if w.age > IDLE_SECONDS]
@@ -97,7 +98,7 @@ class WarmPool:
         key = (dataset, limits or self.backend.limits)
         with self.lock:
             self._tidy()
-            if key in self.waiting:
+            if key in self.waiting or self.closed:
                 return
         try:
             started = prestart(self.backend, dataset, key[1], self.family)
@@ -105,7 +106,7 @@ class WarmPool:
             log.warning("could not pre-start a %s worker for %s: %s", self.family, dataset, exc)
             return
         with self.lock:
-            if key in self.waiting:
+            if key in self.waiting or self.closed:
                 started.close()
             else:
                 self.waiting[key] = started
@@ -125,6 +126,7 @@ class WarmPool:
 
     def close(self) -> None:
         with self.lock:
+            self.closed = True
             waiting, self.waiting = list(self.waiting.values()), {}
         for worker in waiting:
             worker.close()

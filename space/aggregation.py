@@ -97,8 +97,9 @@ def contribute(session: Session, caller: str, job: str, body: dict[str, Any]) ->
     return row
 
 
-def state(session: Session, caller: str, job: str, sandbox: Backend | warm.WarmPool) -> dict[str, Any]:
-    """Where an aggregation stands; once complete, the total (added on first request)."""
+def state(session: Session, caller: str, job: str) -> tuple[dict[str, Any], WorkerJob | None]:
+    """Where an aggregation stands; once complete, the total — or, the first time, the
+    sandboxed addition that makes it (run with :func:`add`, kept with :func:`keep_total`)."""
     aggregation = session.get(Aggregation, job)
     if aggregation is None:
         raise NotFound(f"no aggregation {job}")
@@ -107,14 +108,30 @@ def state(session: Session, caller: str, job: str, sandbox: Backend | warm.WarmP
     parts = {c.agreement_id: c for c in session.scalars(select(Contribution).where(Contribution.job == job))}
     answers = {a: ("contributed" if parts[a].ciphertext else parts[a].reason) for a in parts}
     if len(parts) < len(aggregation.agreements):
-        return {"status": "waiting", "answers": answers, "expected": len(aggregation.agreements)}
+        return {"status": "waiting", "answers": answers, "expected": len(aggregation.agreements)}, None
     ciphertexts = [parts[a].ciphertext for a in aggregation.agreements if parts[a].ciphertext]
-    if aggregation.total is None and ciphertexts:
-        params = {"fingerprint": aggregation.fingerprint, "size": aggregation.size}
-        try:
-            added = sandbox.run(WorkerJob("he.sum", params, [aggregation.context, *ciphertexts]))  # type: ignore[list-item]
-        except SandboxError as exc:
-            raise Refused(f"the contributions cannot be added: {exc}", status=422) from exc
-        aggregation.total = added.blobs[0]
-    total = base64.b64encode(aggregation.total).decode() if aggregation.total else None
-    return {"status": "complete", "answers": answers, "contributors": len(ciphertexts), "total": total}
+    found = {"status": "complete", "answers": answers, "contributors": len(ciphertexts), "total": None}
+    if aggregation.total is not None:
+        return {**found, "total": base64.b64encode(aggregation.total).decode()}, None
+    if not ciphertexts:
+        return found, None
+    params = {"fingerprint": aggregation.fingerprint, "size": aggregation.size}
+    return found, WorkerJob("he.sum", params, [aggregation.context, *ciphertexts])  # type: ignore[list-item]
+
+
+def add(sandbox: Backend | warm.WarmPool, addition: WorkerJob) -> bytes:
+    """The sum of the contributions, computed in the space's sandbox (never in its process:
+    the ciphertexts come from other parties)."""
+    try:
+        return sandbox.run(addition).blobs[0]
+    except SandboxError as exc:
+        raise Refused(f"the contributions cannot be added: {exc}", status=422) from exc
+
+
+def keep_total(session: Session, job: str, total: bytes) -> str:
+    """Stores the total unless a concurrent request stored one first; the stored one, base64."""
+    aggregation = session.get(Aggregation, job)
+    assert aggregation is not None
+    if aggregation.total is None:
+        aggregation.total = total
+    return base64.b64encode(aggregation.total).decode()

@@ -349,8 +349,14 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
     @app.get("/aggregations/<path:job>")
     def aggregation_state(job: str) -> Any:
         caller = signed_caller()
-        with database.write_lock, database.transaction() as session:
-            return aggregation.state(session, caller, job, adders())
+        with database.session() as session:
+            found, addition = aggregation.state(session, caller, job)
+        if addition is not None:
+            # added outside the write lock: ledger appends need not wait for the sandbox
+            total = aggregation.add(adders(), addition)
+            with database.write_lock, database.transaction() as session:
+                found["total"] = aggregation.keep_total(session, job, total)
+        return found
 
     # --- settlement ---------------------------------------------------------------------------
     @app.post("/admin/settlements")

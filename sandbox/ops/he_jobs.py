@@ -116,15 +116,25 @@ def score_part(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
         raise WorkerFailed("request", f"the ids are not a JSON list: {exc}") from exc
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise WorkerFailed("request", "the ids must be a JSON list of strings")
-    data = table.read_columns(Path(str(header.get("dataset"))), {id_column, *features})
-    row_of = {key: i for i, key in enumerate(data[id_column])}
+    path = Path(str(header.get("dataset")))
+    keys = table.read_columns(path, {id_column})[id_column]
+    row_of = {key: i for i, key in enumerate(keys)}
     found = [row_of.get(csvkeys.normalise_key(i)) for i in ids]
     rows = [r for r in found if r is not None]
-    matrix = (
-        np.column_stack([_numbers(data[f][rows], f) for f in features])
-        if rows
-        else np.zeros((0, len(features)))
-    )
+    # the features through NumPy's C reader; through the csv module (whose errors name the
+    # column) when a cell is not a number or the two readers disagree on the rows
+    numbers = table.read_numbers(path, set(features))
+    if numbers is not None and all(len(column) == len(keys) for column in numbers.values()):
+        matrix = (
+            np.column_stack([numbers[f][rows] for f in features]) if rows else np.zeros((0, len(features)))
+        )
+    else:
+        cells = table.read_columns(path, set(features))
+        matrix = (
+            np.column_stack([_numbers(cells[f][rows], f) for f in features])
+            if rows
+            else np.zeros((0, len(features)))
+        )
     batches = _guard(he.score, public, weights, matrix) if rows else []
     mask = json.dumps([r is not None for r in found]).encode()
     return {"found": len(rows), "batches": len(batches)}, [mask, *batches]
