@@ -44,7 +44,7 @@ from node.problems import Problem
 from space import agreements, catalog, ledger, operator, registry, settlement
 from space.console import charts, queries
 from space.console.auth import User, current, sign_in
-from space.errors import NotFound, Refused
+from space.errors import AlertingConflict, NotFound, Refused
 from space.models import CatalogEntry, LateSignature, LedgerEntry, OperatorAction, Participant, Settlement
 
 LANGUAGES = ["zh", "en"]
@@ -755,8 +755,13 @@ def settle() -> Any:
         return _confirm(question, {"period": period})
     settings = _tds("settings")
     database = _db()
-    with database.write_lock, database.transaction() as session:
-        operator.settle(session, g.user.actor, period, _tds("key"), settings.commission_bp, utcnow())
+    try:
+        with database.write_lock, database.transaction() as session:
+            operator.settle(session, g.user.actor, period, _tds("key"), settings.commission_bp, utcnow())
+    except AlertingConflict as exc:  # as for POST /admin/settlements: the alert outlives the refusal
+        with database.transaction() as session:
+            ledger.raise_alert(session, exc.alert)
+        raise
     flash(_("%(period)s settled.", period=period), "done")
     return redirect(url_for("console.settlement_page", period=period))
 
