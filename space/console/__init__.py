@@ -21,7 +21,9 @@ from flask_wtf.csrf import CSRFProtect
 from contracts.keys import SigningKey
 from node.config import NodeConfig
 from node.db import Database
-from space.console.views import LANGUAGES, action_view, blueprint
+from space.console import formatting, market, overview, usage_log, work  # noqa: F401  (their routes)
+from space.console.views import LANGUAGES, blueprint
+from space.console.work import action_view
 from space.settings import SpaceSettings
 
 __all__ = ["action_view", "install"]
