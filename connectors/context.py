@@ -29,7 +29,7 @@ class Connector:
     client: SignedClient
     space: SpaceClient
     backend: Backend
-    warm: WarmPool  # a provider's pre-started workers for homomorphic jobs (sandbox/warm.py)
+    warm: WarmPool  # workers started ahead for homomorphic jobs: parts, decryption (sandbox/warm.py)
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, "tds-bg"))
     outbox_wakeup: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)

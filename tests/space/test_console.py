@@ -432,3 +432,46 @@ def test_every_visible_string_is_in_the_chinese_catalog() -> None:
     translated = {m.id: m.string for m in po if m.id and m.string}
     assert sorted(found - set(translated)) == []
     assert {m.id: m.string for m in mo if m.id} == translated
+
+
+def test_agreements_and_catalog_pages(space: dict[str, Any]) -> None:
+    second = agreement(
+        space["db"], {"model": "per_row", "amount_fen": 3}, negotiated={"model": "per_row", "amount_fen": 2}
+    )
+    auditor = signed_in(space["app"], space["tokens"]["auditor"])
+    listed = auditor.get("/console/agreements").get_data(as_text=True)
+    assert listed.count('href="/console/agreements/urn:uuid:') == 2
+    assert (
+        "CN¥50.00 per job" in listed and "CN¥0.02 per row" in listed
+    )  # the agreed price, not the listed one
+    assert (
+        auditor.get("/console/agreements?state=TERMINATED")
+        .get_data(as_text=True)
+        .count("/console/agreements/urn")
+        == 0
+    )
+    assert (
+        auditor.get("/console/agreements?participant=newco")
+        .get_data(as_text=True)
+        .count("/console/agreements/urn")
+        == 0
+    )
+    page = auditor.get(f"/console/agreements/{space['agreement']}").get_data(as_text=True)
+    assert "risk-control" in page and "psi.cardinality" in page and "no end" in page
+    assert rows(page) == [3, 2, 1, 0]  # every attempt under it, newest first
+    from contracts.keys import SigningKey
+
+    with space["db"].transaction() as session:
+        registry.register(
+            session, fields("other", SigningKey.from_seed(bytes([9] * 32)).public_key, CODES[4])
+        )
+        session.flush()
+        outsider = operator.issue_token(session, "setup", "participant", "", "other", utcnow())
+    stranger = signed_in(space["app"], outsider)
+    assert stranger.get(f"/console/agreements/{second}").status_code == 404
+    assert stranger.get("/console/agreements").get_data(as_text=True).count("/console/agreements/urn") == 0
+    assert stranger.get("/console/log/0").status_code == 404
+    catalog_page = stranger.get("/console/catalog").get_data(as_text=True)
+    assert "lab results" not in catalog_page  # held for review: not a stranger's to see
+    full = auditor.get("/console/catalog?status=pending_review").get_data(as_text=True)
+    assert "lab results" in full and "NL-102" in full
