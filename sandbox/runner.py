@@ -108,9 +108,15 @@ def supervise(
 ) -> Outcome:
     """Runs one request through a started worker, killing it at the wall clock or output cap."""
     out, err = OutputSink(limits.output_mb * MiB), StderrSink(progress)
+    answered = threading.Event()  # the worker closed its stdout: it has answered or died
+
+    def pump_out() -> None:
+        _pump(stdout, out.feed)
+        answered.set()
+
     threads = [
         threading.Thread(target=_write, args=(stdin, request), daemon=True),
-        threading.Thread(target=_pump, args=(stdout, out.feed), daemon=True),
+        threading.Thread(target=pump_out, daemon=True),
         threading.Thread(target=_pump, args=(stderr, err.feed), daemon=True),
     ]
     for thread in threads:
@@ -123,7 +129,9 @@ def supervise(
             if time.monotonic() > deadline:
                 timed_out = True
                 break
-            time.sleep(0.01)
+            # woken at once by the answer; then only the exit status is still to come
+            if answered.wait(0.01):
+                time.sleep(0.001)
     finally:
         kill()  # the worker and whatever it started end with the job, whatever happened
     for thread in threads:

@@ -209,4 +209,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The answer is written and flushed: skip the interpreter's teardown, which takes ≈ 15 ms
+    # with NumPy and TenSEAL loaded and sits on every job's critical path.
+    os._exit(code)
