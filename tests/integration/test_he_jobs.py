@@ -122,6 +122,8 @@ def test_three_providers_give_the_statistics_of_all_their_rows(world) -> None:  
     got = [fitted["intercept"], fitted["coefficients"]["x"], fitted["coefficients"]["z"]]
     assert all(close(g, e) for g, e in zip(got, expected, strict=True))
     assert job["summary"]["contributors"] == 3
+    for api in [world["lab"], *world["apis"].values()]:  # countersigned and delivered
+        api.wait_for("/api/outbox", lambda o: not o["pending"], timeout=30)
     records = world["live"].operator().get("/ledger/records", limit=1000)["records"]
     mine = [r["signed"] for r in records if r["signed"]["document"]["job"] == job["id"]]
     assert len(mine) == 3 and all(set(s["signatures"]) == {"lab", s["document"]["provider"]} for s in mine)
