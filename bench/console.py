@@ -136,16 +136,8 @@ def build(db_url: str, total: int) -> None:
             nodes = []
             for row in rows:
                 leaf = bytes.fromhex(row["leaf_hash"])
-                for level, index in merkle.completed_nodes(row["seq"]):
-                    value = (
-                        leaf
-                        if level == 0
-                        else merkle.node_hash(
-                            frontier.pop((level - 1, 2 * index)), frontier.pop((level - 1, 2 * index + 1))
-                        )
-                    )
-                    frontier[(level, index)] = value
-                    nodes.append({"level": level, "idx": index, "hash": value})
+                added = merkle.append_leaf(frontier, row["seq"], leaf)
+                nodes += [{"level": level, "idx": index, "hash": value} for level, index, value in added]
                 key = (row["signed"]["document"]["finished_at"][:10], row["outcome"])
                 days[key] = days.get(key, 0) + 1
             with database.transaction() as session:

@@ -124,16 +124,9 @@ def build_million(db_url: str, leaves: int) -> bytes:
     with database.transaction() as session:
         for i in range(leaves):
             leaf = merkle.leaf_hash(hashlib.sha256(i.to_bytes(8, "big")).digest())
-            for level, index in merkle.completed_nodes(i):
-                value = (
-                    leaf
-                    if level == 0
-                    else merkle.node_hash(
-                        frontier.pop((level - 1, 2 * index)), frontier.pop((level - 1, 2 * index + 1))
-                    )
-                )
-                frontier[(level, index)] = value
-                rows.append({"level": level, "index": index, "hash": value})
+            rows += [
+                {"level": lv, "index": ix, "hash": h} for lv, ix, h in merkle.append_leaf(frontier, i, leaf)
+            ]
             if len(rows) >= 50_000:
                 session.execute(
                     MerkleNode.__table__.insert(),

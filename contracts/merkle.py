@@ -55,6 +55,24 @@ def completed_nodes(index: int) -> list[Node]:
     return nodes
 
 
+def append_leaf(frontier: dict[Node, bytes], index: int, leaf: bytes) -> list[tuple[int, int, bytes]]:
+    """The subtree hashes completed by leaf ``index`` (hash ``leaf``), as (level, index, hash),
+    smallest first. ``frontier`` holds the hashes of the tree's right edge (the perfect subtrees
+    not yet joined into larger ones); it is updated in place, combined children leave it."""
+    added = []
+    for level, position in completed_nodes(index):
+        value = (
+            leaf
+            if level == 0
+            else node_hash(
+                frontier.pop((level - 1, 2 * position)), frontier.pop((level - 1, 2 * position + 1))
+            )
+        )
+        frontier[(level, position)] = value
+        added.append((level, position, value))
+    return added
+
+
 def _is_perfect(start: int, end: int) -> bool:
     size = end - start
     return size > 0 and size & (size - 1) == 0 and start % size == 0

@@ -321,14 +321,13 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
             return {"alerts": ledger.alerts(session, **int_args(after=0, limit=100))}
 
     # --- he.aggregate: encrypted parts meet and are added --------------------------------
-    sandbox: list[Any] = []  # started on first use: most spaces never add a ciphertext
+    adder_pool: list[warm.WarmPool] = []  # made on first use: most spaces never add a ciphertext
 
     def adders() -> warm.WarmPool:
         """Workers that add ciphertexts, each started ahead of the job it serves (sandbox/warm.py)."""
-        if not sandbox:
-            sandbox.append(warm.WarmPool(create_backend(settings.sandbox_backend, Limits()), "he"))
-        pool: warm.WarmPool = sandbox[0]
-        return pool
+        if not adder_pool:
+            adder_pool.append(warm.WarmPool(create_backend(settings.sandbox_backend, Limits()), "he"))
+        return adder_pool[0]
 
     @app.post("/aggregations")
     def open_aggregation() -> Any:

@@ -165,14 +165,10 @@ def add_leaves(session: Session, caller: str, records: list[Any]) -> list[Added]
                 "submitted_by": caller,
             }
         )
-        for level, index in merkle.completed_nodes(size):
-            value = (
-                leaf
-                if level == 0
-                else merkle.node_hash(frontier[(level - 1, 2 * index)], frontier[(level - 1, 2 * index + 1)])
-            )
-            frontier[(level, index)] = value
-            new_nodes.append({"level": level, "index": index, "hash": value})
+        new_nodes += [
+            {"level": level, "index": index, "hash": value}
+            for level, index, value in merkle.append_leaf(frontier, size, leaf)
+        ]
         results.append(Added(size, True))
         size += 1
     if entries:  # bulk inserts: one statement each, not a unit of work per row

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from node.db import Database
 from node.tokens import token_hash
 from space.models import Token
+from space.operator import actor_of
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,6 @@ class User:
 
 
 def _user(row: Token) -> User:
-    from space.operator import actor_of
-
     return User(row.role, row.participant_id, row.label, actor_of(row))
 
 

@@ -23,6 +23,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -189,8 +190,6 @@ def login() -> Any:
 
 @blueprint.post("/logout")
 def logout() -> Any:
-    from flask import session
-
     session.clear()
     return redirect(url_for("console.login"))
 
