@@ -85,7 +85,7 @@ def timed(fn: Any, repeat: int, idle: float = 0.0) -> tuple[float, Any]:
 
 def job(api: Any, body: dict[str, Any]) -> dict[str, Any]:
     started = api.post("/api/jobs", body)
-    done = api.wait_for(f"/api/jobs/{started['id']}", lambda j: j["status"] != "running", 3600, interval=0.02)
+    done = api.wait_for_job(started["id"], 3600)
     if done["status"] != "succeeded":
         sys.exit(f"{body['operation']} job {done['status']}: {done['error']}")
     return dict(done)

@@ -178,7 +178,18 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     @app.get("/api/jobs/<path:job_id>")
     def show_job(job_id: str) -> Any:
         admin()
-        return jobs.view(jobs.get(ctx, job_id))
+        if "wait" not in request.args:
+            return jobs.view(jobs.get(ctx, job_id))
+        try:
+            seconds = float(request.args["wait"])
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds <= jobs.MOST_WAIT_S:  # also refuses nan
+            raise Refused(
+                f"wait: expected seconds from 0 to {jobs.MOST_WAIT_S:g}, got {request.args['wait']!r}",
+                status=400,
+            )
+        return jobs.view(jobs.wait(ctx, job_id, seconds))
 
     @app.get("/api/outbox")
     def show_outbox() -> Any:

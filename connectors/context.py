@@ -20,6 +20,42 @@ from sandbox.warm import WarmPool
 log = logging.getLogger("tds.connector")
 
 
+class JobChanges:
+    """Wakes the requests that wait for a job to end (``GET /api/jobs/<id>?wait=S``) the moment
+    any job changes, so that a client learns of the end at once instead of at its next poll.
+
+    Each waiter holds one of the server's threads; at most ``most`` wait at once, and the
+    others are answered at once (they then poll, as without waiting)."""
+
+    def __init__(self, most: int = 4) -> None:
+        self._changed = threading.Condition()
+        self._version = 0
+        self._seats = threading.BoundedSemaphore(most)
+
+    @property
+    def version(self) -> int:
+        with self._changed:
+            return self._version
+
+    def changed(self) -> None:
+        with self._changed:
+            self._version += 1
+            self._changed.notify_all()
+
+    def seat(self) -> bool:
+        """Whether one more request may wait now; :meth:`leave` when it is done."""
+        return self._seats.acquire(blocking=False)
+
+    def leave(self) -> None:
+        self._seats.release()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        """Wait until some job changed after version ``seen`` or ``timeout`` passes; the version."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._version != seen, timeout)
+            return self._version
+
+
 @dataclass
 class Connector:
     config: NodeConfig
@@ -33,6 +69,7 @@ class Connector:
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, "tds-bg"))
     outbox_wakeup: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
+    job_changes: JobChanges = field(default_factory=JobChanges)
 
     @property
     def id(self) -> str:

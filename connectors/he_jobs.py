@@ -244,7 +244,7 @@ def _fail(ctx: Connector, job_id: str, error: str, metrics: dict[str, Any] | Non
     changes: dict[str, Any] = {"status": "failed", "phase": "done", "error": error, "finished_at": utcnow()}
     if metrics is not None:
         changes["metrics"] = metrics
-    ctx.db.update(Job, job_id, **changes)
+    jobs._update(ctx, job_id, **changes)
 
 
 def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
@@ -299,7 +299,7 @@ def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
             "answers": state["answers"],
         }
         error = "; ".join(problems) or None
-        ctx.db.update(Job, job_id, status="succeeded", phase="done", progress=1.0, result=result, error=error,
+        jobs._update(ctx, job_id, status="succeeded", phase="done", progress=1.0, result=result, error=error,
                       metrics=metrics, finished_at=utcnow())  # fmt: skip
     except (SandboxError, ContractError, RemoteError, framing.FrameError, KeyError, ValueError) as exc:
         log.warning("he.aggregate job %s failed: %s", job_id, exc)
@@ -350,8 +350,8 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
         problems, deliver = _keep_records(ctx, job_id, "he.score", [(neg, reply)])
         if reply["outcome"] != "succeeded":
             error = f"{reply['outcome']} by provider: {reply['reason']}"
-            ctx.db.update(
-                Job,
+            jobs._update(
+                ctx,
                 job_id,
                 status=reply["outcome"],
                 phase="done",
@@ -375,7 +375,7 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
             for key, hit in zip(request["ids"], found, strict=True)
         ]
         metrics["total_s"] = round(time.perf_counter() - clock, 3)
-        ctx.db.update(Job, job_id, status="succeeded", phase="done", progress=1.0, metrics=metrics,
+        jobs._update(ctx, job_id, status="succeeded", phase="done", progress=1.0, metrics=metrics,
                       result={"scores": rows}, error="; ".join(problems) or None,
                       finished_at=utcnow())  # fmt: skip
     except (

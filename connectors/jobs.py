@@ -104,7 +104,30 @@ def list_all(ctx: Connector, limit: int = 100) -> list[Job]:
 
 
 def _update(ctx: Connector, job_id: str, **changes: Any) -> None:
+    """Every change to a job after it was created goes through here: it wakes the waiters."""
     ctx.db.update(Job, job_id, **changes)
+    ctx.job_changes.changed()
+
+
+MOST_WAIT_S = 60.0
+
+
+def wait(ctx: Connector, job_id: str, seconds: float) -> Job:
+    """The job once it is no longer running, or as it is after ``seconds`` (at most
+    :data:`MOST_WAIT_S`): a client learns of the end the moment it happens."""
+    deadline = time.monotonic() + min(seconds, MOST_WAIT_S)
+    if not ctx.job_changes.seat():
+        return get(ctx, job_id)
+    try:
+        while True:
+            seen = ctx.job_changes.version  # before reading: a change after it wakes us
+            job = get(ctx, job_id)
+            left = deadline - time.monotonic()
+            if job.status != "running" or left <= 0 or ctx.stopping.is_set():
+                return job
+            ctx.job_changes.wait(seen, min(left, 1.0))
+    finally:
+        ctx.job_changes.leave()
 
 
 # --- consumer side ----------------------------------------------------------------------------
@@ -299,6 +322,7 @@ def _finish(
         if countersigned is not None:
             stored.record_id = countersigned["document"]["id"]
             session.add(OutboxRecord(id=stored.record_id, job_id=job.id, signed=countersigned, state="ready"))
+    ctx.job_changes.changed()
     if countersigned is not None:
         ctx.outbox_wakeup.set()
         ctx.background(send_countersignature, ctx, neg, job.id, countersigned)

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -633,12 +632,11 @@ def _job_body(operation: str, agreements: tuple[str, ...], o: dict[str, Any]) ->
 def _follow(api: NodeAPI, found: dict[str, Any], show: bool) -> dict[str, Any]:
     path = f"/api/jobs/{found['id']}"
     if not show:
-        return api.wait_for(path, lambda j: j["status"] != "running", timeout=7 * 24 * 3600)
+        return dict(api.wait_for_job(found["id"], timeout=7 * 24 * 3600))
     with click.progressbar(length=1000, label="job", file=sys.stderr, show_eta=True) as bar:
         done = 0
         while found["status"] == "running":
-            time.sleep(0.2)
-            found = api.get(path)
+            found = api.get(path, wait=0.2)  # answered at once when the job ends
             target = int(found["progress"] * 1000)
             bar.label = f"job: {found['phase']:<10}"
             bar.update(max(0, target - done))

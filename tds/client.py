@@ -50,6 +50,16 @@ class NodeAPI:
     def post(self, path: str, json: Any = None) -> Any:
         return self.call("POST", path, json=json if json is not None else {})
 
+    def wait_for_job(self, job_id: str, timeout: float) -> Any:
+        """The job once it has ended (or as it is at ``timeout``): the connector holds each
+        request up to 30 s and answers the moment the job ends, so nothing polls."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            job = self.get(f"/api/jobs/{job_id}", wait=round(max(0.0, min(30.0, left)), 3))
+            if job["status"] != "running" or left <= 0:
+                return job
+
     def wait_for(self, path: str, done: Any, timeout: float, interval: float = 0.2) -> Any:
         """Poll ``path`` until ``done(body)`` is true; return the last body."""
         deadline = time.monotonic() + timeout

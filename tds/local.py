@@ -268,9 +268,4 @@ def run_job(
     job = consumer.post(
         "/api/jobs", {"agreement": agreement, "operation": operation, "input": str(csv), "column": column}
     )
-    return consumer.wait_for(
-        f"/api/jobs/{job['id']}",
-        lambda j: j["status"] != "running",
-        timeout,
-        interval=0.05,
-    )
+    return dict(consumer.wait_for_job(job["id"], timeout))

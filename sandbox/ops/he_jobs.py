@@ -117,7 +117,7 @@ def score_part(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise WorkerFailed("request", "the ids must be a JSON list of strings")
     path = Path(str(header.get("dataset")))
-    keys = table.read_columns(path, {id_column})[id_column]
+    keys = table.read_text(path, id_column)
     row_of = {key: i for i, key in enumerate(keys)}
     found = [row_of.get(csvkeys.normalise_key(i)) for i in ids]
     rows = [r for r in found if r is not None]

@@ -93,7 +93,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 def run(lab: NodeAPI, body: dict[str, Any]) -> dict[str, Any]:
     job = lab.post("/api/jobs", body)
-    return dict(lab.wait_for(f"/api/jobs/{job['id']}", lambda j: j["status"] != "running", 120, interval=0.1))
+    return dict(lab.wait_for_job(job["id"], 120))
 
 
 def close(a: float, b: float) -> bool:

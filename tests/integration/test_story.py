@@ -5,8 +5,10 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from contracts.documents import verify_document
+from tds.errors import ApiError
 from tests import dsp
 from tests.integration.conftest import OVERLAP, agreed, c, ledger_for, publish, run_job
 from tests.integration.helpers import verified_log
@@ -28,7 +30,10 @@ def test_psi_jobs_compute_the_true_intersection_and_are_recorded(live, bank, tel
     assert cardinality["status"] == "succeeded", cardinality
     assert cardinality["summary"] == {"cardinality": OVERLAP}
     assert (cardinality["consumer_set_size"], cardinality["provider_set_size"]) == (2000, 2000)
-    intersection = run_job(bank, agreement, "psi.intersection", data["bank_csv"])
+    body = {"agreement": agreement, "operation": "psi.intersection", "input": str(data["bank_csv"])}
+    started = bank.post("/api/jobs", {**body, "column": "phone"})
+    intersection = bank.get(f"/api/jobs/{started['id']}", wait=60)  # answered when the job ends
+    assert intersection["status"] == "succeeded", intersection
     result = bank.get(f"/api/jobs/{intersection['id']}/result", limit=10_000)
     assert set(result["intersection"]) == set(data["bank"]) & set(data["telecom"])
 
@@ -47,6 +52,16 @@ def test_psi_jobs_compute_the_true_intersection_and_are_recorded(live, bank, tel
 
     # the provider's copy gets the countersignature too, and both are delivered exactly once
     assert telecom.wait_for("/api/outbox", lambda o: not o["pending"], timeout=10)["pending"] == []
+
+
+@pytest.mark.parametrize("wait", ["soon", "61", "-1", "nan"])
+def test_waiting_for_a_job_takes_0_to_60_seconds(bank, wait: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ApiError) as refused:
+        bank.get("/api/jobs/urn:uuid:0", wait=wait)
+    assert (refused.value.status, str(refused.value)) == (
+        400,
+        f"wait: expected seconds from 0 to 60, got {wait!r} (HTTP 400)",
+    )
 
 
 def test_agreement_is_signed_by_both_and_recorded_at_the_space(live, bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
