@@ -326,7 +326,10 @@ def _wait_for_total(ctx: Connector, job_id: str) -> dict[str, Any]:
 
 
 def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
+    import numpy as np
+
     from sandbox.ops import he
+    from sandbox.ops import he_jobs as he_ops
 
     (neg,) = _negotiations(ctx, request["agreements"])
     clock = time.perf_counter()
@@ -364,19 +367,16 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
         if not isinstance(found, list) or len(found) != len(request["ids"]):
             raise ValueError("the provider's found-list does not match the ids sent")
         jobs._update(ctx, job_id, phase="decrypting", progress=0.8)
-        done = ctx.warm.run(
-            WorkerJob("he.score.finish", {"found": sum(map(bool, found))}, [secret, *blobs[1:]])
-        )
-        scores = iter(json.loads(done.blobs[0]))
-        rows = [
-            {"id": key, "score": next(scores) + request["bias"]}
-            if hit
-            else {"id": key, "score": None, "not_found": True}
-            for key, hit in zip(request["ids"], found, strict=True)
-        ]
+        hits = sum(map(bool, found))
+        done = ctx.warm.run(WorkerJob("he.score.finish", {"found": hits}, [secret, *blobs[1:]]))
+        decrypted = np.frombuffer(done.blobs[0], dtype=he_ops.SCORE_DTYPE)
+        if len(decrypted) != hits:
+            raise ValueError(f"the decryption gave {len(decrypted)} scores for the {hits} ids found")
+        scores = iter((decrypted + request["bias"]).tolist())
+        values = [next(scores) if hit else None for hit in found]  # None: not found
         metrics["total_s"] = round(time.perf_counter() - clock, 3)
         jobs._update(ctx, job_id, status="succeeded", phase="done", progress=1.0, metrics=metrics,
-                      result={"scores": rows}, error="; ".join(problems) or None,
+                      result={"ids": request["ids"], "values": values}, error="; ".join(problems) or None,
                       finished_at=utcnow())  # fmt: skip
     except (
         SandboxError,
@@ -385,7 +385,6 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
         framing.FrameError,
         KeyError,
         ValueError,
-        StopIteration,
     ) as exc:
         log.warning("he.score job %s failed: %s", job_id, exc)
         _fail(ctx, job_id, f"consumer: {exc}", metrics)

@@ -12,6 +12,7 @@ record. The filesystem stays visible: that is what ``bwrap`` and ``docker`` add.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -23,6 +24,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import IO
 
 from sandbox import cgroup, framing
 from sandbox.errors import LimitExceeded
@@ -58,6 +60,17 @@ def namespaces_available() -> tuple[bool, str]:
 def worker_command(python: str, limits: Limits, prewarm: str | None = None) -> list[str]:
     command = [python, "-I", "-m", "sandbox.worker", "--limits", json.dumps(limits.to_json())]
     return [*command, "--prewarm", prewarm] if prewarm else command
+
+
+PIPE_BYTES = 1 << 20  # Linux's default /proc/sys/fs/pipe-max-size
+
+
+def widen(pipe: IO[bytes] | None) -> None:
+    """A 1 MiB pipe instead of 64 KiB: a homomorphic job's megabytes of ciphertexts then cross
+    in 16 times fewer wake-ups (6.6 MB: 10 → 7 ms). A pipe that cannot grow stays as it is."""
+    if pipe is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def in_cgroup(group: cgroup.PidsCgroup | None, command: list[str]) -> list[str]:
@@ -148,6 +161,8 @@ class ProcessBackend:
                 close_fds=True,
                 pass_fds=fds,
             )
+            for pipe in (proc.stdin, proc.stdout):
+                widen(pipe)
         except BaseException:
             for fd in fds:
                 with contextlib.suppress(OSError):

@@ -148,7 +148,9 @@ OPERATIONS.update({name: _homomorphic(name) for name in HE_OPERATIONS})
 
 
 def _import_he() -> None:
-    from sandbox.ops import he_jobs  # noqa: F401  (NumPy and TenSEAL)
+    from sandbox.ops import he, he_jobs  # noqa: F401  (NumPy and TenSEAL)
+
+    he.warm_up()
 
 
 PREWARM: dict[str, Callable[[], None]] = {"he": _import_he}

@@ -41,6 +41,16 @@ def new_context() -> tuple[bytes, bytes]:
     return secret, public
 
 
+def warm_up() -> None:
+    """One throwaway product under a throwaway key, in a worker waiting for its job: SEAL's
+    memory pool then holds ciphertext-sized blocks, and the job's first products do not fault
+    their pages in one by one (he.score's part in a fresh worker: 3–6 ms less)."""
+    context = ts.context(ts.SCHEME_TYPE.CKKS, POLY_DEGREE, coeff_mod_bit_sizes=list(COEFF_BITS))
+    context.global_scale = SCALE
+    vector = ts.ckks_vector(context, [1.0] * SLOTS)
+    (vector * ([0.5] * SLOTS)).decrypt()
+
+
 def fingerprint(public: bytes) -> str:
     return hashlib.sha256(public).hexdigest()
 

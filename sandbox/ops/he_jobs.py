@@ -7,7 +7,7 @@ from another party.
     he.sum               space:    the sum of the providers' ciphertexts, without any key
     he.aggregate.finish  consumer: decrypt the total and compute the statistics
     he.score.part        provider: encrypted scores for the ids it holds
-    he.score.finish      consumer: decrypt the scores
+    he.score.finish      consumer: decrypt the scores (little-endian float64s)
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sandbox.limits import Limits
 from sandbox.ops import csvkeys, he, stats, table, where
 
 Blobs = list[bytes]
+SCORE_DTYPE = "<f8"  # he.score.finish's answer: one little-endian float64 per score
 Result = tuple[dict[str, Any], Blobs]
 
 
@@ -145,7 +146,8 @@ def score_finish(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result
     if not isinstance(found, int) or found < 0 or not blobs:
         raise WorkerFailed("request", "he.score.finish takes found ≥ 0 and the secret context first")
     scores = _guard(he.decrypt_scores, blobs[0], blobs[1:], found) if found else []
-    return {"scored": len(scores)}, [json.dumps(scores).encode()]
+    # little-endian float64s, not JSON: 10 000 scores cost 5 ms to print and parse as text
+    return {"scored": len(scores)}, [np.asarray(scores, dtype=SCORE_DTYPE).tobytes()]
 
 
 def _numbers(cells: np.ndarray, column: str) -> np.ndarray:

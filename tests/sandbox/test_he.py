@@ -156,8 +156,9 @@ def test_scores_equal_the_plaintext_product_and_missing_ids_are_not_found(tmp_pa
     )
     found = json.loads(part.blobs[0])
     assert found[:3] == [True, False, True] and part.header["found"] == 4501 and part.header["batches"] == 2
-    scores = json.loads(
-        backend.run(WorkerJob("he.score.finish", {"found": 4501}, [secret, *part.blobs[1:]])).blobs[0]
+    scores = np.frombuffer(
+        backend.run(WorkerJob("he.score.finish", {"found": 4501}, [secret, *part.blobs[1:]])).blobs[0], "<f8"
     )
+    assert scores.shape == (4501,)
     expected = np.round(features, 6)[[4999, *range(4500)]] @ np.array(weights)
     assert np.max(np.abs(np.array(scores) - expected)) < 1e-3
