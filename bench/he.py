@@ -70,7 +70,7 @@ def bare_score(weights: np.ndarray, features: np.ndarray) -> np.ndarray:
     context = he.load_secret(secret)
     encrypted = he.encrypt_weights(context, weights.tolist())
     batches = he.score(public, encrypted, features)
-    return np.array(he.decrypt_scores(secret, batches, len(features)))
+    return np.array(he.decrypt_scores(he.load_secret(secret), batches, len(features)))
 
 
 def timed(fn: Any, repeat: int, idle: float = 0.0) -> tuple[float, Any]:

@@ -138,7 +138,9 @@ class DockerBackend:
         binds, dataset = self._binds(job, staging)
         request = framing.encode({"op": job.op, "params": job.params, "dataset": dataset}, job.blobs)
         if len(request) > limits.input_mb * MiB:
-            raise LimitExceeded("input", f"job input {len(request) // MiB} MiB exceeds {limits.input_mb} MiB")
+            raise LimitExceeded(
+                "input", f"job input {len(request) / MiB:.1f} MiB exceeds {limits.input_mb} MiB"
+            )
         python = sys.executable if self.image == HOST_RUNTIME_IMAGE else PRODUCTION_PYTHON
         cpus = limits.workers or os.cpu_count() or 1
         host_config = self._api.create_host_config(

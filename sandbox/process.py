@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -31,6 +32,7 @@ from sandbox.errors import LimitExceeded
 from sandbox.interface import Progress, WorkerJob, WorkerResult
 from sandbox.limits import Limits, MiB
 from sandbox.runner import interpret, supervise
+from sandbox.twopart import Streaming
 
 BASE_ISOLATION = ("rlimits", "process-group", "empty-cwd", "clean-env")
 CLEAN_ENV = {"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"}
@@ -173,17 +175,50 @@ class ProcessBackend:
             raise
         return Launched(proc, scratch, group, fds, dataset, seen_as, limits)
 
-    def finish(self, launched: Launched, job: WorkerJob, progress: Progress | None = None) -> WorkerResult:
-        """Sends ``job`` to a launched worker, supervises it to its end and cleans up."""
+    def begin(self, job: WorkerJob) -> Streaming:
+        """A fresh worker for ``job``, given its first part now (see ``sandbox.twopart``)."""
+        return self.stream(self.launch(job.dataset, job.limits or self.limits), job)
+
+    def stream(self, launched: Launched, job: WorkerJob) -> Streaming:
+        """Writes ``job`` to a launched worker as the first of two parts; the returned
+        :class:`~sandbox.twopart.Streaming` sends the second and waits for the result."""
+        header = {"op": job.op, "params": job.params, "dataset": launched.seen_as, "parts": 2}
+        try:
+            first = self._checked(launched, framing.encode(header, job.blobs))
+        except LimitExceeded:
+            launched.cleanup()
+            raise
+        return Streaming(
+            lambda parts: self.finish(launched, job, parts=parts),
+            launched.kill,
+            job,
+            first,
+            launched.limits.input_mb * MiB,
+        )
+
+    def _checked(self, launched: Launched, request: bytes) -> bytes:
+        limit = launched.limits.input_mb
+        if len(request) > limit * MiB:
+            launched.kill()
+            raise LimitExceeded("input", f"job input {len(request) / MiB:.1f} MiB exceeds {limit} MiB")
+        return request
+
+    def finish(
+        self,
+        launched: Launched,
+        job: WorkerJob,
+        progress: Progress | None = None,
+        parts: Iterator[bytes] | None = None,
+    ) -> WorkerResult:
+        """Sends ``job`` to a launched worker — or its ``parts``, as they come — supervises it
+        to its end and cleans up."""
         limits = launched.limits
         try:
-            header = {"op": job.op, "params": job.params, "dataset": launched.seen_as}
-            request = framing.encode(header, job.blobs)
-            if len(request) > limits.input_mb * MiB:
-                launched.kill()
-                raise LimitExceeded(
-                    "input", f"job input {len(request) // MiB} MiB exceeds {limits.input_mb} MiB"
-                )
+            if parts is None:
+                header = {"op": job.op, "params": job.params, "dataset": launched.seen_as}
+                request: bytes | Iterator[bytes] = self._checked(launched, framing.encode(header, job.blobs))
+            else:
+                request = parts
             proc = launched.proc
             assert proc.stdin and proc.stdout and proc.stderr
             outcome = supervise(
@@ -229,6 +264,17 @@ class Prestarted:
         if launched is None:  # taken meanwhile (closed by its owner): a fresh one
             return self.backend.run(job, progress)
         return self.backend.finish(launched, job, progress)
+
+    def begin(self, job: WorkerJob) -> Streaming:
+        """As :meth:`run`, for a job sent in two parts (``sandbox.twopart``)."""
+        limits = job.limits or self.backend.limits
+        if not self.matches(job.dataset, limits) or (self.launched and self.launched.proc.poll() is not None):
+            self.close()
+            return self.backend.begin(job)
+        launched = self._take()
+        if launched is None:
+            return self.backend.begin(job)
+        return self.backend.stream(launched, job)
 
     def close(self) -> None:
         launched = self._take()

@@ -77,9 +77,13 @@ def _pump(pipe: IO[bytes], feed: Callable[[bytes], object]) -> None:
                 return
 
 
-def _write(pipe: IO[bytes], data: bytes) -> None:
+def _write(pipe: IO[bytes], parts: Iterable[bytes]) -> None:
+    """Writes the request — in parts as they become available (``sandbox.twopart``) — and
+    closes the worker's stdin after the last."""
     try:
-        pipe.write(data)
+        for part in parts:
+            pipe.write(part)
+            pipe.flush()
         pipe.close()
     except (BrokenPipeError, OSError, ValueError):
         pass  # the worker died or refused the input; its exit status says why
@@ -100,13 +104,14 @@ def supervise(
     stdin: IO[bytes],
     stdout: IO[bytes],
     stderr: IO[bytes],
-    request: bytes,
+    request: bytes | Iterable[bytes],
     limits: Limits,
     poll: Callable[[], int | None],
     kill: Callable[[], None],
     progress: Progress | None = None,
 ) -> Outcome:
-    """Runs one request through a started worker, killing it at the wall clock or output cap."""
+    """Runs one request through a started worker, killing it at the wall clock or output cap.
+    ``request`` is the framed bytes, or its parts in order as they become available."""
     out, err = OutputSink(limits.output_mb * MiB), StderrSink(progress)
     answered = threading.Event()  # the worker closed its stdout: it has answered or died
 
@@ -115,7 +120,9 @@ def supervise(
         answered.set()
 
     threads = [
-        threading.Thread(target=_write, args=(stdin, request), daemon=True),
+        threading.Thread(
+            target=_write, args=(stdin, [request] if isinstance(request, bytes) else request), daemon=True
+        ),
         threading.Thread(target=pump_out, daemon=True),
         threading.Thread(target=_pump, args=(stderr, err.feed), daemon=True),
     ]

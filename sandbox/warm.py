@@ -17,6 +17,7 @@ from typing import Protocol
 
 from sandbox.interface import Backend, Progress, WorkerJob, WorkerResult
 from sandbox.limits import Limits
+from sandbox.twopart import Continued, Deferred
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class Started(Protocol):
 
     def run(self, job: WorkerJob, progress: Progress | None = None) -> WorkerResult: ...
 
+    def begin(self, job: WorkerJob) -> Continued: ...
+
     def close(self) -> None: ...
 
 
@@ -56,6 +59,9 @@ class Cold:
 
     def run(self, job: WorkerJob, progress: Progress | None = None) -> WorkerResult:
         return self.backend.run(job, progress)
+
+    def begin(self, job: WorkerJob) -> Continued:
+        return Deferred(self.backend, job)
 
     def close(self) -> None:
         pass
@@ -112,17 +118,35 @@ class WarmPool:
                 self.waiting[key] = started
 
     def run(self, job: WorkerJob, progress: Progress | None = None) -> WorkerResult:
-        key = (job.dataset, job.limits or self.backend.limits)
-        with self.lock:
-            waiting = self.waiting.pop(key, None)
+        waiting = self._take(job)
         try:
             if waiting is None:
                 return self.backend.run(job, progress)
             return waiting.run(job, progress)
         finally:
-            refill = threading.Timer(REFILL_DELAY, self.prepare, args=key)
-            refill.daemon = True
-            refill.start()
+            self._refill(job)
+
+    def begin(self, job: WorkerJob) -> Continued:
+        """As :meth:`run`, for a job sent in two parts: the waiting worker (or a fresh one)
+        gets the first part now; the result comes from the returned object's ``send``."""
+        waiting = self._take(job)
+        try:
+            if waiting is not None:
+                return waiting.begin(job)
+            begin = getattr(self.backend, "begin", None)
+            return Deferred(self.backend, job) if begin is None else begin(job)
+        finally:
+            self._refill(job)
+
+    def _take(self, job: WorkerJob) -> Started | None:
+        with self.lock:
+            return self.waiting.pop((job.dataset, job.limits or self.backend.limits), None)
+
+    def _refill(self, job: WorkerJob) -> None:
+        key = (job.dataset, job.limits or self.backend.limits)
+        refill = threading.Timer(REFILL_DELAY, self.prepare, args=key)
+        refill.daemon = True
+        refill.start()
 
     def close(self) -> None:
         with self.lock:

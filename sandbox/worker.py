@@ -146,6 +146,18 @@ def _homomorphic(name: str) -> Callable[[dict[str, Any], Blobs, Limits], tuple[d
 
 OPERATIONS.update({name: _homomorphic(name) for name in HE_OPERATIONS})
 
+# Operations that may take their request in two parts (``sandbox.twopart``): given the first,
+# each prepares (the consumer's decryptions load the secret key) and returns what finishes the
+# job from the second part's params and blobs.
+Rest = Callable[[dict[str, Any], Blobs], tuple[dict[str, Any], Blobs]]
+TWO_PART = ("he.score.finish", "he.aggregate.finish")
+
+
+def _first_part(name: str, header: dict[str, Any], blobs: Blobs, limits: Limits) -> Rest:
+    from sandbox.ops import he_jobs
+
+    return he_jobs.FIRST_PARTS[name](header, blobs, limits)
+
 
 def _import_he() -> None:
     from sandbox.ops import he, he_jobs  # noqa: F401  (NumPy and TenSEAL)
@@ -193,7 +205,17 @@ def main(argv: list[str] | None = None) -> int:
             return _fail("request", f"unknown operation {header.get('op')!r}; expected {sorted(OPERATIONS)}")
         if not isinstance(header.get("params"), dict):
             return _fail("request", "request header needs a params object")
-        result, out_blobs = op(header, blobs, limits)
+        parts = header.get("parts", 1)
+        if parts == 1:
+            result, out_blobs = op(header, blobs, limits)
+        elif parts == 2 and header["op"] in TWO_PART:
+            rest = _first_part(header["op"], header, blobs, limits)
+            later, blobs = framing.read(sys.stdin.buffer, limits.input_mb * MiB)
+            if not isinstance(later.get("params"), dict):
+                return _fail("request", "the second part's header needs a params object")
+            result, out_blobs = rest(later["params"], blobs)
+        else:
+            return _fail("request", f"{header['op']} takes its request in one part, not {parts!r}")
     except FrameError as exc:
         return _fail("request", str(exc))
     except WorkerFailed as exc:

@@ -109,8 +109,8 @@ def add_all(public: bytes, ciphertexts: Sequence[bytes], size: int) -> bytes:
     return bytes(total.serialize())
 
 
-def decrypt(secret: bytes, data: bytes, size: int) -> list[float]:
-    context = load_secret(secret)
+def decrypt(context: ts.Context, data: bytes, size: int) -> list[float]:
+    """The total under the consumer's secret context (:func:`load_secret`)."""
     return list(load_vector(context, data, size, "the total").decrypt())
 
 
@@ -141,8 +141,8 @@ def score(public: bytes, weights: Sequence[bytes], features: np.ndarray) -> list
     return out
 
 
-def decrypt_scores(secret: bytes, batches: Sequence[bytes], rows: int) -> list[float]:
-    context = load_secret(secret)
+def decrypt_scores(context: ts.Context, batches: Sequence[bytes], rows: int) -> list[float]:
+    """The scores of ``rows`` rows under the consumer's secret context (:func:`load_secret`)."""
     if len(batches) != -(-rows // SLOTS):
         raise HEError(f"{len(batches)} score batches for {rows} rows; expected {-(-rows // SLOTS)}")
     scores: list[float] = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from sandbox.ops import csvkeys, he, stats, table, where
 Blobs = list[bytes]
 SCORE_DTYPE = "<f8"  # he.score.finish's answer: one little-endian float64 per score
 Result = tuple[dict[str, Any], Blobs]
+Rest = Callable[[dict[str, Any], Blobs], Result]  # a two-part operation's second step
 
 
 def _params(header: dict[str, Any]) -> dict[str, Any]:
@@ -94,11 +96,21 @@ def add(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
 
 
 def aggregate_finish(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
-    params = _params(header)
     _blobs(blobs, 2, "he.aggregate.finish")
-    layout = _guard(stats.Layout.from_params, params)
-    totals = _guard(he.decrypt, blobs[0], blobs[1], layout.size)
-    return {"result": stats.finish(layout, totals)}, []
+    return aggregate_keyed(header, blobs[:1], limits)({}, blobs[1:])
+
+
+def aggregate_keyed(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Rest:
+    """he.aggregate.finish's first part: the statistics' layout and the secret context."""
+    layout = _guard(stats.Layout.from_params, _params(header))
+    _blobs(blobs, 1, "he.aggregate.finish's first part")
+    context = _guard(he.load_secret, blobs[0])
+
+    def rest(params: dict[str, Any], total: Blobs) -> Result:
+        _blobs(total, 1, "he.aggregate.finish's second part")
+        return {"result": stats.finish(layout, _guard(he.decrypt, context, total[0], layout.size))}, []
+
+    return rest
 
 
 def score_part(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
@@ -142,12 +154,25 @@ def score_part(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
 
 
 def score_finish(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
-    found = _params(header).get("found")
-    if not isinstance(found, int) or found < 0 or not blobs:
-        raise WorkerFailed("request", "he.score.finish takes found ≥ 0 and the secret context first")
-    scores = _guard(he.decrypt_scores, blobs[0], blobs[1:], found) if found else []
-    # little-endian float64s, not JSON: 10 000 scores cost 5 ms to print and parse as text
-    return {"scored": len(scores)}, [np.asarray(scores, dtype=SCORE_DTYPE).tobytes()]
+    if not blobs:
+        raise WorkerFailed("request", "he.score.finish takes the secret context first")
+    return score_keyed(header, blobs[:1], limits)(_params(header), blobs[1:])
+
+
+def score_keyed(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Rest:
+    """he.score.finish's first part: the secret context; the second: found and the batches."""
+    _blobs(blobs, 1, "he.score.finish's first part")
+    context = _guard(he.load_secret, blobs[0])
+
+    def rest(params: dict[str, Any], batches: Blobs) -> Result:
+        found = params.get("found")
+        if not isinstance(found, int) or isinstance(found, bool) or found < 0:
+            raise WorkerFailed("request", f"he.score.finish: found must be a whole number ≥ 0, got {found!r}")
+        scores = _guard(he.decrypt_scores, context, batches, found) if found else []
+        # little-endian float64s, not JSON: 10 000 scores cost 5 ms to print and parse as text
+        return {"scored": len(scores)}, [np.asarray(scores, dtype=SCORE_DTYPE).tobytes()]
+
+    return rest
 
 
 def _numbers(cells: np.ndarray, column: str) -> np.ndarray:
@@ -156,6 +181,11 @@ def _numbers(cells: np.ndarray, column: str) -> np.ndarray:
     except ValueError as exc:
         raise WorkerFailed("request", f"feature column {column!r} holds values that are not numbers") from exc
 
+
+FIRST_PARTS: dict[str, Callable[[dict[str, Any], Blobs, Limits], Rest]] = {
+    "he.score.finish": score_keyed,
+    "he.aggregate.finish": aggregate_keyed,
+}
 
 OPERATIONS = {
     "he.aggregate.part": aggregate_part,

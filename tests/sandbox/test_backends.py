@@ -154,7 +154,7 @@ def _assert_memory_limit(tmp_path: Path, backend_name: str, memory_mb: int) -> N
 
 def test_input_over_the_cap_is_refused_before_starting(make_backend) -> None:  # type: ignore[no-untyped-def]
     tiny = make_backend(Limits(input_mb=1))
-    with pytest.raises(LimitExceeded, match="job input 2 MiB exceeds 1 MiB"):
+    with pytest.raises(LimitExceeded, match=r"^sandbox: job input 2\.0 MiB exceeds 1 MiB$"):
         tiny.run(WorkerJob("psi.client_result", {}, [b"x" * (2 << 20)]))
 
 
