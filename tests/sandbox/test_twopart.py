@@ -110,3 +110,14 @@ def test_a_second_part_over_the_input_limit_is_refused_and_ends_the_worker(score
     with pytest.raises(LimitExceeded, match=r"^sandbox: job input \d+\.\d MiB exceeds 1 MiB$") as refused:
         waiting.send({"found": 5000}, [*batches, *batches])
     assert refused.value.limit == "input" and gone(pid)
+
+
+def test_a_first_part_without_a_secret_key_is_refused_when_the_rest_is_sent(prestartable: Backend) -> None:
+    _, public = he.new_context()
+    waiting = prestartable.begin(WorkerJob("he.score.finish", {}, [public]))  # type: ignore[attr-defined]
+    with pytest.raises(WorkerFailed) as refused:
+        waiting.send({"found": 0}, [])
+    assert (refused.value.kind, str(refused.value)) == (
+        "request",
+        "the consumer's context lost its secret key",
+    )
