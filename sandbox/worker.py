@@ -1,7 +1,9 @@
 """The worker that runs inside a sandbox: ``python -I -m sandbox.worker --limits JSON``.
 
-It applies its resource limits before reading anything, reads one framed request on stdin,
-runs the named vetted operation and writes one framed result on stdout. Progress goes to
+It applies its resource limits before reading anything, reads one framed request on stdin
+(or, for the operations in :data:`TWO_PART`, a first part and later a second: see
+``sandbox.twopart``), runs the named vetted operation and writes one framed result on stdout.
+Progress goes to
 stderr as ``progress <fraction>`` lines. Errors are framed results too:
 ``{"error": {"kind": ..., "message": ...}}`` with exit status 2.
 """
