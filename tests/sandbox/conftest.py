@@ -1,3 +1,4 @@
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -5,6 +6,7 @@ import pytest
 
 from sandbox.interface import Backend, WorkerJob, create_backend
 from sandbox.limits import Limits
+from tests.conftest import require_backend
 
 
 def write(path: Path, text: str) -> Path:
@@ -15,6 +17,22 @@ def write(path: Path, text: str) -> Path:
 @pytest.fixture
 def make_backend(backend_name: str) -> Callable[[Limits], Backend]:
     return lambda limits: create_backend(backend_name, limits)
+
+
+@pytest.fixture(params=["process", "bwrap"])
+def prestartable(request: pytest.FixtureRequest) -> Backend:
+    """The backends that start workers ahead (docker makes a container per job: warm.Cold)."""
+    require_backend(request, request.param)
+    return create_backend(request.param, Limits(wall_seconds=120))
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (and been reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 @pytest.fixture

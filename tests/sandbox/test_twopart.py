@@ -4,7 +4,6 @@ request ends its worker; a wrong or oversized second part is refused with its re
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -15,7 +14,7 @@ from sandbox.errors import LimitExceeded, WorkerFailed
 from sandbox.interface import Backend, WorkerJob, create_backend
 from sandbox.limits import Limits
 from sandbox.ops import he
-from tests.conftest import require_backend
+from tests.sandbox.conftest import gone
 
 
 @pytest.fixture(scope="module")
@@ -26,20 +25,6 @@ def scored() -> tuple[bytes, list[bytes], np.ndarray]:
     features = np.random.default_rng(3).uniform(0, 10, (5000, 3))
     batches = he.score(public, he.encrypt_weights(he.load_secret(secret), weights), features)
     return secret, batches, features @ np.array(weights)
-
-
-@pytest.fixture(params=["process", "bwrap"])
-def prestartable(request: pytest.FixtureRequest) -> Backend:
-    require_backend(request, request.param)
-    return create_backend(request.param, Limits(wall_seconds=120))
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_two_parts_give_what_one_part_gives(backend: Backend, scored) -> None:  # type: ignore[no-untyped-def]

@@ -5,36 +5,19 @@ dataset and limits."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 
 from sandbox import warm
-from sandbox.interface import Backend, WorkerJob, create_backend
+from sandbox.interface import Backend, WorkerJob
 from sandbox.limits import Limits
-from tests.conftest import require_backend
-from tests.sandbox.conftest import write
-
-
-@pytest.fixture(params=["process", "bwrap"])
-def prestartable(request: pytest.FixtureRequest) -> Backend:
-    """The backends that start workers ahead (docker makes a container per job: warm.Cold)."""
-    require_backend(request, request.param)
-    return create_backend(request.param, Limits(wall_seconds=120))
+from tests.sandbox.conftest import gone, write
 
 
 def request(dataset: Path) -> WorkerJob:
     return WorkerJob("psi.client_request", {"column": "k", "reveal_intersection": False}, [], str(dataset))
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_a_prestarted_worker_runs_one_job_like_a_fresh_one(tmp_path: Path, backend: Backend) -> None:
