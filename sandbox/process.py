@@ -255,26 +255,25 @@ class Prestarted:
             launched, self.launched = self.launched, None
         return launched
 
-    def run(self, job: WorkerJob, progress: Progress | None = None) -> WorkerResult:
+    def _claim(self, job: WorkerJob) -> Launched | None:
+        """This worker for ``job`` if it fits it and still waits; else None (and it is ended),
+        and the job gets a fresh worker."""
         limits = job.limits or self.backend.limits
         if not self.matches(job.dataset, limits) or (self.launched and self.launched.proc.poll() is not None):
             self.close()
-            return self.backend.run(job, progress)
-        launched = self._take()
-        if launched is None:  # taken meanwhile (closed by its owner): a fresh one
+            return None
+        return self._take()  # None if taken meanwhile (closed by its owner)
+
+    def run(self, job: WorkerJob, progress: Progress | None = None) -> WorkerResult:
+        launched = self._claim(job)
+        if launched is None:
             return self.backend.run(job, progress)
         return self.backend.finish(launched, job, progress)
 
     def begin(self, job: WorkerJob) -> Streaming:
         """As :meth:`run`, for a job sent in two parts (``sandbox.twopart``)."""
-        limits = job.limits or self.backend.limits
-        if not self.matches(job.dataset, limits) or (self.launched and self.launched.proc.poll() is not None):
-            self.close()
-            return self.backend.begin(job)
-        launched = self._take()
-        if launched is None:
-            return self.backend.begin(job)
-        return self.backend.stream(launched, job)
+        launched = self._claim(job)
+        return self.backend.begin(job) if launched is None else self.backend.stream(launched, job)
 
     def close(self) -> None:
         launched = self._take()
