@@ -92,17 +92,18 @@ def sign_request(
     key_id: str,
     key: keys.SigningKey,
     *,
+    created: dt.datetime,
     headers: Mapping[str, str] | None = None,
-    created: dt.datetime | None = None,
     nonce: str | None = None,
 ) -> dict[str, str]:
-    """Return the headers (with Content-Digest, Signature-Input, Signature) for a request."""
+    """Return the headers (with Content-Digest, Signature-Input, Signature) for a request
+    signed at ``created`` (the caller's clock: this module reads none)."""
     request = _Request(method, url, dict(headers or {}))
     signer = HTTPMessageSigner(signature_algorithm=PycryptodomeEd25519, key_resolver=_SignWith(key))
     signer.sign(
         request,
         key_id=key_id,
-        created=created or dt.datetime.now(dt.UTC),
+        created=created,
         nonce=nonce or secrets.token_urlsafe(18),
         label=LABEL,
         tag=TAG,

@@ -9,12 +9,15 @@ from sqlalchemy import JSON, DateTime, String, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
+from node import clock
+
 # Both node kinds map dict and list annotations to JSON columns.
 TYPE_MAP: dict[Any, Any] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    """Now, from the node's one injectable clock (:mod:`node.clock`)."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

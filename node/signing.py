@@ -149,7 +149,9 @@ class SignedClient:
         prepared = self.http.build_request(method, url, params=params, content=body, headers=headers)
         if timeout is not None:
             prepared.extensions["timeout"] = httpx.Timeout(timeout, connect=5.0).as_dict()
-        signed = httpsig.sign_request(method, str(prepared.url), body, self.key_id, self.key)
+        signed = httpsig.sign_request(
+            method, str(prepared.url), body, self.key_id, self.key, created=utcnow()
+        )
         for name in ("Content-Digest", "Signature-Input", "Signature"):
             prepared.headers[name] = signed[name]
         try:

@@ -9,6 +9,7 @@ attempt is in the ledger, which the demo reads back and checks.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import tempfile
@@ -18,35 +19,42 @@ from pathlib import Path
 from typing import Any
 
 from contracts.audit import audit
+from node import clock
+from policies.model import format_datetime
 from tds.audit import fetch
 from tds.errors import TdsError
 from tds.local import cluster, negotiate, publish_dataset, run_job
 
 Say = Callable[[str], None] | None
 
-OFFER = {
-    "policy": {
-        "permission": [
-            {
-                "action": op,
-                "constraint": [
-                    {
-                        "leftOperand": "purpose",
-                        "operator": "isAnyOf",
-                        "rightOperand": ["risk-control", "anti-fraud"],
-                    },
-                    {"leftOperand": "count", "operator": "lteq", "rightOperand": 2},
-                    {"leftOperand": "consumerSetSize", "operator": "lteq", "rightOperand": 2_000_000},
-                    {"leftOperand": "resultSize", "operator": "gteq", "rightOperand": 100},
-                    {"leftOperand": "dateTime", "operator": "lt", "rightOperand": "2027-12-31T16:00:00Z"},
-                ],
-            }
-            for op in ("psi.cardinality", "psi.intersection")
-        ],
-    },
-    "price": {"model": "per_job", "amount_fen": 5000},
-    "auto_approve": True,
-}
+
+def offer(now: dt.datetime) -> dict[str, Any]:
+    """The telecom's offer: valid for a year from ``now`` (the node clock), so the demo works
+    on whatever day it runs."""
+    until = format_datetime((now + dt.timedelta(days=365)).replace(microsecond=0))
+    return {
+        "policy": {
+            "permission": [
+                {
+                    "action": op,
+                    "constraint": [
+                        {
+                            "leftOperand": "purpose",
+                            "operator": "isAnyOf",
+                            "rightOperand": ["risk-control", "anti-fraud"],
+                        },
+                        {"leftOperand": "count", "operator": "lteq", "rightOperand": 2},
+                        {"leftOperand": "consumerSetSize", "operator": "lteq", "rightOperand": 2_000_000},
+                        {"leftOperand": "resultSize", "operator": "gteq", "rightOperand": 100},
+                        {"leftOperand": "dateTime", "operator": "lt", "rightOperand": until},
+                    ],
+                }
+                for op in ("psi.cardinality", "psi.intersection")
+            ],
+        },
+        "price": {"model": "per_job", "amount_fen": 5000},
+        "auto_approve": True,
+    }
 
 
 def phone_sets(n: int, overlap: int, seed: int = 2025) -> tuple[list[str], list[str]]:
@@ -101,7 +109,7 @@ def run_demo(n: int, overlap: int, keep: Path | None, say: Say) -> dict[str, Any
                     telecom_api,
                     "subscribers",
                     root / "telecom_subscribers.csv",
-                    OFFER,
+                    offer(clock.now()),
                     title="移动用户号码库 (mobile subscribers)",
                     description="在网手机号码，用于风控核验 / active mobile numbers for risk checks",
                     sector="信息通信",

@@ -9,6 +9,7 @@ skipped — except in CI (CI=true), where that is a failure, because .ci/run ins
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from contracts.keys import SigningKey
+from node import clock
 from tds.local import create_postgres_database, postgres_bindir, postgres_cluster
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -49,6 +51,25 @@ USAGE_FIELDS = dict(
     started_at="2026-11-27T08:00:00Z",
     finished_at="2026-11-27T08:00:01Z",
 )
+
+
+def period(months: int = 0, now: dt.datetime | None = None) -> str:
+    """The settlement period (YYYY-MM) ``months`` after the one the nodes' clock is in now
+    (negative: before), so that tests name "last month" instead of a date."""
+    now = now or clock.now()
+    index = now.year * 12 + now.month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def at(in_period: str, day: int, time_of_day: str = "10:00:00") -> str:
+    """An RFC 3339 UTC instant on ``day`` of ``in_period``."""
+    return f"{in_period}-{day:02d}T{time_of_day}Z"
+
+
+def period_end(in_period: str) -> str:
+    """The instant ``in_period`` closes: the first moment of the next month."""
+    year, month = map(int, in_period.split("-"))
+    return at(period(1, dt.datetime(year, month, 1, tzinfo=dt.UTC)), 1, "00:00:00")
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pytest
 
 from contracts.httpsig import sign_request
 from contracts.keys import SigningKey
+from node import clock
 from node.signing import RemoteError, SignedClient
 from tds.local import credit_code, free_port
 from tests.conftest import MALLORY
@@ -29,6 +30,11 @@ def refused(response: httpx.Response, reason: str) -> None:
     assert reason in problem["detail"], problem["detail"]
 
 
+def signed(method: str, url: str, body: bytes, key_id: str, key: SigningKey) -> dict[str, str]:
+    """Headers of a request signed now, by the nodes' clock."""
+    return sign_request(method, url, body, key_id, key, created=clock.now())
+
+
 def test_unsigned_request(live) -> None:  # type: ignore[no-untyped-def]
     refused(
         send(live.connectors["telecom"].url + "/dsp/jobs", {}, b"x", "POST"),
@@ -38,37 +44,37 @@ def test_unsigned_request(live) -> None:  # type: ignore[no-untyped-def]
 
 def test_replayed_request(live) -> None:  # type: ignore[no-untyped-def]
     url = live.space.url + "/participants/telecom"
-    headers = sign_request("GET", url, b"", "bank", live.connectors["bank"].config.key())
+    headers = signed("GET", url, b"", "bank", live.connectors["bank"].config.key())
     assert send(url, headers).status_code == 200
     refused(send(url, headers), "was already used: replayed request")
 
 
 def test_forged_signature(live) -> None:  # type: ignore[no-untyped-def]
     url = live.space.url + "/participants/telecom"
-    refused(send(url, sign_request("GET", url, b"", "bank", MALLORY)), "does not verify")
+    refused(send(url, signed("GET", url, b"", "bank", MALLORY)), "does not verify")
 
 
 def test_unknown_participant(live) -> None:  # type: ignore[no-untyped-def]
     url = live.space.url + "/catalog"
-    refused(send(url, sign_request("GET", url, b"", "ghost", MALLORY)), "unknown key id 'ghost'")
+    refused(send(url, signed("GET", url, b"", "ghost", MALLORY)), "unknown key id 'ghost'")
 
 
 def test_stale_request(live) -> None:  # type: ignore[no-untyped-def]
     url = live.space.url + "/catalog"
-    old = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=400)
+    old = clock.now() - dt.timedelta(seconds=400)
     headers = sign_request("GET", url, b"", "bank", live.connectors["bank"].config.key(), created=old)
     refused(send(url, headers), "allowed ±300 s")
 
 
 def test_body_swapped_after_signing(live) -> None:  # type: ignore[no-untyped-def]
     url = live.space.url + "/ledger/records"
-    headers = sign_request("POST", url, b"{}", "bank", live.connectors["bank"].config.key())
+    headers = signed("POST", url, b"{}", "bank", live.connectors["bank"].config.key())
     refused(send(url, {**headers, "Content-Type": "application/json"}, b'{"a": 1}', "POST"), "Content-Digest")
 
 
 def test_request_to_another_url(live) -> None:  # type: ignore[no-untyped-def]
     signed_for = live.space.url + "/catalog?q=a"
-    headers = sign_request("GET", signed_for, b"", "bank", live.connectors["bank"].config.key())
+    headers = signed("GET", signed_for, b"", "bank", live.connectors["bank"].config.key())
     refused(send(live.space.url + "/catalog?q=b", headers), "")
 
 
@@ -76,7 +82,7 @@ def test_request_signed_for_another_node_is_refused(live) -> None:  # type: igno
     # signed by bank for telecom; replayed to the space with telecom's Host header
     telecom_url = live.connectors["telecom"].url
     signed_for = telecom_url + "/participants/telecom"
-    headers = sign_request("GET", signed_for, b"", "bank", live.connectors["bank"].config.key())
+    headers = signed("GET", signed_for, b"", "bank", live.connectors["bank"].config.key())
     host = telecom_url.split("://", 1)[1]
     response = send(live.space.url + "/participants/telecom", {**headers, "Host": host})
     refused(response, f"the request was addressed to {host}, not to this node ({live.space.url})")

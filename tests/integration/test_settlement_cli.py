@@ -3,6 +3,7 @@ month, anyone with a token downloads a statement whose sums add up, the index is
 auditor can read all of it but settle nothing."""
 
 import csv
+import datetime as dt
 import io
 import json
 import subprocess
@@ -11,12 +12,14 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from contracts.documents import new_signed, sign_document
 from contracts.usage import build_record
+from node import clock
 from node.signing import SignedClient
 from tds.local import cluster, negotiate, publish_dataset
-from tests.conftest import USAGE_FIELDS
+from tests.conftest import USAGE_FIELDS, at, period, period_end
 from tests.integration.helpers import cardinality_offer, phone_sets
 
 
@@ -26,7 +29,18 @@ def tds(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_settle_a_month_download_statements_and_read_the_index(tmp_path: Path) -> None:
+# The same story today and with every node's clock moved to other dates (node.clock): across a
+# year's end, on a month's first day, in a leap February, and years ahead.
+INJECTED = [None, "2025-01-01T00:00:30Z", "2028-03-15T12:00:00Z", "2035-12-31T20:00:00Z"]
+
+
+@pytest.mark.parametrize("today", INJECTED, ids=[w or "today" for w in INJECTED])
+def test_settle_a_month_download_statements_and_read_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, today: str | None
+) -> None:
+    if today is not None:
+        monkeypatch.setenv(clock.ENV, clock.offset_to(dt.datetime.fromisoformat(today)))
+    last, current, before = period(-1), period(0), period(-2)
     phone_sets(tmp_path, "138", range(0), range(50))
     offer = cardinality_offer({"model": "per_job", "amount_fen": 1001})
     with cluster(tmp_path / "nodes") as live:
@@ -45,28 +59,28 @@ def test_settle_a_month_download_statements_and_read_the_index(tmp_path: Path) -
         # three uses that finished last month, signed by both parties as their connectors would
         client = SignedClient("telecom", telecom_node.config.key())
         for day in (3, 4, 5):
-            finished = f"2026-10-0{day}T10:00:00Z"
+            started, finished = at(last, day, "09:59:00"), at(last, day)
             fields = {**USAGE_FIELDS, "id": f"urn:uuid:{uuid.uuid4()}", "agreement": agreement}
-            fields |= {"dataset": entry["id"], "fee_fen": 1001, "finished_at": finished}
+            fields |= {"dataset": entry["id"], "fee_fen": 1001, "started_at": started, "finished_at": finished}
             signed = new_signed(build_record(**fields), "telecom", telecom_node.config.key())
             signed = sign_document(signed, "bank", bank_node.config.key())
             client.send("POST", f"{live.space.url}/ledger/records", json=signed)
         client.close()
 
         space_dir = str(live.space.config.path)
-        done = tds("--data-dir", space_dir, "settle", "--period", "2026-10")
+        done = tds("--data-dir", space_dir, "settle", "--period", last)
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[0] == (
-            "period 2026-10: 1 agreements, fees 3003 fen, commission 150 fen (500 bp), "
+            f"period {last}: 1 agreements, fees 3003 fen, commission 150 fen (500 bp), "
             "over the log's first 3 records"
         )
         assert done.stdout.splitlines()[1].endswith("3 uses, 3003 fen → telecom 1712, coop 1141")
-        again = tds("--data-dir", space_dir, "--json", "settle", "--period", "2026-10")
+        again = tds("--data-dir", space_dir, "--json", "settle", "--period", last)
         assert json.loads(again.stdout)["document"]["fees_fen"] == 3003
-        refused = tds("--data-dir", space_dir, "settle", "--period", "2026-11")
+        refused = tds("--data-dir", space_dir, "settle", "--period", current)
         assert refused.returncode == 1
         assert refused.stderr.strip().endswith(
-            "period 2026-11 is not over until 2026-12-01T00:00:00Z; settle closed periods only (HTTP 422)"
+            f"period {current} is not over until {period_end(current)}; settle closed periods only (HTTP 422)"
         )
 
         operator = live.operator()
@@ -74,25 +88,25 @@ def test_settle_a_month_download_statements_and_read_the_index(tmp_path: Path) -
         operator.close()
         auditor = ["--space", live.space.url, "--token", token]
         out = tmp_path / "coop.csv"
-        done = tds("statement", "--period", "2026-10", "--participant", "coop", "--out", str(out), *auditor)
+        done = tds("statement", "--period", last, "--participant", "coop", "--out", str(out), *auditor)
         assert done.returncode == 0, done.stderr
         lines = list(csv.DictReader(io.StringIO(out.read_text())))
         assert [(r["role"], r["amount_fen"]) for r in lines] == [("co-contributor", "1141"), ("net", "1141")]
 
         def statement(who: str) -> dict:
-            args = ("statement", "--period", "2026-10", "--participant", who, "--format", "json")
+            args = ("statement", "--period", last, "--participant", who, "--format", "json")
             return dict(json.loads(tds(*args, *auditor).stdout))
 
         payees = [statement(who)["document"]["receivable_fen"] for who in ("telecom", "coop", "space")]
         assert statement("bank")["document"]["payable_fen"] == sum(payees) == 3003
         index = tds("market", "index", *auditor)
         assert index.returncode == 0, index.stderr
-        assert index.stdout.splitlines()[1].split() == ["telecom", "2026-10", "3", "1001.0", "100.00"]
+        assert index.stdout.splitlines()[1].split() == ["telecom", last, "3", "1001.0", "100.00"]
 
         with httpx.Client(
             base_url=live.space.url, headers={"Authorization": f"Bearer {token}"}, trust_env=False
         ) as http:
-            assert http.get("/settlements/2026-10").status_code == 200
-            tried = http.post("/admin/settlements", json={"period": "2026-09"})
+            assert http.get(f"/settlements/{last}").status_code == 200
+            tried = http.post("/admin/settlements", json={"period": before})
             assert tried.status_code == 403 and tried.headers["content-type"] == "application/problem+json"
-            assert http.get("/settlements/2026-09").status_code == 404
+            assert http.get(f"/settlements/{before}").status_code == 404

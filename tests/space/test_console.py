@@ -31,7 +31,7 @@ from space.setup import DEFAULT_NEGATIVE_LIST
 from tests.integration.helpers import CODES
 from tests.space.conftest import fields
 from tests.space.test_catalog import BODY, OFFER
-from tests.space.test_settlement import SPACE, agreement, market, use  # noqa: F401  (fixtures)
+from tests.space.test_settlement import NOW, SPACE, agreement, market, use  # noqa: F401  (fixtures)
 
 CONSOLE_POSTS_EXEMPT = {"/console/login", "/console/logout"}  # sessions, not the space's state
 
@@ -58,7 +58,7 @@ def space(market: Database, db_url: str, tmp_path: Path) -> Iterator[dict[str, A
             SpaceSettings(),
         )
         assert entry.status == "pending_review"
-        operator.settle(session, "setup", "2026-10", SPACE, 500, now)
+        operator.settle(session, "setup", "2026-10", SPACE, 500, NOW)
         tokens = {
             role: operator.issue_token(session, "setup", role, f"{role} person", participant, now)
             for role, participant in (("operator", None), ("auditor", None), ("participant", "bank"))
