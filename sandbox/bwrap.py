@@ -56,6 +56,10 @@ def library_args() -> list[str]:
 def base_args() -> list[str]:
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
     args += ["--unshare-user", "--uid", NOBODY, "--gid", NOBODY, "--cap-drop", "ALL"]
+    if disables_userns():
+        # no nested user namespace either (user.max_user_namespaces = 1 inside); the seccomp
+        # filter refuses clone's namespace flags as well, for bubblewraps older than 0.8
+        args += ["--disable-userns"]
     # the private /tmp first: binds after it stay visible even when they live under /tmp
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     args += library_args()
@@ -64,6 +68,16 @@ def base_args() -> list[str]:
     args += ["--chdir", "/tmp"]
     args += ["--clearenv", "--setenv", "LANG", "C.UTF-8", "--setenv", "PATH", "/usr/bin:/bin"]
     return args
+
+
+@functools.cache
+def disables_userns() -> bool:
+    """Whether this bubblewrap has --disable-userns (0.8.0 and later)."""
+    try:
+        shown = subprocess.run(["bwrap", "--help"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--disable-userns" in shown.stdout
 
 
 @functools.cache

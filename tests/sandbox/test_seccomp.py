@@ -14,25 +14,43 @@ def instructions(code: bytes) -> list[tuple[int, int, int, int]]:
     return [struct.unpack("=HBBI", code[i : i + 8]) for i in range(0, len(code), 8)]
 
 
+def run(program: bytes, arch: int, nr: int, arg0: int = 0) -> int:
+    """A naive classic-BPF interpreter for the opcodes the filter uses: its verdict for one call."""
+    data = {seccomp.OFFSET_NR: nr, seccomp.OFFSET_ARCH: arch, seccomp.OFFSET_ARG0: arg0}
+    code, pc, acc = instructions(program), 0, 0
+    while True:
+        op, jt, jf, k = code[pc]
+        if op == seccomp.RET_K:
+            return k
+        if op == seccomp.LD_W_ABS:
+            acc = data[k]
+            pc += 1
+            continue
+        taken = {seccomp.JEQ_K: acc == k, seccomp.JGE_K: acc >= k, seccomp.JSET_K: bool(acc & k)}[op]
+        assert jt >= 0 and jf >= 0
+        pc += 1 + (jt if taken else jf)
+
+
 @pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
-def test_program_checks_the_architecture_then_each_blocked_call(machine: str) -> None:
+def test_the_filter_refuses_each_blocked_call_and_namespace_clones(machine: str) -> None:
     arch, numbers = seccomp.SYSCALLS[machine]
-    program = instructions(seccomp.program(machine) or b"")
+    program = seccomp.program(machine) or b""
     assert set(numbers) == set(seccomp.BLOCKED)
-    assert program[0] == (seccomp.LD_W_ABS, 0, 0, seccomp.OFFSET_ARCH)
-    assert program[1] == (seccomp.JEQ_K, 1, 0, arch)
-    assert program[2] == (seccomp.RET_K, 0, 0, seccomp.RET_KILL_PROCESS)
-    assert program[-2:] == [
-        (seccomp.RET_K, 0, 0, seccomp.RET_ALLOW),
-        (seccomp.RET_K, 0, 0, seccomp.RET_EPERM),
-    ]
-    deny = len(program) - 1
-    checked = []
-    for index, (code, jt, jf, k) in enumerate(program[4:-2], start=4):
-        assert index + 1 + jt == deny and jf == 0  # every match jumps to the EPERM return
-        if code == seccomp.JEQ_K:
-            checked.append(k)
-    assert sorted(checked) == sorted(numbers.values())
+    for name, number in numbers.items():
+        assert run(program, arch, number) == seccomp.RET_EPERM, name
+    assert run(program, arch, 0) == seccomp.RET_ALLOW  # read / io_setup
+    assert run(program, arch + 1, 0) == seccomp.RET_KILL_PROCESS  # a foreign architecture
+    assert run(program, arch, seccomp.CLONE3) == seccomp.RET_ENOSYS
+    clone = seccomp.CLONE[machine]
+    thread = 0x003D0F00  # CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|SETTLS|PARENT_SETTID|CHILD_CLEARTID
+    assert run(program, arch, clone, thread) == seccomp.RET_ALLOW
+    assert run(program, arch, clone, 17) == seccomp.RET_ALLOW  # fork: SIGCHLD only
+    for bit in range(8, 32):  # the low byte is the exit signal
+        flag = 1 << bit
+        expected = seccomp.RET_EPERM if flag & seccomp.CLONE_NAMESPACE_FLAGS else seccomp.RET_ALLOW
+        assert run(program, arch, clone, flag | 17) == expected, hex(flag)
+    if machine == "x86_64":
+        assert run(program, arch, seccomp.X32_SYSCALL_BIT | 0) == seccomp.RET_EPERM
 
 
 def test_no_program_for_an_unknown_architecture() -> None:
