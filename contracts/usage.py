@@ -7,12 +7,21 @@ countersigns it and both deliver it to the space's ledger.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from contracts.errors import UsageRecordError
+from contracts.errors import OfferError, UsageRecordError
+from contracts.offers import parse_price
+from policies.model import ACTIONS
 
-OUTCOMES = ("succeeded", "denied", "failed")
+OUTCOMES = ("succeeded", "denied", "failed", "withheld")
+BILLABLE = ("succeeded", "withheld")  # the outcomes that may carry a fee
+MAX_TEXT = 2000  # characters in any text field: a reason, an id
+MAX_SET_SIZE = 10**12  # items on one side of a job: anything above is not a real set
+# RFC 3339 §5.6 date-time in UTC, as format_datetime writes it (seconds, optional fraction, Z)
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 RECORD_TYPE = "tds:UsageRecord"
 
 FIELDS: dict[str, tuple[type, ...]] = {
@@ -52,13 +61,115 @@ def validate_record(record: Mapping[str, Any]) -> None:
         if isinstance(value, bool) or not isinstance(value, types):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
             raise UsageRecordError(f"usage record field {key}: expected {names}, got {value!r}")
+    for key, value in record.items():
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise UsageRecordError(
+                f"usage record field {key}: at most {MAX_TEXT} characters, got {len(value)}"
+            )
     if record["@type"] != RECORD_TYPE:
         raise UsageRecordError(f"usage record @type: expected {RECORD_TYPE}")
     if record["outcome"] not in OUTCOMES:
         raise UsageRecordError(
             f"usage record outcome: expected one of {list(OUTCOMES)}, got {record['outcome']!r}"
         )
-    if record["fee_fen"] < 0 or (record["outcome"] != "succeeded" and record["fee_fen"] != 0):
-        raise UsageRecordError("usage record fee_fen: only a succeeded use carries a fee, never < 0")
+    if record["operation"] not in ACTIONS:
+        raise UsageRecordError(
+            f"usage record operation: expected one of {list(ACTIONS)}, got {record['operation']!r}"
+        )
+    for key in ("consumer_set_size", "provider_set_size"):
+        size = record[key]
+        if size is not None and not 0 <= size <= MAX_SET_SIZE:
+            raise UsageRecordError(
+                f"usage record field {key}: expected 0..{MAX_SET_SIZE} or null, got {size}"
+            )
+    if record["fee_fen"] < 0 or (record["outcome"] not in BILLABLE and record["fee_fen"] != 0):
+        raise UsageRecordError(
+            f"usage record fee_fen: only a {' or '.join(BILLABLE)} use carries a fee, never < 0; "
+            f"got {record['fee_fen']} for a {record['outcome']} use"
+        )
     if record["currency"] != "CNY":
         raise UsageRecordError("usage record currency: expected CNY")
+    started, finished = (timestamp(record, key) for key in ("started_at", "finished_at"))
+    if finished < started:
+        raise UsageRecordError(
+            f"usage record finished_at {record['finished_at']} is before started_at {record['started_at']}"
+        )
+
+
+def timestamp(record: Mapping[str, Any], key: str) -> dt.datetime:
+    """A record's time field as an aware UTC datetime; refused unless it is RFC 3339 in UTC."""
+    text = record[key]
+    if not isinstance(text, str) or TIMESTAMP.match(text) is None:
+        raise UsageRecordError(
+            f"usage record field {key}: expected an RFC 3339 UTC time such as "
+            f"2030-06-30T08:00:00Z, got {text!r}"
+        )
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:  # the right shape, but no such day (2030-02-30)
+        raise UsageRecordError(f"usage record field {key}: {text!r} is not a real time ({exc})") from exc
+
+
+def check_use(
+    record: Mapping[str, Any],
+    agreement: Mapping[str, Any],
+    terminated_at: dt.datetime | None,
+    now: dt.datetime,
+) -> None:
+    """Does a (well-formed) usage record describe a use the agreement allows, at its price?
+
+    The space's check before it appends a record (the provider writes it, so nothing in it is
+    taken on trust): the same parties, dataset and purpose; an operation the agreement permits;
+    not started after the agreement was terminated (denials may come later: refusing is what a
+    provider must do then); not finished in the future; the fee the agreed price gives for the
+    record's sizes. Raises UsageRecordError saying what differs; returns None when it matches."""
+    outcome = record["outcome"]
+    expected = {
+        "agreement": agreement.get("@id"),
+        "provider": agreement.get("assigner"),
+        "consumer": agreement.get("assignee"),
+        "dataset": agreement.get("target"),
+        "purpose": agreement.get("tds:purpose"),
+    }
+    for key, value in expected.items():
+        # a provider that denies before it finds the agreement knows neither dataset nor purpose
+        unknown_to_a_denial = outcome == "denied" and key in ("dataset", "purpose") and record[key] is None
+        if record[key] != value and not unknown_to_a_denial:
+            raise UsageRecordError(
+                f"usage record {key}: agreement {expected['agreement']} says {value!r}, "
+                f"the record {record[key]!r}"
+            )
+    operations = agreement.get("tds:operations") or []
+    if outcome != "denied" and record["operation"] not in operations:
+        raise UsageRecordError(
+            f"usage record operation: agreement {expected['agreement']} permits {list(operations)}, "
+            f"not {record['operation']!r}"
+        )
+    started, finished = timestamp(record, "started_at"), timestamp(record, "finished_at")
+    if terminated_at is not None and outcome != "denied" and started >= terminated_at:
+        raise UsageRecordError(
+            f"usage record started_at {record['started_at']}: agreement {expected['agreement']} was "
+            f"terminated at {terminated_at.isoformat()}; only a denial may come after that"
+        )
+    if finished > now + CLOCK_SKEW:
+        raise UsageRecordError(
+            f"usage record finished_at {record['finished_at']} is in the future (the space's clock: "
+            f"{now.isoformat()})"
+        )
+    if outcome in BILLABLE:
+        try:
+            price = parse_price(agreement.get("tds:price"))
+        except OfferError as exc:
+            raise UsageRecordError(f"agreement {expected['agreement']}: {exc}") from exc
+        fee = price.fee_fen(record["consumer_set_size"] or 0)
+        if outcome == "withheld" and record["fee_fen"] == 0:
+            fee = 0  # an offer may waive the fee of a withheld result (chargeWithheld false)
+        if record["fee_fen"] != fee:
+            raise UsageRecordError(
+                f"usage record fee_fen: agreement {expected['agreement']}'s {price.model} price of "
+                f"{price.amount_fen} fen makes it {fee} fen for consumer_set_size "
+                f"{record['consumer_set_size']}, the record says {record['fee_fen']}"
+            )
+
+
+CLOCK_SKEW = dt.timedelta(minutes=5)  # how far a connector's clock may run ahead of the space's

@@ -28,13 +28,14 @@ from contracts.documents import new_signed, verify_document
 from contracts.errors import ContractError
 from contracts.keys import SigningKey
 from contracts.treehead import SPACE_SIGNER, record_leaf, tree_head_document
-from contracts.usage import validate_record
+from contracts.usage import check_use, validate_record
 from node.db import Database
 from node.models import utcnow
 from policies.model import format_datetime
 from space import registry
 from space.errors import AlertingConflict, NotFound, Refused
 from space.models import (
+    Agreement,
     DailyUsage,
     LateSignature,
     LedgerAlert,
@@ -50,7 +51,18 @@ MAX_BATCH = 1000
 
 
 # --- checks ---------------------------------------------------------------------------------
-def _check(session: Session, caller: str, signed: Any, known: dict[str, Participant]) -> dict[str, Any]:
+@dataclass
+class LookedUp:
+    """What one batch's checks looked up, each once."""
+
+    participants: dict[str, Participant]
+    agreements: dict[str, Agreement | None]
+
+
+def _check(session: Session, caller: str, signed: Any, known: LookedUp, now: dt.datetime) -> dict[str, Any]:
+    """A record the space may append: well-formed, signed by its provider (and by its consumer if
+    it names a consumer signature), and a use its agreement allows at its price. The provider
+    writes the record, so nothing in it is believed before these checks (DESIGN: trust model)."""
     if not isinstance(signed, dict) or not isinstance(signed.get("document"), dict):
         raise Refused('expected a signed usage record {"document": {...}, "signatures": {...}}')
     record = signed["document"]
@@ -62,16 +74,35 @@ def _check(session: Session, caller: str, signed: Any, known: dict[str, Particip
     if caller not in (provider, consumer):
         raise Refused(f"{caller} is not a party to usage record {record['id']}", status=403)
     signatures = signed.get("signatures")
-    if not isinstance(signatures, dict):
-        raise Refused("usage record carries no signatures")
+    if not isinstance(signatures, dict) or set(signatures) - {provider, consumer}:
+        raise Refused(
+            f"usage record {record['id']}: expected signatures of {provider} and optionally {consumer}, "
+            f"got {sorted(signatures) if isinstance(signatures, dict) else signatures!r}"
+        )
     # The provider decides a use's outcome and always signs; the consumer countersigns.
     required = {provider} | ({consumer} if consumer in signatures else set())
-    for pid in required - set(known):
-        known[pid] = registry.get(session, pid)
+    for pid in required - set(known.participants):
+        known.participants[pid] = registry.get(session, pid)
     try:
-        verify_document(signed, required, lambda pid: known[pid].public_key)
+        verify_document(signed, required, lambda pid: known.participants[pid].public_key)
     except ContractError as exc:
         raise Refused(f"usage record {record['id']}: {exc}") from exc
+    agreement_id = record["agreement"]
+    if agreement_id not in known.agreements:
+        known.agreements[agreement_id] = session.get(Agreement, agreement_id)
+    agreement = known.agreements[agreement_id]
+    if agreement is None:
+        if record["outcome"] == "denied" and record["fee_fen"] == 0:
+            return record  # asked under an agreement nobody recorded: worth logging, bills nothing
+        raise Refused(
+            f"usage record {record['id']}: agreement {agreement_id} is not recorded at the space; "
+            "only a denial may name an unknown agreement",
+            status=409,
+        )
+    try:
+        check_use(record, agreement.signed["document"], agreement.terminated_at, now)
+    except ContractError as exc:
+        raise Refused(f"usage record {record['id']}: {exc}", status=409) from exc
     return record
 
 
@@ -123,10 +154,11 @@ def add_leaves(session: Session, caller: str, records: list[Any]) -> list[Added]
     """Checks every record, then appends the new ones and the subtree hashes they complete.
     All or nothing: one bad record refuses the batch. Run inside one transaction."""
     checked = []
-    parties: dict[str, Participant] = {}  # looked up once per batch
+    looked_up = LookedUp({}, {})
+    now = utcnow()
     for position, signed in enumerate(records):
         try:
-            checked.append((signed, _check(session, caller, signed, parties)))
+            checked.append((signed, _check(session, caller, signed, looked_up, now)))
         except Refused as exc:
             raise Refused(f"records[{position}]: {exc.detail}", status=exc.status) from exc
     ids = [record["id"] for _, record in checked]
@@ -141,7 +173,6 @@ def add_leaves(session: Session, caller: str, records: list[Any]) -> list[Added]
     results: list[Added] = []
     entries: list[dict[str, Any]] = []
     new_nodes: list[dict[str, Any]] = []
-    now = utcnow()
     for signed, record in checked:
         known = existing.get(record["id"])
         if known is not None:

@@ -18,6 +18,7 @@ import io
 import json
 import re
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from contracts.canonical import canonical_bytes
 from contracts.documents import new_signed
-from contracts.errors import ContractError
+from contracts.errors import ContractError, UsageRecordError
 from contracts.keys import SigningKey
 from contracts.settlement import (
     Share,
@@ -37,10 +38,19 @@ from contracts.settlement import (
     split_fee,
     unit_price,
 )
+from contracts.usage import BILLABLE, check_use, timestamp, validate_record
 from policies.model import format_datetime
 from space import ledger, registry
 from space.errors import AlertingConflict, NotFound, Refused
-from space.models import Agreement, CatalogEntry, LedgerEntry, PricePoint, Settlement, Statement
+from space.models import (
+    Agreement,
+    CatalogEntry,
+    LateSignature,
+    LedgerEntry,
+    PricePoint,
+    Settlement,
+    Statement,
+)
 
 PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 CSV_FIELDS = ("period", "participant", "agreement", "role", "uses", "fee_fen", "share_bp", "amount_fen")
@@ -57,25 +67,81 @@ def bounds(period: str) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def _finished(entry: LedgerEntry) -> dt.datetime:
-    return dt.datetime.fromisoformat(entry.signed["document"]["finished_at"].replace("Z", "+00:00"))
+@dataclass
+class PeriodUses:
+    """A period's uses as the log holds them: billed (both parties signed, checked against the
+    agreement), disputed (the provider alone signed: shown, not billed) and excluded (a leaf
+    that fails the space's checks — only a rewritten database or an older version lets one in:
+    shown with the reason, never billed, never fatal)."""
+
+    billed: dict[str, list[Use]] = field(default_factory=lambda: defaultdict(list))
+    disputed: list[dict[str, Any]] = field(default_factory=list)
+    excluded: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self) -> int:
+        return sum(len(uses) for uses in self.billed.values()) + len(self.disputed)
 
 
-def _uses(session: Session, period: str, tree_size: int) -> dict[str, list[Use]]:
+def _finished(entry: LedgerEntry) -> dt.datetime | None:
+    try:
+        return timestamp(entry.signed["document"], "finished_at")
+    except (ContractError, KeyError, TypeError):
+        return None
+
+
+def _uses(session: Session, period: str, tree_size: int, signed_by: dt.datetime) -> PeriodUses:
+    """The period's billable uses among the first ``tree_size`` leaves, with countersignatures
+    that arrived beside the log by ``signed_by``."""
     start, end = bounds(period)
-    found: dict[str, list[Use]] = defaultdict(list)
+    found = PeriodUses()
     query = (
         select(LedgerEntry)
-        .where(LedgerEntry.outcome == "succeeded", LedgerEntry.seq < tree_size)
+        .where(LedgerEntry.outcome.in_(BILLABLE), LedgerEntry.seq < tree_size)
         .order_by(LedgerEntry.seq)
     )
+    agreements: dict[str, Agreement | None] = {}
     for entry in session.scalars(query):
-        if start <= _finished(entry) < end:
-            doc = entry.signed["document"]
-            found[entry.agreement_id].append(
-                Use(entry.record_id, entry.agreement_id, doc["fee_fen"], doc["consumer_set_size"] or 0)
-            )
+        finished = _finished(entry)
+        if finished is None:
+            found.excluded.append({"record": entry.record_id, "reason": "finished_at is not a time"})
+            continue
+        if not start <= finished < end:
+            continue
+        if entry.agreement_id not in agreements:
+            agreements[entry.agreement_id] = session.get(Agreement, entry.agreement_id)
+        agreement = agreements[entry.agreement_id]
+        doc = entry.signed.get("document") if isinstance(entry.signed, dict) else None
+        try:
+            if agreement is None:
+                raise UsageRecordError(f"agreement {entry.agreement_id} was never recorded at the space")
+            if not isinstance(doc, dict):
+                raise UsageRecordError("the leaf holds no record document")
+            validate_record(doc)
+            check_use(doc, agreement.signed["document"], agreement.terminated_at, doc_time(doc))
+        except ContractError as exc:
+            found.excluded.append({"record": entry.record_id, "reason": str(exc)})
+            continue
+        line = {"record": entry.record_id, "agreement": entry.agreement_id, "fee_fen": doc["fee_fen"]}
+        if not _countersigned(session, entry, doc["consumer"], signed_by):
+            found.disputed.append({**line, "provider": doc["provider"], "consumer": doc["consumer"]})
+            continue
+        found.billed[entry.agreement_id].append(
+            Use(entry.record_id, entry.agreement_id, doc["fee_fen"], doc["consumer_set_size"] or 0)
+        )
     return found
+
+
+def doc_time(record: dict[str, Any]) -> dt.datetime:
+    """A record's own finish time: a leaf is judged against the clock of its own day."""
+    return timestamp(record, "finished_at")
+
+
+def _countersigned(session: Session, entry: LedgerEntry, consumer: str, by: dt.datetime) -> bool:
+    """Did the consumer sign this use — in the leaf, or later beside it (checked on arrival)?"""
+    if consumer in (entry.signed.get("signatures") or {}):
+        return True
+    late = session.get(LateSignature, (entry.record_id, consumer))
+    return late is not None and late.received_at <= by
 
 
 def compute(
@@ -86,7 +152,8 @@ def compute(
     lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
     agreements_out = []
     prices: dict[str, list[int]] = defaultdict(list)
-    for agreement_id, uses in sorted(_uses(session, period, tree[0]).items()):
+    period_uses = _uses(session, period, tree[0], settled_at)
+    for agreement_id, uses in sorted(period_uses.billed.items()):
         agreement = session.get(Agreement, agreement_id)
         if agreement is None:
             raise Refused(f"the log names agreement {agreement_id}, which the space never recorded")
@@ -121,10 +188,15 @@ def compute(
                 "split": [{**s.to_json(), "amount_fen": p} for s, p in zip(shares, parts, strict=True)],
             }
         )
+    disputed: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for line in period_uses.disputed:
+        for party in (line["provider"], line["consumer"]):
+            disputed[party].append(line)
     log = {"tree_size": tree[0], "root_hash": tree[1]}
     when = format_datetime(settled_at)
     statements = {}
-    for participant, own in sorted(lines.items()):
+    for participant in sorted(set(lines) | set(disputed)):
+        own = lines.get(participant, [])
         receivable = sum(line["amount_fen"] for line in own if line["amount_fen"] > 0)
         payable = -sum(line["amount_fen"] for line in own if line["amount_fen"] < 0)
         statements[participant] = {
@@ -138,6 +210,9 @@ def compute(
             "receivable_fen": receivable,
             "payable_fen": payable,
             "net_fen": receivable - payable,
+            # uses its provider alone signed: listed with their fee, not billed (DESIGN: trust model)
+            "disputed": disputed.get(participant, []),
+            "disputed_fen": sum(line["fee_fen"] for line in disputed.get(participant, [])),
         }
     summary = {
         "@type": "tds:Settlement",
@@ -149,6 +224,9 @@ def compute(
         "agreements": agreements_out,
         "fees_fen": sum(a["fee_fen"] for a in agreements_out),
         "commission_fen": sum(a["commission_fen"] for a in agreements_out),
+        "disputed": period_uses.disputed,
+        "disputed_fen": sum(line["fee_fen"] for line in period_uses.disputed),
+        "excluded": period_uses.excluded,
     }
     sectors = {sector: (len(values), median(values)) for sector, values in prices.items()}
     return summary, statements, sectors
@@ -213,9 +291,9 @@ def _check_unchanged(session: Session, existing: Settlement, key: SigningKey, co
     summary, _, _ = compute(
         session, existing.period, tree, stored["document"]["commission_bp"], existing.settled_at
     )
-    later = _uses(session, existing.period, 1 << 62)
-    counted = sum(a["uses"] for a in summary["agreements"])
-    arrived = sum(len(uses) for uses in later.values())
+    later = _uses(session, existing.period, 1 << 62, dt.datetime.max.replace(tzinfo=dt.UTC))
+    counted = sum(a["uses"] for a in summary["agreements"]) + len(summary["disputed"])
+    arrived = later.count()
     if (
         canonical_bytes(new_signed(summary, registry.SPACE_ID, key)).decode() != existing.summary
         or arrived != counted

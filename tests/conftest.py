@@ -33,6 +33,9 @@ ALICE = SigningKey.from_seed(bytes(range(32)))
 BOB = SigningKey.from_seed(bytes(range(32, 64)))
 MALLORY = SigningKey.from_seed(bytes(range(64, 96)))
 
+# An hour ago by the nodes' clock: a use the space accepts on whatever day the suite runs.
+_HOUR_AGO = clock.now().replace(microsecond=0) - dt.timedelta(hours=1)
+
 # The fields of a succeeded usage record between telecom (provider) and bank (consumer).
 USAGE_FIELDS = dict(
     id="urn:uuid:r",
@@ -48,8 +51,8 @@ USAGE_FIELDS = dict(
     consumer_set_size=10,
     provider_set_size=12,
     fee_fen=5000,
-    started_at="2026-11-27T08:00:00Z",
-    finished_at="2026-11-27T08:00:01Z",
+    started_at=_HOUR_AGO.isoformat().replace("+00:00", "Z"),
+    finished_at=(_HOUR_AGO + dt.timedelta(seconds=1)).isoformat().replace("+00:00", "Z"),
 )
 
 

@@ -32,15 +32,24 @@ def yuan(fen: int | None) -> str:
 
 @blueprint.app_template_filter("when")
 def when(value: dt.datetime | str | None) -> str:
+    """A time in the page's zone and locale; a value in the log that is not a time is shown as
+    it is (the log keeps what was appended, however it came there)."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return str(value)
+    if not isinstance(value, dt.datetime):
+        return str(value)
     return str(format_datetime(value, "medium"))
 
 
 @blueprint.app_template_filter("number")
-def number(value: int | float) -> str:
+def number(value: int | float | str | None) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—" if value is None else str(value)
     return str(format_decimal(value))
 
 

@@ -93,7 +93,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             ("2026-11-03T10:00:00Z", "denied"),
         ):
             fields = {**USAGE_FIELDS, "id": f"urn:uuid:{uuid.uuid4()}", "agreement": agreement}
-            fields |= {"dataset": entry["id"], "finished_at": finished, "outcome": outcome}
+            fields |= {
+                "dataset": entry["id"],
+                "started_at": finished,
+                "finished_at": finished,
+                "outcome": outcome,
+            }
             fields |= {"fee_fen": 1001 if outcome == "succeeded" else 0}
             if outcome == "denied":
                 fields["reason"] = "consumerSetSize lteq 10: got 40"

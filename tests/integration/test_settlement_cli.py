@@ -61,7 +61,12 @@ def test_settle_a_month_download_statements_and_read_the_index(
         for day in (3, 4, 5):
             started, finished = at(last, day, "09:59:00"), at(last, day)
             fields = {**USAGE_FIELDS, "id": f"urn:uuid:{uuid.uuid4()}", "agreement": agreement}
-            fields |= {"dataset": entry["id"], "fee_fen": 1001, "started_at": started, "finished_at": finished}
+            fields |= {
+                "dataset": entry["id"],
+                "fee_fen": 1001,
+                "started_at": started,
+                "finished_at": finished,
+            }
             signed = new_signed(build_record(**fields), "telecom", telecom_node.config.key())
             signed = sign_document(signed, "bank", bank_node.config.key())
             client.send("POST", f"{live.space.url}/ledger/records", json=signed)

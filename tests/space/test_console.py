@@ -256,7 +256,7 @@ def test_log_filters_and_keyset_pages(space: dict[str, Any]) -> None:
             space["db"],
             space["agreement"],
             f"2026-11-{1 + n % 20:02d}T0{n % 10}:00:{n % 60:02d}Z",
-            n + 1,
+            5000,  # the agreed price; the sizes tell the records apart
             n + 1,
             outcome,
         )
@@ -300,7 +300,7 @@ def test_a_page_searches_a_bounded_window_and_says_where_it_stopped(
     from space.console import queries
 
     for n in range(8):
-        use(space["db"], space["agreement"], f"2026-11-0{1 + n}T01:00:00Z", n + 1, n + 1)  # indexes 4–11
+        use(space["db"], space["agreement"], f"2026-11-0{1 + n}T01:00:00Z", 5000, n + 1)  # indexes 4–11
     monkeypatch.setattr(queries, "WINDOW", 5)
     client = signed_in(space["app"], space["tokens"]["auditor"])
     first = client.get("/console/log?outcome=denied").get_data(as_text=True)
@@ -340,7 +340,7 @@ def test_time_filters_bound_the_append_time(space: dict[str, Any]) -> None:
 
 
 def test_a_participant_sees_its_own_records_and_statements_only(space: dict[str, Any]) -> None:
-    use(space["db"], space["agreement"], "2026-11-22T10:00:00Z", 7)  # telecom and bank
+    use(space["db"], space["agreement"], "2026-11-22T10:00:00Z", 5000, 7)  # telecom and bank
     client = signed_in(space["app"], space["tokens"]["participant"])  # bank
     assert rows(client.get("/console/log?participant=telecom").get_data(as_text=True)) == [4, 3, 2, 1, 0]
     assert client.get("/console/queues").status_code == 403

@@ -12,14 +12,28 @@ from contracts.keys import SigningKey
 from contracts.treehead import ReceiptError, check_consistency, check_head, check_receipt
 from contracts.usage import build_record
 from node.db import Database
-from space import ledger
+from space import agreements, ledger
 from space.errors import Conflict, NotFound, Refused
 from space.models import LedgerEntry, TreeHead
 from tests.conftest import ALICE, BOB, MALLORY, USAGE_FIELDS
+from tests.space.test_settlement import agreement
 
 RECORD = {**build_record(**USAGE_FIELDS)}
 SPACE = SigningKey.from_seed(bytes(range(96, 128)))
 NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def agreed(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The records name an agreement the space has recorded (it refuses others)."""
+    if "members" not in request.fixturenames:
+        return
+    members = request.getfixturevalue("members")
+    agreement_id = agreement(members, {"model": "per_job", "amount_fen": RECORD["fee_fen"]})
+    with members.session() as session:
+        dataset = agreements.get(session, agreement_id).dataset_id
+    monkeypatch.setitem(RECORD, "agreement", agreement_id)
+    monkeypatch.setitem(RECORD, "dataset", dataset)
 
 
 def record(i: int, **change: object) -> dict:
@@ -94,7 +108,7 @@ def test_a_late_countersignature_is_kept_beside_the_leaf(members: Database) -> N
 def test_same_id_with_other_content_conflicts_and_raises_an_alert(members: Database) -> None:
     append(members, record(1))
     with pytest.raises(Conflict, match="already in the log \\(leaf 0\\) with other content"):
-        append(members, record(1, fee_fen=1))
+        append(members, record(1, consumer_set_size=11))
     assert len(leaves(members)) == 1
     with members.session() as session:
         (alert,) = ledger.alerts(session)
@@ -103,7 +117,7 @@ def test_same_id_with_other_content_conflicts_and_raises_an_alert(members: Datab
         "urn:uuid:r1",
         "bank",
     )
-    assert alert["detail"]["submitted"]["document"]["fee_fen"] == 1
+    assert alert["detail"]["submitted"]["document"]["consumer_set_size"] == 11
 
 
 def test_a_batch_is_all_or_nothing(members: Database) -> None:
@@ -170,7 +184,7 @@ def test_filters(members: Database) -> None:
     append(members, record(2, outcome="denied", fee_fen=0, dataset=None))
     with members.session() as session:
         assert [e.record_id for e in ledger.entries(session, outcome="denied")] == ["urn:uuid:r2"]
-        assert [e.record_id for e in ledger.entries(session, dataset="urn:uuid:d")] == ["urn:uuid:r1"]
+        assert [e.record_id for e in ledger.entries(session, dataset=RECORD["dataset"])] == ["urn:uuid:r1"]
         assert len(ledger.entries(session, participant="bank")) == 2
         assert ledger.entries(session, participant="nobody") == []
         assert [e.seq for e in ledger.entries(session, after=0)] == [1]

@@ -83,7 +83,10 @@ def agreement(db: Database, price: dict, shares: list | None = None, negotiated:
 def use(
     db: Database, agreement_id: str, finished: str, fee: int, rows: int = 10, outcome: str = "succeeded"
 ) -> None:
+    with db.session() as session:
+        dataset = agreements.get(session, agreement_id).dataset_id
     fields_ = {**USAGE_FIELDS, "agreement": agreement_id, "fee_fen": fee if outcome == "succeeded" else 0,
+               "dataset": dataset,
                "consumer_set_size": rows, "outcome": outcome, "finished_at": finished, "started_at": finished,
                "id": f"urn:uuid:{agreement_id[-6:]}{finished}{fee}{rows}{outcome}"}  # fmt: skip
     signed = sign_document(new_signed(build_record(**fields_), "telecom", ALICE), "bank", BOB)
@@ -151,11 +154,12 @@ def test_a_negotiated_price_overrides_the_listed_one(market: Database) -> None:
     assert [(a["fee_fen"], a["price"]["amount_fen"]) for a in doc["agreements"]] == [(4000, 4000)]
 
 
-def test_a_record_whose_fee_contradicts_the_agreement_stops_settlement(market: Database) -> None:
+def test_a_record_whose_fee_contradicts_the_agreement_is_refused_at_the_log(market: Database) -> None:
     listed = agreement(market, {"model": "per_job", "amount_fen": 5000})
-    use(market, listed, "2026-10-03T00:00:00Z", 4999)
-    with pytest.raises(Refused, match=r"fee 4999 fen, but agreement .* per_job price makes it 5000 fen"):
-        settle(market, "2026-10")
+    with pytest.raises(Refused, match=r"per_job price of 5000 fen makes it 5000 fen .* the record says 4999"):
+        use(market, listed, "2026-10-03T00:00:00Z", 4999)
+    summary = settle(market, "2026-10")[0]["document"]
+    assert (summary["fees_fen"], summary["agreements"]) == (0, [])
 
 
 def test_a_settled_period_is_immutable_and_reruns_give_the_same_bytes(market: Database) -> None:
