@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -225,13 +226,25 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         return _fail("memory", f"memory limit {limits.memory_mb} MiB exceeded")
     except OSError as exc:
-        if exc.errno != errno.EFBIG:  # Python ignores SIGXFSZ, so the write itself fails
-            raise
-        return _fail("file_size", f"file size limit {limits.file_size_mb} MiB exceeded")
+        if exc.errno == errno.EFBIG:  # Python ignores SIGXFSZ, so the write itself fails
+            return _fail("file_size", f"file size limit {limits.file_size_mb} MiB exceeded")
+        return _internal(exc)
+    except Exception as exc:
+        return _internal(exc)
     result["peak_rss_mb"] = round(max(psi.vm_hwm_mb(), psi.child_peak_mb()), 1)
     sys.stdout.buffer.write(framing.encode(result, out_blobs))
     sys.stdout.buffer.flush()
     return 0
+
+
+def _internal(exc: BaseException) -> int:
+    """An error the operation did not foresee: its type only. Library messages quote the data
+    they choked on (NumPy's "could not convert string to float: 'Li Si'"), and what a worker
+    says may leave the provider; the traceback stays on the host's side, in stderr."""
+    traceback.print_exception(exc, file=sys.stderr)
+    return _fail(
+        "internal", f"the operation failed ({type(exc).__name__}); the provider's log has the details"
+    )
 
 
 if __name__ == "__main__":

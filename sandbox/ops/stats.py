@@ -94,7 +94,8 @@ def _numbers(cells: np.ndarray, column: str) -> np.ndarray:
     try:
         return cells.astype(float)
     except ValueError as exc:
-        raise StatsError(f"column {column!r} holds values that are not numbers ({exc})") from exc
+        # never the cell itself (NumPy's message quotes it): this text leaves the provider
+        raise StatsError(f"column {column!r} holds values that are not numbers") from exc
 
 
 def local_parts(
