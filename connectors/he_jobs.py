@@ -44,6 +44,7 @@ from sandbox import framing
 from sandbox.errors import SandboxError, WorkerFailed
 from sandbox.interface import WorkerJob
 from sandbox.limits import MiB
+from sandbox.ops.csvkeys import normalise_key
 from sandbox.twopart import Continued
 
 HE_OPERATIONS = ("he.aggregate", "he.score")
@@ -413,6 +414,27 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
 
 
 # --- provider side ---------------------------------------------------------------------------
+def count_ids(blob: bytes) -> int:
+    """The number of distinct ids in an he.score request's id list; refused unless it is a
+    non-empty JSON list of distinct non-empty strings (a repeated id would be scored twice and
+    averaging repeats strips the noise that bounds what a model extracts)."""
+    try:
+        ids = json.loads(blob)
+    except ValueError as exc:
+        raise Refused("he.score request: the ids are not a JSON list of strings", status=400) from exc
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i.strip() for i in ids):
+        raise Refused(
+            "he.score request: the ids must be a non-empty JSON list of non-empty strings", status=400
+        )
+    keys = [normalise_key(i) for i in ids]
+    if len(set(keys)) != len(keys):
+        raise Refused(
+            f"he.score request: {len(keys) - len(set(keys))} ids appear more than once; send each id once",
+            status=400,
+        )
+    return len(keys)
+
+
 def _ids_today(ctx: Connector, agreement_id: str) -> int:
     midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     with ctx.db.session() as session:
@@ -478,6 +500,15 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
             if not isinstance(header.get("consumer_set_size"), int) or len(blobs) != 2 + len(features):
                 raise Refused(
                     "he.score request: expected consumer_set_size and 2 + features blobs", status=400
+                )
+            # the provider counts the ids itself: a declared size is what the policy checks, the
+            # fee is computed from and idsPerDay adds up, so it may not differ from what is sent
+            counted = count_ids(blobs[1])
+            if counted != header["consumer_set_size"]:
+                raise Refused(
+                    f"he.score request: consumer_set_size {header['consumer_set_size']!r} but the request "
+                    f"carries {counted} ids; declare the number of ids sent",
+                    status=400,
                 )
             extra = {"column": sorted(features)}
         try:
