@@ -9,7 +9,7 @@ import httpx
 
 from connectors.models import Token
 from contracts.keys import SigningKey
-from node.config import KEY, TOKEN, NodeConfig, default_db, write_file
+from node.config import KEY, TOKEN, NodeConfig, default_db, private_dir, private_files, write_file
 from node.db import check_url, create_database
 from node.signing import SignedClient
 
@@ -68,7 +68,7 @@ def init_connector(
         ).json()
     finally:
         client.close()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     config = NodeConfig(
         role="connector",
         id=name,
@@ -82,4 +82,5 @@ def init_connector(
     token = create_database(config.db, MIGRATIONS, Token, "admin")
     write_file(data_dir / TOKEN, token.encode(), mode=0o600)
     config.save()
+    private_files(data_dir)
     return config, token, registration

@@ -50,7 +50,25 @@ class NodeConfig:
     def save(self) -> None:
         data = asdict(self)
         del data["data_dir"]
-        write_file(self.path / CONFIG, json.dumps(data, indent=2).encode(), mode=0o644, replace=True)
+        write_file(self.path / CONFIG, json.dumps(data, indent=2).encode(), mode=0o600, replace=True)
+
+
+PRIVATE_UMASK = 0o077  # what a node creates — databases, job results, logs — only it may read
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` (and its parents) as a folder only its owner may enter (0700); an
+    existing one is narrowed to 0700, since it will hold the node's key, database and results."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def private_files(data_dir: Path) -> None:
+    """Narrow the files a node keeps in ``data_dir`` to 0600 (SQLite creates its database
+    under the process's umask, which the CLI sets to PRIVATE_UMASK; a library caller may not)."""
+    for path in data_dir.iterdir():
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, 0o600)
 
 
 def default_db(data_dir: Path) -> str:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from contracts.keys import SigningKey
-from node.config import KEY, TOKEN, NodeConfig, default_db, write_file
+from node.config import KEY, TOKEN, NodeConfig, default_db, private_dir, private_files, write_file
 from node.db import check_url, create_database
 from space.app import NEGATIVE_LIST
 from space.models import Token
@@ -52,7 +52,7 @@ DEFAULT_NEGATIVE_LIST = {
 
 def init_space(data_dir: Path, url: str, db_url: str | None, auto_admit: bool) -> tuple[NodeConfig, str]:
     """Create the space's data directory; return its config and the operator token (shown once)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     config = NodeConfig(
         role="space",
         id="space",
@@ -65,9 +65,10 @@ def init_space(data_dir: Path, url: str, db_url: str | None, auto_admit: bool) -
     write_file(
         data_dir / NEGATIVE_LIST,
         json.dumps(DEFAULT_NEGATIVE_LIST, ensure_ascii=False, indent=2).encode(),
-        mode=0o644,
+        mode=0o600,
     )
     token = create_database(config.db, MIGRATIONS, Token, "operator")
     write_file(data_dir / TOKEN, token.encode(), mode=0o600)
     config.save()
+    private_files(data_dir)
     return config, token

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from contracts.errors import ContractError
-from node.config import ConfigError, NodeConfig, load
+from node.config import PRIVATE_UMASK, ConfigError, NodeConfig, load
 from node.db import DatabaseURLError
 from tds.client import NodeAPI
 from tds.errors import JobEnded, TdsError
@@ -977,6 +977,7 @@ def _logging() -> None:
 
 
 def main() -> None:
+    os.umask(PRIVATE_UMASK)  # every file and folder a node or the CLI creates is the owner's alone
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
