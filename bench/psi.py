@@ -114,7 +114,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; medians are reported")
     parser.add_argument("--skip-raw", action="store_true", help="only the job (e.g. for 1 000 000)")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run: checks the path, not speed")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, one run: checks the path, not speed"
+    )
     args = parser.parse_args()
     if args.smoke:
         args.n, args.repeat = 2_000, 1

@@ -111,9 +111,7 @@ def program(machine: str | None = None) -> bytes | None:
     def offset(at: int, label: str | None) -> int:
         return 0 if label is None else labels[label] - at - 1
 
-    return b"".join(
-        _insn(op, k, offset(at, jt), offset(at, jf)) for at, (op, k, jt, jf) in enumerate(code)
-    )
+    return b"".join(_insn(op, k, offset(at, jt), offset(at, jf)) for at, (op, k, jt, jf) in enumerate(code))
 
 
 def filter_fd(machine: str | None = None) -> int | None:

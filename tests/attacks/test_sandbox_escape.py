@@ -30,7 +30,8 @@ def call(*args):
         return ["child started", 0]
     return [answer, ctypes.get_errno()]
 flags = ARGS["flags"]
-RESULT["clone-newuser-newnet"] = call(ARGS["clone"], flags["CLONE_NEWUSER"] | flags["CLONE_NEWNET"] | 17, 0, 0, 0, 0)
+both = flags["CLONE_NEWUSER"] | flags["CLONE_NEWNET"]
+RESULT["clone-newuser-newnet"] = call(ARGS["clone"], both | 17, 0, 0, 0, 0)
 RESULT["clone-newns"] = call(ARGS["clone"], flags["CLONE_NEWNS"] | 17, 0, 0, 0, 0)
 RESULT["clone-newpid"] = call(ARGS["clone"], flags["CLONE_NEWPID"] | 17, 0, 0, 0, 0)
 RESULT["clone3"] = call(435, 0, 0)
