@@ -75,7 +75,8 @@ class Node:
     def start(self, extra_env: dict[str, str] | None = None) -> None:
         role = self.config.role
         self.log_path = self.config.path / "serve.log"
-        log = self.log_path.open("ab")
+        # the node's own log, as private as the rest of its directory (it names jobs and peers)
+        log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         env = {**os.environ, **(extra_env or {})}
         self.proc = subprocess.Popen(
             tds_command("--data-dir", str(self.config.path), role, "serve"),
