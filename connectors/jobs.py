@@ -430,6 +430,7 @@ def _authorize(
         raise _Denied(f"agreement {neg.agreement_id} was terminated: {neg.reason}", neg.dataset_id)
     if neg.state != State.FINALIZED.value or neg.agreement is None:
         raise _Denied(f"agreement {neg.agreement_id} is {neg.state}, not FINALIZED", neg.dataset_id)
+    _confirm_in_force(ctx, neg)
     operation = header["operation"]
     if operation not in neg.operations:
         raise _Denied(
@@ -461,6 +462,31 @@ def _authorize(
     if taken.rowcount != 1:
         raise _Denied("another job took this use at the same moment; retry", neg.dataset_id)
     return neg, dataset
+
+
+def _confirm_in_force(ctx: Connector, neg: Negotiation) -> None:
+    """Ask the space, before every job and without a cache, whether the agreement is still in
+    force: an operator's termination changes only the space's record, and a job under it must
+    end at once everywhere (issue 12 §3). While the space cannot answer, jobs are refused."""
+    agreement_id = str(neg.agreement_id)
+    try:
+        recorded = ctx.space.agreement(agreement_id)
+    except RemoteError as exc:
+        if exc.status == 404:
+            raise _Denied(f"agreement {agreement_id} is not recorded at the space", neg.dataset_id) from exc
+        why = f"HTTP {exc.status}" if exc.status else "unreachable"
+        raise _Denied(
+            f"the space cannot confirm that agreement {agreement_id} is in force ({why}); "
+            "jobs under it are refused until the space answers",
+            neg.dataset_id,
+        ) from exc
+    if recorded.get("state") == State.TERMINATED.value:
+        reason = (
+            f"agreement {agreement_id} was terminated by {recorded.get('terminated_by')} at "
+            f"{recorded.get('terminated_at')}: {recorded.get('termination_reason') or 'no reason given'}"
+        )
+        negotiation.terminated_at_the_space(ctx, neg, reason)
+        raise _Denied(reason, neg.dataset_id)
 
 
 def _release_use(ctx: Connector, neg_id: str) -> None:

@@ -433,6 +433,13 @@ def terminate(ctx: Connector, ref: str, reason: str) -> Negotiation:
     return neg
 
 
+def terminated_at_the_space(ctx: Connector, neg: Negotiation, reason: str) -> None:
+    """The space says the agreement is terminated (by the operator, or by a party whose message
+    never reached us): so it is here too."""
+    if neg.state != State.TERMINATED.value:
+        _move(ctx, neg.id, State.TERMINATED, reason=reason)
+
+
 def on_termination(ctx: Connector, caller: str, pid: str, body: dict[str, Any]) -> None:
     neg = find(ctx, pid)
     if caller != neg.peer_id:

@@ -93,6 +93,10 @@ class SpaceClient:
     def record_agreement(self, signed: dict[str, Any]) -> dict[str, Any]:
         return self._post("/agreements", signed)
 
+    def agreement(self, agreement_id: str) -> dict[str, Any]:
+        """The space's record of an agreement, its state included; never cached."""
+        return dict(self._get(f"/agreements/{quote(agreement_id, safe=':')}"))
+
     def terminate_agreement(self, agreement_id: str, reason: str) -> dict[str, Any]:
         return self._post(f"/agreements/{agreement_id}/termination", {"reason": reason})
 

@@ -18,8 +18,10 @@ def test_records_wait_for_the_space_and_arrive_once(tmp_path: Path) -> None:
             entry = publish_dataset(telecom, "subs", tmp_path / "b.csv", offer)
             agreement = negotiate(bank, entry["offers"][0]["id"], ["psi.cardinality"])["agreement_id"]
             live.space.stop()  # members stay trusted for peer_cache_s (30 s) from their last check
+            # the provider asks the space before every job: with the space down it refuses, and
+            # the record of that refusal waits for the space like any other
             job = run_job(bank, agreement, "psi.cardinality", tmp_path / "a.csv")
-            assert job["summary"] == {"cardinality": 100}
+            assert job["status"] == "denied" and "the space cannot confirm" in job["error"]
             assert bank.post("/api/outbox/flush")["delivered"] == 0  # the space is down
             (pending,) = bank.get("/api/outbox")["pending"]
             assert pending["state"] == "ready" and pending["attempts"] >= 1
@@ -31,7 +33,13 @@ def test_records_wait_for_the_space_and_arrive_once(tmp_path: Path) -> None:
             operator = live.operator()
             ledger = operator.get("/ledger/records")
             assert [r["record_id"] for r in ledger["records"]] == [pending["id"]]
-            assert ledger["records"][0]["signed"]["document"]["fee_fen"] == 3 * 400
+            assert ledger["records"][0]["signed"]["document"]["outcome"] == "denied"
+            again = run_job(bank, agreement, "psi.cardinality", tmp_path / "a.csv")
+            assert again["summary"] == {"cardinality": 100}
+            for api in (bank, telecom):
+                api.post("/api/outbox/flush")
+            ledger = operator.get("/ledger/records")
+            assert [r["signed"]["document"]["fee_fen"] for r in ledger["records"]] == [0, 3 * 400]
             verified_log(operator)
             operator.close()
         finally:
