@@ -6,7 +6,10 @@ Semantics (ODRL 2.2 §2.6, narrowed to what TDS needs):
   satisfied; a constraint on a result-time operand (``resultSize``) is *deferred*: it does not
   block the request and is returned so the consumer's connector can enforce it on the result;
 * a prohibition applies when its action is the requested one and every constraint is
-  satisfied (a prohibition without constraints always applies);
+  satisfied or cannot be checked because the request does not state its operand (a
+  prohibition fails closed: "no jobs with epsilon > 1" also stops a job that names no epsilon;
+  one without constraints always applies); a constraint deferred to a later check (a job
+  operand at negotiation) keeps the prohibition for that check;
 * the request is permitted when at least one permission applies and no prohibition does.
 
 A prohibition can therefore only remove permits, never add them. Every decision carries one
@@ -192,7 +195,7 @@ def evaluate(
         label = f"prohibition[{i}]"
         results = [check_constraint(label, c, context, deferrable) for c in rule.constraints]
         reasons.extend(results)
-        if all(r.outcome is Outcome.SATISFIED for r in results):
+        if all(r.outcome in (Outcome.SATISFIED, Outcome.MISSING) for r in results):
             matched = "; ".join(r.message for r in results) or "always"
             return Decision(False, action, tuple(reasons), f"{action} prohibited by {label}: {matched}")
     return Decision(True, action, tuple(reasons), f"{action} permitted by {permitted_by}")

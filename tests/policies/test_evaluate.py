@@ -141,6 +141,20 @@ def test_prohibition_applies_when_all_its_constraints_hold() -> None:
     assert other.permitted
 
 
+def test_prohibition_whose_operand_the_request_does_not_state_fails_closed() -> None:
+    # "no job with epsilon above 1" stops a job that names no epsilon at all (issue 12 §2)
+    prohibited = policy(prohibition=[{"action": "psi.cardinality", "constraint": [c("epsilon", "gt", 1.0)]}])
+    silent = evaluate(prohibited, "psi.cardinality", BASE)
+    assert not silent.permitted
+    assert silent.summary == (
+        "psi.cardinality prohibited by prohibition[0]: epsilon gt 1.0: the request does not state epsilon"
+    )
+    assert evaluate(prohibited, "psi.cardinality", {**BASE, "epsilon": 0.5}).permitted
+    assert not evaluate(prohibited, "psi.cardinality", {**BASE, "epsilon": 2.0}).permitted
+    # at negotiation a job operand is deferred: the prohibition waits for the job
+    assert evaluate(prohibited, "psi.cardinality", BASE, NEGOTIATION_DEFERRABLE).permitted
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [
