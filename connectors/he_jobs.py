@@ -295,12 +295,10 @@ def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
         state = _wait_for_total(ctx, job_id)
         metrics["answers"] = state["answers"]
         if state["total"] is None:
-            _fail(
-                ctx,
-                job_id,
-                "no provider contributed: " + "; ".join(f"{a}: {r}" for a, r in answers.items()),
-                metrics,
+            why = state.get("withheld") or "no provider contributed: " + "; ".join(
+                f"{a}: {r}" for a, r in answers.items()
             )
+            _fail(ctx, job_id, f"the space withheld the total: {why}" if state.get("withheld") else why, metrics)
             return
         finished = decryption.send({}, [base64.b64decode(state["total"])])
         metrics["total_s"] = round(time.perf_counter() - clock, 3)
@@ -414,6 +412,16 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
 
 
 # --- provider side ---------------------------------------------------------------------------
+def _providers(ctx: Connector, job: str) -> int | None:
+    """The space's count of distinct providers in aggregation ``job`` (None when it cannot say:
+    a policy that asks for a number of providers then refuses the job)."""
+    try:
+        return ctx.space.aggregation_providers(job)
+    except RemoteError as exc:
+        log.warning("the space could not count the providers of aggregation %s: %s", job, exc)
+        return None
+
+
 def count_ids(blob: bytes) -> int:
     """The number of distinct ids in an he.score request's id list; refused unless it is a
     non-empty JSON list of distinct non-empty strings (a repeated id would be scored twice and
@@ -516,7 +524,12 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
         except Exception:
             neg = None
         if neg is not None:
-            extra["epsilonTotal"] = neg.epsilon_spent + epsilon if epsilon else neg.epsilon_spent
+            if epsilon:
+                # a budget applies to differentially private jobs: a job without ε does not
+                # state epsilonTotal, so a policy that budgets ε refuses it (no DP, no job)
+                extra["epsilonTotal"] = neg.epsilon_spent + epsilon
+            if operation == "he.aggregate":
+                extra["providers"] = _providers(ctx, str(header["job"]))
             if operation == "he.score":
                 extra["idsPerDay"] = _ids_today(ctx, neg.agreement_id or "") + header["consumer_set_size"]
         neg, dataset = jobs._authorize(ctx, caller, header, extra)
@@ -593,6 +606,8 @@ def _aggregate(
     below = check_result(tuple(policy.constraint_values("he.aggregate", "aggregationSize")),
                          {"aggregationSize": computed.header["rows"]})  # fmt: skip
     body: dict[str, Any] = {"agreement": neg.agreement_id, "fingerprint": header["fingerprint"]}
+    # the space adds this part only with as many distinct providers as the policy asks for
+    body["min_providers"] = policy.least("he.aggregate", "providers") or 1
     if below:
         # the count itself is not told: it is one of the statistics being protected
         reason = "fewer rows than the agreement's minimum (aggregationSize); contributed nothing"

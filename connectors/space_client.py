@@ -113,6 +113,10 @@ class SpaceClient:
     def contribute(self, job: str, body: dict[str, Any]) -> Any:
         return self._post(f"/aggregations/{job}/contributions", body)
 
+    def aggregation_providers(self, job: str) -> int:
+        """How many distinct providers other than the consumer the aggregation holds."""
+        return int(self._get(f"/aggregations/{job}/providers")["providers"])
+
     def aggregation(self, job: str) -> dict[str, Any]:
         return dict(self._get(f"/aggregations/{job}"))
 

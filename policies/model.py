@@ -48,6 +48,9 @@ LEFT_OPERANDS: dict[str, OperandType] = {
     "epsilon": OperandType.DECIMAL,  # differential-privacy ε of this job
     "epsilonTotal": OperandType.DECIMAL,  # ε spent under the agreement, this job included
     "idsPerDay": OperandType.INTEGER,  # ids scored under the agreement today (UTC), this job included
+    # distinct providers other than the consumer in an he.aggregate job, as the space counts them:
+    # one agreement alone would hand the consumer that provider's exact sums
+    "providers": OperandType.INTEGER,
 }
 
 # Left operands only known once a result exists; evaluated by the consumer's connector before
@@ -121,6 +124,16 @@ class Policy:
     def actions(self) -> tuple[str, ...]:
         """The operations some permission names, in policy order, without repeats."""
         return tuple(dict.fromkeys(rule.action for rule in self.permissions))
+
+    def least(self, action: str, left: str) -> int | None:
+        """The smallest whole value of ``left`` that every gt / gteq constraint on it in the
+        permissions for ``action`` admits (None: no such constraint)."""
+        bounds = [
+            c.right + (1 if c.operator == "gt" else 0)
+            for c in self.constraint_values(action, left)
+            if c.operator in ("gt", "gteq") and isinstance(c.right, int) and not isinstance(c.right, bool)
+        ]
+        return max(bounds) if bounds else None
 
     def constraint_values(self, action: str, left: str) -> list[Constraint]:
         """The constraints on ``left`` in every permission for ``action``."""

@@ -85,16 +85,37 @@ def contribute(session: Session, caller: str, job: str, body: dict[str, Any]) ->
     reason = str(body.get("reason") or ("contributed" if ciphertext else ""))
     if ciphertext is None and not reason:
         raise Refused("a contribution carries a ciphertext or the reason there is none")
+    least = body.get("min_providers", 1)
+    if isinstance(least, bool) or not isinstance(least, int) or least < 1:
+        raise Refused(f"min_providers: expected a whole number ≥ 1, got {least!r}")
     existing = session.get(Contribution, (job, agreement_id))
     if existing is not None:
         if existing.ciphertext != ciphertext:
             raise Conflict(f"agreement {agreement_id} already contributed to {job}")
         return existing
     row = Contribution(
-        job=job, agreement_id=agreement_id, provider_id=caller, ciphertext=ciphertext, reason=reason
+        job=job,
+        agreement_id=agreement_id,
+        provider_id=caller,
+        ciphertext=ciphertext,
+        reason=reason,
+        min_providers=least,
     )
     session.add(row)
     return row
+
+
+def providers(session: Session, caller: str, job: str) -> dict[str, Any]:
+    """For a provider deciding whether to take part: how many distinct participants other than
+    the consumer provide in this aggregation (what the ``providers`` policy operand compares)."""
+    aggregation = session.get(Aggregation, job)
+    if aggregation is None:
+        raise NotFound(f"no aggregation {job}")
+    found = [session.get(Agreement, a) for a in aggregation.agreements]
+    if not any(a is not None and a.provider_id == caller for a in found):
+        raise Refused(f"{caller} is not a provider in aggregation {job}", status=403)
+    distinct = {a.provider_id for a in found if a is not None and a.provider_id != aggregation.consumer_id}
+    return {"job": job, "agreements": len(aggregation.agreements), "providers": len(distinct)}
 
 
 def state(session: Session, caller: str, job: str) -> tuple[dict[str, Any], WorkerJob | None]:
@@ -111,6 +132,15 @@ def state(session: Session, caller: str, job: str) -> tuple[dict[str, Any], Work
         return {"status": "waiting", "answers": answers, "expected": len(aggregation.agreements)}, None
     ciphertexts = [parts[a].ciphertext for a in aggregation.agreements if parts[a].ciphertext]
     found = {"status": "complete", "answers": answers, "contributors": len(ciphertexts), "total": None}
+    contributing = [parts[a] for a in aggregation.agreements if parts[a].ciphertext]
+    distinct = {c.provider_id for c in contributing if c.provider_id != aggregation.consumer_id}
+    least = max((c.min_providers for c in contributing), default=1)
+    if len(distinct) < least:
+        # a provider's ciphertext is added only with as many others as it asked for: fewer
+        # would let the consumer read its part out of the total
+        return {**found, "contributors": 0, "withheld": (
+            f"{len(distinct)} distinct providers contributed; a contribution requires at least {least}"
+        )}, None
     if aggregation.total is not None:
         return {**found, "total": base64.b64encode(aggregation.total).decode()}, None
     if not ciphertexts:

@@ -11,6 +11,7 @@ tokens. Every error is problem+json. Routes:
     POST /catalog                                      signed provider: publish an entry
     POST /agreements, /agreements/<id>/termination     signed party
     GET  /agreements/<id>                              signed party, or operator/auditor token
+    GET  /aggregations/<job>/providers                 signed provider in the aggregation
     POST /ledger/records, /ledger/batch                signed party: append usage records → receipts
     GET  /ledger/records[/<id>], /ledger/head[s],      operator/auditor token (everything), or signed
          /ledger/proof/inclusion|consistency           participant (its own records; heads, proofs)
@@ -344,6 +345,12 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         with database.transaction() as session:
             row = aggregation.contribute(session, caller, job, json_body(("agreement", "fingerprint")))
             return jsonify({"job": job, "agreement": row.agreement_id, "reason": row.reason}), 201
+
+    @app.get("/aggregations/<path:job>/providers")
+    def aggregation_providers(job: str) -> Any:
+        caller = signed_caller()
+        with database.session() as session:
+            return aggregation.providers(session, caller, job)
 
     @app.get("/aggregations/<path:job>")
     def aggregation_state(job: str) -> Any:

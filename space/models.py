@@ -215,6 +215,8 @@ class Contribution(Base):
     provider_id: Mapped[str] = mapped_column(String(40))
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     reason: Mapped[str] = mapped_column(Text)
+    # the fewest distinct providers (other than the consumer) this ciphertext may be added with
+    min_providers: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
