@@ -30,9 +30,7 @@ def test_a_job_after_the_operator_terminated_the_agreement_is_denied_by_the_prov
             assert job["status"] == "denied"
             assert f"agreement {ended} was terminated by space at " in job["error"]
             assert job["error"].endswith(": breach of purpose")
-            (held,) = [
-                n for n in provider.get("/api/contracts")["contracts"] if n["agreement_id"] == ended
-            ]
+            (held,) = [n for n in provider.get("/api/contracts")["contracts"] if n["agreement_id"] == ended]
             assert held["state"] == "TERMINATED"  # the provider's copy follows the space's
 
             for api in (consumer, provider):
