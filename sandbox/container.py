@@ -26,6 +26,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,19 @@ def available(image: str = HOST_RUNTIME_IMAGE) -> tuple[bool, str]:
     return True, f"Docker engine {version}, image {image}"
 
 
+@contextlib.contextmanager
+def staging_dir() -> Iterator[Path]:
+    """A job's staging directory, inside a folder only the connector's user may enter (0700):
+    the copy handed to the container's uid 65534 is readable by that uid, and a host process
+    running as nobody must not reach it (the engine binds the file itself, so the container
+    does not need to traverse the folders above it)."""
+    with tempfile.TemporaryDirectory(prefix="tds-docker-") as outer:
+        os.chmod(outer, 0o700)
+        staging = Path(outer) / "job"
+        staging.mkdir(mode=0o700)
+        yield staging
+
+
 def readable_copy(dataset: Path, staging: Path) -> Path:
     """The dataset as the container's uid 65534 can read it.
 
@@ -130,8 +144,8 @@ class DockerBackend:
         return binds, dataset
 
     def run(self, job: WorkerJob, progress: Progress | None = None) -> WorkerResult:
-        with tempfile.TemporaryDirectory(prefix="tds-docker-") as staging:
-            return self._run_staged(job, Path(staging), progress)
+        with staging_dir() as staging:
+            return self._run_staged(job, staging, progress)
 
     def _run_staged(self, job: WorkerJob, staging: Path, progress: Progress | None) -> WorkerResult:
         limits = job.limits or self.limits
