@@ -2,7 +2,8 @@
 
 PolicyError                 root: anything wrong with a policy or a rule set
 ├── PolicySyntaxError       a policy document is malformed (names the path and what was expected)
-└── RuleSetError            the space's negative list is malformed
+├── RuleSetError            the space's negative list is malformed
+└── EndpointError           a connector endpoint the space's policy does not admit
 """
 
 

@@ -124,6 +124,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         signing.verify_incoming(
             nonces, config.url, lambda kid: fields["public_key"] if kid == fields["id"] else None
         )
+        registry.check_endpoint(fields["endpoint"], settings)  # resolved only for a signed request
         with database.transaction() as session:
             participant, created = registry.register(session, fields)
             if created and settings.auto_admit:

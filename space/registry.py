@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,9 +15,12 @@ from contracts.credit_code import validate_credit_code
 from contracts.documents import new_signed
 from contracts.errors import ContractError
 from contracts.keys import SigningKey, load_public_key
+from policies import endpoints
+from policies.errors import PolicyError
 from policies.model import format_datetime
 from space.errors import Conflict, NotFound, Refused
 from space.models import Participant
+from space.settings import SpaceSettings
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9-]{2,39}$")
 JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
@@ -64,6 +68,24 @@ def validate_registration(body: dict[str, Any]) -> dict[str, Any]:
         "public_key": body["public_key"],
         "endpoint": endpoint.rstrip("/"),  # type: ignore[union-attr]
     }
+
+
+def check_endpoint(endpoint: str, settings: SpaceSettings) -> None:
+    """Refuse an endpoint the operator's policy does not admit, judged by every address its host
+    resolves to now (policies.endpoints). Raises Refused (422) saying which address and range."""
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    try:
+        found = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
+                                   type=socket.SOCK_STREAM)  # fmt: skip
+    except (OSError, UnicodeError) as exc:
+        raise Refused(f"endpoint {endpoint!r}: host {host!r} does not resolve ({exc})") from exc
+    try:
+        endpoints.check_endpoint(
+            endpoint, [str(a[4][0]) for a in found], settings.endpoint_denied_ranges, settings.dev_mode
+        )
+    except PolicyError as exc:
+        raise Refused(str(exc)) from exc
 
 
 def register(session: Session, fields: dict[str, Any]) -> tuple[Participant, bool]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from policies.endpoints import DEFAULT_DENIED
+
 PUBLIC_INTEREST = (
     "public-interest",
     "scientific-research",
@@ -17,6 +19,9 @@ PUBLIC_INTEREST = (
 @dataclass(frozen=True)
 class SpaceSettings:
     auto_admit: bool = False  # development spaces admit every registration at once
+    dev_mode: bool = False  # development: connector endpoints on loopback are admitted
+    # addresses (CIDR) a connector endpoint may not resolve to; see policies.endpoints
+    endpoint_denied_ranges: tuple[str, ...] = DEFAULT_DENIED
     credential_days: int = 365  # validity of a membership credential, days
     max_body_mb: int = 256  # largest request body, MiB
     sandbox_backend: str = "auto"  # where the space adds ciphertexts: auto | process | bwrap | docker
@@ -30,6 +35,7 @@ class SpaceSettings:
     def from_options(cls, options: dict[str, Any]) -> SpaceSettings:
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in options.items() if k in names}
-        if "public_interest_purposes" in values:
-            values["public_interest_purposes"] = tuple(values["public_interest_purposes"])
+        for name in ("public_interest_purposes", "endpoint_denied_ranges"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)

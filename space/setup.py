@@ -50,7 +50,9 @@ DEFAULT_NEGATIVE_LIST = {
 }
 
 
-def init_space(data_dir: Path, url: str, db_url: str | None, auto_admit: bool) -> tuple[NodeConfig, str]:
+def init_space(
+    data_dir: Path, url: str, db_url: str | None, auto_admit: bool, dev: bool = False
+) -> tuple[NodeConfig, str]:
     """Create the space's data directory; return its config and the operator token (shown once)."""
     private_dir(data_dir)
     config = NodeConfig(
@@ -59,7 +61,7 @@ def init_space(data_dir: Path, url: str, db_url: str | None, auto_admit: bool) -
         url=url.rstrip("/"),
         db=check_url(db_url or default_db(data_dir)),
         data_dir=str(data_dir.resolve()),
-        options={"auto_admit": auto_admit},
+        options={"auto_admit": auto_admit, "dev_mode": dev},
     )
     SigningKey.generate().save(data_dir / KEY)
     write_file(

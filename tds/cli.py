@@ -73,12 +73,13 @@ def space() -> None:
 @click.option("--url", default="http://127.0.0.1:8700", show_default=True, help="Base URL to serve on.")
 @click.option("--db", "db_url", help="Database URL (default: SQLite in the data directory).")
 @click.option("--auto-admit", is_flag=True, help="Admit every registration at once (development).")
+@click.option("--dev", is_flag=True, help="Development space: admit connector endpoints on loopback.")
 @pass_state
-def space_init(state: State, url: str, db_url: str | None, auto_admit: bool) -> None:
+def space_init(state: State, url: str, db_url: str | None, auto_admit: bool, dev: bool) -> None:
     """Create a space: key (0600), config, database, negative list, operator token."""
     from space.setup import init_space
 
-    config, token = init_space(state.data_dir, url, db_url, auto_admit)
+    config, token = init_space(state.data_dir, url, db_url, auto_admit, dev)
     emit(
         state,
         {"id": config.id, "url": config.url, "operator_token": token},
