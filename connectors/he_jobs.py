@@ -41,7 +41,7 @@ from node.models import utcnow
 from node.signing import RemoteError
 from policies.evaluate import check_result
 from sandbox import framing
-from sandbox.errors import SandboxError, WorkerFailed
+from sandbox.errors import SandboxError
 from sandbox.interface import WorkerJob
 from sandbox.limits import MiB
 from sandbox.ops.csvkeys import normalise_key
@@ -295,10 +295,11 @@ def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
         state = _wait_for_total(ctx, job_id)
         metrics["answers"] = state["answers"]
         if state["total"] is None:
-            why = state.get("withheld") or "no provider contributed: " + "; ".join(
-                f"{a}: {r}" for a, r in answers.items()
-            )
-            _fail(ctx, job_id, f"the space withheld the total: {why}" if state.get("withheld") else why, metrics)
+            if state.get("withheld"):
+                why = f"the space withheld the total: {state['withheld']}"
+            else:
+                why = "no provider contributed: " + "; ".join(f"{a}: {r}" for a, r in answers.items())
+            _fail(ctx, job_id, why, metrics)
             return
         finished = decryption.send({}, [base64.b64decode(state["total"])])
         metrics["total_s"] = round(time.perf_counter() - clock, 3)
@@ -553,11 +554,13 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
                 outcome, reason, answer = "succeeded", "completed", computed.blobs
                 reply = {"found": computed.header["found"]}
         except (SandboxError, RemoteError) as exc:
-            jobs._release_use(ctx, neg.id)
-            if epsilon:
-                _release_epsilon(ctx, neg.id, epsilon)
+            by_consumer = isinstance(exc, SandboxError) and jobs.consumers_fault(exc)
+            if not by_consumer:
+                jobs._release_use(ctx, neg.id)
+                if epsilon:
+                    _release_epsilon(ctx, neg.id, epsilon)
             outcome, reason = "failed", str(exc)
-            status = 422 if isinstance(exc, WorkerFailed) and exc.kind == "request" else 500
+            status = 422 if by_consumer else 500
         if outcome == "denied":  # below k: the use and the budget are given back
             jobs._release_use(ctx, neg.id)
             if epsilon:

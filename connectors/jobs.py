@@ -489,6 +489,14 @@ def _confirm_in_force(ctx: Connector, neg: Negotiation) -> None:
         raise _Denied(reason, neg.dataset_id)
 
 
+def consumers_fault(exc: SandboxError) -> bool:
+    """Did the job fail on the consumer's request after the policy check (bad parameters, a
+    column that is not numeric)? Then the use counts and any ε is spent, without a fee (the
+    README's outcome table): a failure must not be a free probe. A failure of the provider's own
+    (its sandbox, limits, data, an internal error) gives both back."""
+    return isinstance(exc, WorkerFailed) and exc.kind == "request"
+
+
 def _release_use(ctx: Connector, neg_id: str) -> None:
     with ctx.db.transaction() as session:
         session.execute(update(Negotiation).where(Negotiation.id == neg_id).values(uses=Negotiation.uses - 1))
@@ -556,9 +564,10 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
                 )
             )
         except SandboxError as exc:
-            _release_use(ctx, neg.id)
+            if not consumers_fault(exc):
+                _release_use(ctx, neg.id)
             outcome, reason = "failed", str(exc)
-            status = 422 if isinstance(exc, WorkerFailed) and exc.kind == "request" else 500
+            status = 422 if consumers_fault(exc) else 500
             if isinstance(exc, LimitExceeded):
                 status = 507
         else:
