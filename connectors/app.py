@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
-from connectors import datasets, jobs, negotiation, outbox
+from connectors import attempts, datasets, jobs, negotiation, outbox
 from connectors.context import Connector
 from connectors.errors import Refused
 from connectors.models import SeenNonce, Token
@@ -35,6 +35,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     ctx = Connector.build(config, db)
     app = base_app("connector", ctx.settings.max_body_mb << 20)
     app.extensions["tds"] = ctx
+    attempts.recover(ctx)  # before the first request: no attempt of a stopped run stays pending
     if deliver:
         outbox.start(ctx)
     ctx.background(datasets.warm_up, ctx)

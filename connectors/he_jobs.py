@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Response
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import func, select, update
 
 from connectors import datasets, jobs, negotiation
 from connectors.context import Connector, log
@@ -459,17 +459,6 @@ def _ids_today(ctx: Connector, agreement_id: str) -> int:
     return int(total or 0)
 
 
-def _reserve_epsilon(ctx: Connector, neg: Negotiation, epsilon: float) -> None:
-    with ctx.db.transaction() as session:
-        taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(Negotiation)
-            .where(Negotiation.id == neg.id, Negotiation.epsilon_spent == neg.epsilon_spent)
-            .values(epsilon_spent=neg.epsilon_spent + epsilon)
-        )
-    if taken.rowcount != 1:
-        raise jobs._Denied("another job spent privacy budget at the same moment; retry", neg.dataset_id)
-
-
 def _release_epsilon(ctx: Connector, neg_id: str, epsilon: float) -> None:
     with ctx.db.transaction() as session:
         session.execute(
@@ -483,6 +472,8 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
     """A consumer's he.* request: agreement and policy first, then the sandbox."""
     operation = header["operation"]
     started = utcnow()
+    # one connector may provide several agreements of one aggregation: its own job ids then
+    job_id = header["job"] if operation == "he.score" else f"urn:uuid:{uuid.uuid4()}"
     neg: Negotiation | None = None
     dataset_id: str | None = None
     status, outcome, reason, fee = 500, "denied", "", 0
@@ -533,10 +524,10 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
                 extra["providers"] = _providers(ctx, str(header["job"]))
             if operation == "he.score":
                 extra["idsPerDay"] = _ids_today(ctx, neg.agreement_id or "") + header["consumer_set_size"]
-        neg, dataset = jobs._authorize(ctx, caller, header, extra)
+        neg, dataset = jobs._authorize(
+            ctx, caller, header, extra, attempt_id=job_id, started=started, epsilon=epsilon
+        )
         dataset_id = neg.dataset_id
-        if epsilon:
-            _reserve_epsilon(ctx, neg, epsilon)
         limits = datasets.offer_limits(ctx, neg.offer_id)
         try:
             if operation == "he.aggregate":
@@ -574,8 +565,6 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
     if operation == "he.aggregate" and outcome != "succeeded" and "contributed nothing" not in reason:
         _decline(ctx, header, reason)
     attempt = jobs.Attempt(outcome, reason, status, dataset_id, neg.purpose if neg else None, fee, started)
-    # one connector may provide several agreements of one aggregation: its own job ids then
-    job_id = header["job"] if operation == "he.score" else f"urn:uuid:{uuid.uuid4()}"
     signed = jobs.record_attempt(ctx, caller, header, attempt, job_id=job_id)
     return Response(framing.encode({"usage_record": signed, **reply}, answer), mimetype=jobs.FRAMES)
 

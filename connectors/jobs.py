@@ -22,27 +22,25 @@ import datetime as dt
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import Response
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select, update
 
-from connectors import datasets, negotiation
+from connectors import attempts, datasets, negotiation
+from connectors.attempts import Attempt
 from connectors.context import Connector, log
 from connectors.errors import NotFound, Refused
 from connectors.models import Job, Negotiation, OutboxRecord
 from contracts.agreements import State, agreement_policy
-from contracts.documents import new_signed, sign_document, verify_document
+from contracts.documents import sign_document, verify_document
 from contracts.errors import ContractError
 from contracts.offers import parse_price
-from contracts.usage import build_record
 from node.models import utcnow
 from node.problems import Problem
 from node.signing import RemoteError
 from policies.evaluate import check_result, evaluate
-from policies.model import format_datetime
 from sandbox import framing
 from sandbox.errors import LimitExceeded, SandboxError, WorkerFailed
 from sandbox.interface import WorkerJob
@@ -416,10 +414,18 @@ class _Denied(Exception):
 
 
 def _authorize(
-    ctx: Connector, caller: str, header: dict[str, Any], extra: dict[str, Any] | None = None
+    ctx: Connector,
+    caller: str,
+    header: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+    *,
+    attempt_id: str,
+    started: dt.datetime,
+    epsilon: float = 0.0,
 ) -> tuple[Negotiation, Any]:
     """Check agreement and policy (with the job's ``extra`` context: columns, statistics, ε …);
-    return (negotiation, local dataset) or raise _Denied."""
+    then reserve the use (and ``epsilon``) and write the pending attempt ``attempt_id`` in one
+    transaction (connectors.attempts); return (negotiation, local dataset) or raise _Denied."""
     try:
         neg = negotiation.find(ctx, str(header["agreement"]), role="provider")
     except NotFound as exc:
@@ -454,13 +460,11 @@ def _authorize(
         raise _Denied(f"dataset {neg.dataset_id} is no longer held here", neg.dataset_id)
     # reserve the use: compare-and-set, so concurrent jobs cannot both take the last use
     with ctx.db.transaction() as session:
-        taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(Negotiation)
-            .where(Negotiation.id == neg.id, Negotiation.uses == neg.uses)
-            .values(uses=neg.uses + 1)
+        taken = attempts.reserve(session, neg, attempt_id, caller, header, epsilon, started)
+    if not taken:
+        raise _Denied(
+            "another job took this use (or privacy budget) at the same moment; retry", neg.dataset_id
         )
-    if taken.rowcount != 1:
-        raise _Denied("another job took this use at the same moment; retry", neg.dataset_id)
     return neg, dataset
 
 
@@ -547,7 +551,7 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
     outcome, reason, provider_size, fee = "denied", "", None, 0
     answer_blobs: list[bytes] = []
     try:
-        neg, dataset = _authorize(ctx, caller, header)
+        neg, dataset = _authorize(ctx, caller, header, attempt_id=header["job"], started=started)
         dataset_id = neg.dataset_id
         try:
             computed = ctx.backend.run(
@@ -600,20 +604,6 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
     return Response(framing.encode(reply, answer_blobs), mimetype=FRAMES)
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """How a job request ended at the provider, for its usage record."""
-
-    outcome: str  # succeeded | denied | failed
-    reason: str
-    status: int  # the HTTP status of a refusal
-    dataset: str | None
-    purpose: str | None
-    fee_fen: int
-    started: dt.datetime
-    provider_set_size: int | None = None
-
-
 def record_attempt(
     ctx: Connector,
     caller: str,
@@ -625,49 +615,9 @@ def record_attempt(
 ) -> dict[str, Any]:
     """Signs the attempt's usage record and stores it with the provider's job in one
     transaction; a refusal is raised as a problem carrying the record. Returns the record."""
-    record = build_record(
-        id=f"urn:uuid:{uuid.uuid4()}",
-        job=header["job"],
-        agreement=header["agreement"],
-        dataset=attempt.dataset,
-        provider=ctx.id,
-        consumer=caller,
-        operation=header["operation"],
-        purpose=attempt.purpose,
-        outcome=attempt.outcome,
-        reason=attempt.reason,
-        consumer_set_size=header.get("consumer_set_size"),
-        provider_set_size=attempt.provider_set_size,
-        fee_fen=attempt.fee_fen,
-        started_at=format_datetime(attempt.started),
-        finished_at=format_datetime(utcnow()),
-    )
-    signed = new_signed(record, ctx.id, ctx.key)
+    record, signed = attempts.sign_record(ctx, caller, header, attempt)
     with ctx.db.transaction() as session:
-        session.add(
-            Job(
-                id=job_id,
-                role="provider",
-                agreement_id=header["agreement"],
-                peer_id=caller,
-                operation=header["operation"],
-                status=attempt.outcome,
-                phase="done",
-                progress=1.0,
-                consumer_set_size=header.get("consumer_set_size"),
-                provider_set_size=attempt.provider_set_size,
-                error=None if attempt.outcome == "succeeded" else attempt.reason,
-                backend=ctx.backend.name,
-                record_id=record["id"],
-                metrics=metrics,
-                finished_at=utcnow(),
-            )
-        )
-        session.add(
-            OutboxRecord(
-                id=record["id"], job_id=header["job"], signed=signed, state="awaiting_countersignature"
-            )
-        )
+        attempts.finish(session, ctx, job_id, caller, header, attempt, record, signed, metrics)
     if attempt.outcome != "succeeded":
         title = "Job denied" if attempt.outcome == "denied" else "Job failed"
         raise Problem(
