@@ -33,7 +33,13 @@ from node.web import base_app, json_body, require_token
 
 def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool = True) -> Flask:
     ctx = Connector.build(config, db)
-    app = base_app("connector", ctx.settings.max_body_mb << 20)
+    # a job's framed request is the only large body; the Dataspace Protocol side is signed
+    app = base_app(
+        "connector",
+        ctx.settings.max_body_mb << 20,
+        bulk={"dsp_job": ctx.settings.max_body_mb << 20},
+        signed=lambda path: path.startswith("/dsp/"),
+    )
     app.extensions["tds"] = ctx
     attempts.recover(ctx)  # before the first request: no attempt of a stopped run stays pending
     if deliver:

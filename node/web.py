@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, request
@@ -15,12 +16,43 @@ from node.problems import Problem
 MAX_JSON = 8 << 20  # bytes: largest JSON body accepted
 
 
-def base_app(name: str, max_body: int) -> Flask:
+def base_app(
+    name: str,
+    max_body: int,
+    *,
+    bulk: Mapping[str, int] | None = None,
+    signed: Callable[[str], bool] = lambda path: False,
+) -> Flask:
+    """A node's Flask app. ``max_body`` is the largest body any route takes (waitress refuses a
+    larger Content-Length before reading a byte); each route takes at most ``MAX_JSON`` unless
+    ``bulk`` names its endpoint with a larger cap. A request to a path that ``signed`` says must
+    be signed is refused without its signature headers — both before the body is read."""
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = max_body
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     problems.install(app)
+    caps = dict(bulk or {})
+
+    @app.before_request
+    def refuse_before_reading() -> None:
+        cap = min(caps.get(request.endpoint or "", MAX_JSON), max_body)
+        length = request.content_length
+        if length is not None and length > cap:
+            raise Problem(
+                413,
+                "Body too large",
+                f"{request.method} {request.path} takes at most {cap} bytes, got {length}",
+            )
+        headers = request.headers
+        if signed(request.path) and ("Signature" not in headers or "Signature-Input" not in headers):
+            raise Problem(
+                401,
+                "Signature refused",
+                "missing Signature and Signature-Input headers (RFC 9421)",
+                kind="signature",
+            )
+
     return app
 
 

@@ -63,7 +63,13 @@ def load_negative_list(data_dir: Path) -> tuple[ListRule, ...]:
 
 def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKey | None = None) -> Flask:
     settings = SpaceSettings.from_options(config.options)
-    app = base_app("space", settings.max_body_mb << 20)
+    # every body the space takes is JSON (node.web.MAX_JSON at most); only operators and people
+    # with tokens use /admin and /console, everything else is a signed node
+    app = base_app(
+        "space",
+        settings.max_body_mb << 20,
+        signed=lambda path: request.method == "POST" and not path.startswith(("/admin/", "/console")),
+    )
     database = db or Database(config.db, durable=True)
     space_key = key or config.key()
     with database.write_lock, database.transaction() as session:

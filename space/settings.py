@@ -23,7 +23,7 @@ class SpaceSettings:
     # addresses (CIDR) a connector endpoint may not resolve to; see policies.endpoints
     endpoint_denied_ranges: tuple[str, ...] = DEFAULT_DENIED
     credential_days: int = 365  # validity of a membership credential, days
-    max_body_mb: int = 256  # largest request body, MiB
+    max_body_mb: int = 9  # largest request body, MiB: every body is JSON of at most 8 MiB (node.web)
     sandbox_backend: str = "auto"  # where the space adds ciphertexts: auto | process | bwrap | docker
     commission_bp: int = 500  # the operator's commission on every fee, basis points
     public_interest_purposes: tuple[str, ...] = PUBLIC_INTEREST  # what a free offer may be used for
