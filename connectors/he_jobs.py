@@ -413,6 +413,16 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
 
 
 # --- provider side ---------------------------------------------------------------------------
+def _score_noise(ctx: Connector, neg: Negotiation, features: list[str]) -> dict[str, Any]:
+    """The noise the provider adds in an he.score part: σ per feature from the agreement's
+    ``tds:scoreNoise`` (none for a column it does not name) and the flooding σ of the scores."""
+    agreed = (neg.agreement or {}).get("document", {}).get("tds:scoreNoise") or {}
+    return {
+        "noise": {f: float(agreed.get(f, 0.0)) for f in features},
+        "flood": ctx.settings.score_flood_sigma,
+    }
+
+
 def _providers(ctx: Connector, job: str) -> int | None:
     """The space's count of distinct providers in aggregation ``job`` (None when it cannot say:
     a policy that asks for a number of providers then refuses the job)."""
@@ -536,7 +546,12 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
                 computed = ctx.warm.run(
                     WorkerJob(
                         "he.score.part",
-                        {**params, "id_column": dataset.key_column},
+                        # the provider's own terms last: a consumer's params cannot set them
+                        {
+                            **params,
+                            "id_column": dataset.key_column,
+                            **_score_noise(ctx, neg, list(params["features"])),
+                        },
                         blobs,
                         dataset.path,
                         limits,

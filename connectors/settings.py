@@ -18,6 +18,9 @@ class ConnectorSettings:
     countersign_grace_s: int = 300  # a provider delivers a record alone after this long, s
     peer_cache_s: float = 30.0  # how long a participant's status from the space is trusted, s
     space_public_key: str = ""  # pinned when the connector registered
+    # he.score: σ of the Gaussian noise added to every decrypted score, so that the CKKS error
+    # (≈ 4e-6 here, which depends on the provider's features) is flooded (Li–Micciancio 2021)
+    score_flood_sigma: float = 1e-3
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> ConnectorSettings:

@@ -101,6 +101,11 @@ def build_agreement(
         "tds:revenueShare": [s.to_json() for s in offer.revenue_share or parse_shares(None, provider)],
         "tds:consumerPid": consumer_pid,
         "tds:providerPid": provider_pid,
+        **(
+            {"tds:scoreNoise": dict(offer.score_noise)}
+            if offer.score_noise and "he.score" in operations
+            else {}
+        ),
     }
 
 

@@ -58,6 +58,10 @@ class Offer:
     auto_approve: bool
     public_data: bool = False
     revenue_share: tuple[Share, ...] | None = None  # None: the provider alone
+    # he.score: σ of the Gaussian noise the provider adds to each feature column before the
+    # encrypted product, so that no model reads a feature exactly (a unit weight on one column
+    # gets x + N(0, σ²)); columns not named get none
+    score_noise: dict[str, float] | None = None
 
     @property
     def operations(self) -> tuple[str, ...]:
@@ -71,6 +75,7 @@ class Offer:
             "operations": list(self.operations),
             "public_data": self.public_data,
             **({"revenue_share": [s.to_json() for s in self.revenue_share]} if self.revenue_share else {}),
+            **({"score_noise": dict(self.score_noise)} if self.score_noise else {}),
         }
 
 
@@ -100,7 +105,26 @@ def parse_price(raw: object) -> Price:
     return Price(model=model, amount_fen=amount)
 
 
-OFFER_KEYS = ("policy", "price", "auto_approve", "public_data", "revenue_share")
+OFFER_KEYS = ("policy", "price", "auto_approve", "public_data", "revenue_share", "score_noise")
+MAX_SIGMA = 1e12  # a σ above this is a typo, not a noise level
+
+
+def parse_noise(raw: object) -> dict[str, float] | None:
+    """``score_noise``: {column: σ ≥ 0}; None when absent."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not raw:
+        raise OfferError('offer.score_noise: expected {"column": sigma, ...} with at least one column')
+    noise = {}
+    for column, sigma in raw.items():
+        if not isinstance(column, str) or not column:
+            raise OfferError(f"offer.score_noise: expected column names, got {column!r}")
+        if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not 0 <= sigma <= MAX_SIGMA:
+            raise OfferError(
+                f"offer.score_noise.{column}: expected a standard deviation 0..{MAX_SIGMA:g}, got {sigma!r}"
+            )
+        noise[column] = float(sigma)
+    return noise
 
 
 def parse_offer(raw: object, provider: str | None = None) -> Offer:
@@ -133,4 +157,5 @@ def parse_offer(raw: object, provider: str | None = None) -> Offer:
         auto_approve=auto,
         public_data=public,
         revenue_share=shares,
+        score_noise=parse_noise(raw.get("score_noise")),
     )

@@ -121,8 +121,16 @@ def encrypt_weights(context: ts.Context, weights: Sequence[float]) -> list[bytes
     return [bytes(ts.ckks_vector(context, [float(w)] * SLOTS).serialize()) for w in weights]
 
 
-def score(public: bytes, weights: Sequence[bytes], features: np.ndarray) -> list[bytes]:
-    """Encrypted w·x for every row of ``features`` (rows × weights), SLOTS rows per ciphertext."""
+def score(
+    public: bytes,
+    weights: Sequence[bytes],
+    features: np.ndarray,
+    flood: float = 0.0,
+    rng: np.random.Generator | None = None,
+) -> list[bytes]:
+    """Encrypted w·x for every row of ``features`` (rows × weights), SLOTS rows per ciphertext;
+    with ``flood``, N(0, flood²) added to every slot, so that the decrypted scores' CKKS error,
+    which depends on the features, is drowned (noise flooding)."""
     context = load_public(public)
     if features.ndim != 2 or features.shape[1] != len(weights):
         raise HEError(f"the model has {len(weights)} weights, the features {features.shape[-1]} columns")
@@ -137,6 +145,8 @@ def score(public: bytes, weights: Sequence[bytes], features: np.ndarray) -> list
             term = weight * batch[:, j].tolist()
             total = term if total is None else total + term
         assert total is not None
+        if flood:
+            total = total + (rng or np.random.default_rng()).normal(0.0, flood, SLOTS).tolist()
         out.append(bytes(total.serialize()))
     return out
 

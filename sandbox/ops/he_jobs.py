@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -148,9 +149,25 @@ def score_part(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:
             if rows
             else np.zeros((0, len(features)))
         )
-    batches = _guard(he.score, public, weights, matrix) if rows else []
+    noise, flood = _noise(params, features)
+    rng = np.random.default_rng(secrets.randbits(128))  # fresh, unpredictable noise per job
+    if rows and noise.any():
+        matrix = matrix + rng.standard_normal(matrix.shape) * noise  # x + N(0, σⱼ²) per column
+    batches = _guard(he.score, public, weights, matrix, flood, rng) if rows else []
     mask = json.dumps([r is not None for r in found]).encode()
     return {"found": len(rows), "batches": len(batches)}, [mask, *batches]
+
+
+def _noise(params: dict[str, Any], features: list[str]) -> tuple[np.ndarray, float]:
+    """(σ per feature, flooding σ) as the provider's connector set them."""
+    noise, flood = params.get("noise", {}), params.get("flood", 0.0)
+    if not isinstance(noise, dict) or not all(
+        isinstance(noise.get(f, 0.0), int | float) and noise.get(f, 0.0) >= 0 for f in features
+    ):
+        raise WorkerFailed("request", "he.score.part: noise must map features to σ ≥ 0")
+    if isinstance(flood, bool) or not isinstance(flood, int | float) or flood < 0:
+        raise WorkerFailed("request", f"he.score.part: flood must be a σ ≥ 0, got {flood!r}")
+    return np.array([float(noise.get(f, 0.0)) for f in features]), float(flood)
 
 
 def score_finish(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Result:

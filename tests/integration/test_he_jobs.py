@@ -216,7 +216,9 @@ def test_scores_for_the_ids_the_provider_holds(world, tmp_path: Path) -> None:  
     rows = world["lab"].get(f"/api/jobs/{job['id']}/result", limit=2000)["scores"]
     data = world["data"]["hos3"]
     expected = data[:900, 0] * 0.25 - 1.5 * data[:900, 1] + 2.0
-    assert np.max(np.abs(np.array([r["score"] for r in rows[:900]]) - expected)) < 1e-3
+    errors = np.array([r["score"] for r in rows[:900]]) - expected
+    # the provider floods every score with N(0, 0.001²) (score_flood_sigma): no CKKS error shows
+    assert np.max(np.abs(errors)) < 1e-2 and 5e-4 < float(np.std(errors)) < 2e-3
     assert rows[900] == {"id": "P9-nobody", "score": None, "not_found": True}
     # 901 ids today already: another 901 would pass the per-job limit but not the daily one
     again = run(world["lab"], body)
