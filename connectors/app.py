@@ -251,6 +251,14 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
         negotiation.on_termination(ctx, peer(), pid, json_body())
         return {}
 
+    @app.post("/dsp/agreements/<path:agreement_id>/termination")
+    def space_termination(agreement_id: str) -> Any:
+        # signed by the space's key, pinned when this connector registered
+        pinned = ctx.settings.space_public_key
+        signing.verify_incoming(nonces, config.url, lambda kid: pinned if kid == "space" else None)
+        negotiation.on_space_termination(ctx, agreement_id, json_body())
+        return {}
+
     @app.post("/dsp/jobs")
     def dsp_job() -> Any:
         caller = peer()

@@ -49,7 +49,7 @@ from policies.negative_list import ListRule, parse_rules
 from sandbox import warm
 from sandbox.interface import create_backend
 from sandbox.limits import Limits
-from space import aggregation, agreements, catalog, console, ledger, operator, registry, settlement
+from space import aggregation, agreements, catalog, console, ledger, notify, operator, registry, settlement
 from space.errors import AlertingConflict, NotFound, Refused
 from space.models import Participant, SeenNonce, Token
 from space.settings import SpaceSettings
@@ -93,6 +93,12 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
             raise RequestSignatureError(f"participant {key_id} is {participant.status}, not admitted")
 
         return resolve
+
+    def tell_parties(view: dict[str, Any]) -> None:
+        """After the termination is committed: tell both parties' connectors at once."""
+        with database.session() as session:
+            parties = [registry.get(session, pid) for pid in (view["provider"], view["consumer"])]
+        notify.termination(space_key, view, [p.endpoint for p in parties])
 
     def signed_caller(self_id: str | None = None) -> str:
         verified = signing.verify_incoming(nonces, config.url, key_of(("admitted",), self_id))
@@ -220,7 +226,9 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         caller = signed_caller()
         reason = str(json_body().get("reason", ""))
         with database.transaction() as session:
-            return agreements.view(agreements.terminate(session, agreement_id, caller, reason, utcnow()))
+            view = agreements.view(agreements.terminate(session, agreement_id, caller, reason, utcnow()))
+        tell_parties(view)
+        return view
 
     # --- ledger: a transparency log ----------------------------------------------------------
     def append(caller: str, bodies: list[Any]) -> list[dict[str, Any]]:
@@ -463,7 +471,9 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         with database.transaction() as session:
             found = agreements.terminate(session, agreement_id, registry.SPACE_ID, reason, utcnow())
             operator.note(session, actor, "terminate", agreement_id, utcnow(), reason=reason)
-            return agreements.view(found)
+            view = agreements.view(found)
+        tell_parties(view)
+        return view
 
     @app.post("/admin/tokens")
     def admin_token() -> Any:

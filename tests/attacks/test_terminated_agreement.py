@@ -25,6 +25,12 @@ def test_a_job_after_the_operator_terminated_the_agreement_is_denied_by_the_prov
             ended, other = (a["agreement_id"] for a in agreements)
             assert run_job(consumer, ended, "psi.cardinality", tmp_path / "a.csv")["status"] == "succeeded"
             operator.post(f"/admin/agreements/{ended}/termination", {"reason": "breach of purpose"})
+            for api in (consumer, provider):  # the space tells both connectors at once
+                api.wait_for(
+                    f"/api/contracts/{ended}",
+                    lambda n: n["state"] == "TERMINATED" and n["reason"].endswith(": breach of purpose"),
+                    timeout=30,
+                )
 
             job = run_job(consumer, ended, "psi.cardinality", tmp_path / "a.csv")
             assert job["status"] == "denied"
