@@ -12,7 +12,6 @@ provider's record of the use, never countersigned, reaches the log signed by the
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,24 @@ from tests.integration.helpers import cardinality_offer, phone_sets
 ROWS = 60_000  # enough for the provider's sandbox to take a few seconds
 
 
-def pending_attempt(provider: NodeAPI, deadline_s: float = 120) -> dict[str, Any]:
-    """Wait (polling with a deadline) until the provider holds a pending attempt."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        for job in provider.get("/api/jobs")["jobs"]:
-            if job["role"] == "provider" and job["phase"] == "pending":
-                return dict(job)
-        time.sleep(0.05)
-    raise AssertionError("the provider never started the job")
+def pending(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [j for j in body["jobs"] if j["role"] == "provider" and j["phase"] == "pending"]
+
+
+def big_job(
+    tmp_path: Path, consumer: NodeAPI, provider: NodeAPI
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(agreement, the consumer's job, the provider's pending attempt) of a PSI job whose
+    provider sandbox takes a few seconds, once the provider has reserved its use."""
+    offer = cardinality_offer({"model": "per_job", "amount_fen": 9})
+    entry = publish_dataset(provider, "subs", tmp_path / "b.csv", offer)
+    agreement = negotiate(consumer, entry["offers"][0]["id"], ["psi.cardinality"])["agreement_id"]
+    body = {"agreement": agreement, "operation": "psi.cardinality", "input": str(tmp_path / "a.csv"),
+            "column": "phone"}  # fmt: skip
+    job = consumer.post("/api/jobs", body)
+    seen = provider.wait_for("/api/jobs", lambda b: bool(pending(b)), timeout=120, interval=0.05)
+    assert pending(seen), "the provider never started the job"
+    return agreement, job, pending(seen)[0]
 
 
 def uses(provider: NodeAPI, agreement: str) -> int:
@@ -53,18 +61,7 @@ def test_a_provider_killed_during_its_sandbox_gives_the_use_back_and_logs_the_at
     with cluster(tmp_path / "nodes") as live:
         bank, telecom = live.add_connector("bank", "Bank", 77), live.add_connector("telecom", "Telecom", 78)
         consumer, provider = bank.api(), telecom.api()
-        entry = publish_dataset(
-            provider, "subs", tmp_path / "b.csv", cardinality_offer({"model": "per_job", "amount_fen": 9})
-        )
-        agreement = negotiate(consumer, entry["offers"][0]["id"], ["psi.cardinality"])["agreement_id"]
-        body = {
-            "agreement": agreement,
-            "operation": "psi.cardinality",
-            "input": str(tmp_path / "a.csv"),
-            "column": "phone",
-        }
-        job = consumer.post("/api/jobs", body)
-        attempt = pending_attempt(provider)
+        agreement, job, attempt = big_job(tmp_path, consumer, provider)
         assert uses(provider, agreement) == 1  # reserved with the pending attempt
         provider.close()
         telecom.kill()  # kill -9 while the sandbox computes
@@ -102,18 +99,7 @@ def test_a_consumer_killed_while_the_provider_computes_does_not_show_a_running_j
         bank = live.add_connector("bank", "Bank", 79)
         telecom = live.add_connector("telecom", "Telecom", 80, options={"countersign_grace_s": 0})
         consumer, provider = bank.api(), telecom.api()
-        entry = publish_dataset(
-            provider, "subs", tmp_path / "b.csv", cardinality_offer({"model": "per_job", "amount_fen": 9})
-        )
-        agreement = negotiate(consumer, entry["offers"][0]["id"], ["psi.cardinality"])["agreement_id"]
-        body = {
-            "agreement": agreement,
-            "operation": "psi.cardinality",
-            "input": str(tmp_path / "a.csv"),
-            "column": "phone",
-        }
-        job = consumer.post("/api/jobs", body)
-        attempt = pending_attempt(provider)
+        agreement, job, attempt = big_job(tmp_path, consumer, provider)
         consumer.close()
         bank.kill()  # kill -9 while the provider computes
         provider.wait_for(f"/api/jobs/{attempt['id']}", lambda j: j["phase"] == "done", timeout=120)
