@@ -29,8 +29,9 @@ from typing import Any
 
 from flask import Response
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
-from connectors import datasets, jobs, negotiation
+from connectors import datasets, jobs, negotiation, repeats
 from connectors.context import Connector, log
 from connectors.errors import Refused
 from connectors.models import Job, Negotiation, OutboxRecord
@@ -433,8 +434,8 @@ def _providers(ctx: Connector, job: str) -> int | None:
         return None
 
 
-def count_ids(blob: bytes) -> int:
-    """The number of distinct ids in an he.score request's id list; refused unless it is a
+def count_ids(blob: bytes) -> list[str]:
+    """The distinct normalised ids of an he.score request's id list; refused unless it is a
     non-empty JSON list of distinct non-empty strings (a repeated id would be scored twice and
     averaging repeats strips the noise that bounds what a model extracts)."""
     try:
@@ -451,7 +452,23 @@ def count_ids(blob: bytes) -> int:
             f"he.score request: {len(keys) - len(set(keys))} ids appear more than once; send each id once",
             status=400,
         )
-    return len(keys)
+    return keys
+
+
+def _repeats(
+    ctx: Connector, neg: Negotiation, keys: list[str]
+) -> tuple[int, Callable[[Session], None]] | None:
+    """For an agreement whose policy bounds idRepeats: (the most times any of ``keys`` was scored
+    under it, what counts this job's ids in the reservation's transaction). None otherwise."""
+    if neg.agreement is None or not agreement_policy(neg.agreement["document"]).constraint_values(
+        "he.score", "idRepeats"
+    ):
+        return None
+    agreement_id = str(neg.agreement_id)
+    hashed = repeats.hashes(agreement_id, keys)
+    with ctx.db.session() as session:
+        most = repeats.most_scored(session, agreement_id, hashed)
+    return most, lambda session: repeats.count(session, agreement_id, hashed)
 
 
 def _ids_today(ctx: Connector, agreement_id: str) -> int:
@@ -491,6 +508,8 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
     answer: list[bytes] = []
     epsilon = 0.0
     checked: dict[str, Any] = {}
+    keys: list[str] = []
+    count_scored: Callable[[Session], None] | None = None  # he.score under an idRepeats bound
     try:
         params = header.get("params")
         if not isinstance(params, dict) or not isinstance(
@@ -513,7 +532,8 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
                 )
             # the provider counts the ids itself: a declared size is what the policy checks, the
             # fee is computed from and idsPerDay adds up, so it may not differ from what is sent
-            counted = count_ids(blobs[1])
+            keys = count_ids(blobs[1])
+            counted = len(keys)
             if counted != header["consumer_set_size"]:
                 raise Refused(
                     f"he.score request: consumer_set_size {header['consumer_set_size']!r} but the request "
@@ -534,8 +554,12 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
                 extra["providers"] = _providers(ctx, str(header["job"]))
             if operation == "he.score":
                 extra["idsPerDay"] = _ids_today(ctx, neg.agreement_id or "") + header["consumer_set_size"]
+                scored = _repeats(ctx, neg, keys)
+                if scored is not None:
+                    extra["idRepeats"] = scored[0] + 1
+                    count_scored = scored[1]
         neg, dataset = jobs._authorize(
-            ctx, caller, header, extra, attempt_id=job_id, started=started, epsilon=epsilon
+            ctx, caller, header, extra, attempt_id=job_id, started=started, epsilon=epsilon, then=count_scored
         )
         dataset_id = neg.dataset_id
         limits = datasets.offer_limits(ctx, neg.offer_id)

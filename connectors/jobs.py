@@ -22,11 +22,13 @@ import datetime as dt
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flask import Response
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from connectors import attempts, datasets, negotiation
 from connectors.attempts import Attempt
@@ -422,10 +424,12 @@ def _authorize(
     attempt_id: str,
     started: dt.datetime,
     epsilon: float = 0.0,
+    then: Callable[[Session], None] | None = None,
 ) -> tuple[Negotiation, Any]:
     """Check agreement and policy (with the job's ``extra`` context: columns, statistics, ε …);
     then reserve the use (and ``epsilon``) and write the pending attempt ``attempt_id`` in one
-    transaction (connectors.attempts); return (negotiation, local dataset) or raise _Denied."""
+    transaction (connectors.attempts), with ``then`` run in it too; return (negotiation, local
+    dataset) or raise _Denied."""
     try:
         neg = negotiation.find(ctx, str(header["agreement"]), role="provider")
     except NotFound as exc:
@@ -461,6 +465,8 @@ def _authorize(
     # reserve the use: compare-and-set, so concurrent jobs cannot both take the last use
     with ctx.db.transaction() as session:
         taken = attempts.reserve(session, neg, attempt_id, caller, header, epsilon, started)
+        if taken and then is not None:
+            then(session)
     if not taken:
         raise _Denied(
             "another job took this use (or privacy budget) at the same moment; retry", neg.dataset_id

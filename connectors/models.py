@@ -93,6 +93,17 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
+class ScoredId(Base):
+    """How often one id was scored under an agreement (he.score's ``idRepeats``): averaging
+    repeated scores of one id would strip the noise the provider adds. Ids are kept hashed
+    with the agreement id, as a count needs no more."""
+
+    __tablename__ = "scored_ids"
+    agreement_id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    times: Mapped[int] = mapped_column(Integer)
+
+
 class OutboxRecord(Base):
     """A signed usage record waiting for (or past) delivery to the space's ledger."""
 

@@ -29,7 +29,7 @@ from policies.model import RESULT_OPERANDS, Constraint, Policy, Value
 # what only a job knows: its use count, sizes, columns, statistics, privacy budget, daily volume
 NEGOTIATION_DEFERRABLE: frozenset[str] = RESULT_OPERANDS | {
     "count", "consumerSetSize", "column", "statistic", "epsilon", "epsilonTotal", "idsPerDay",
-    "providers",
+    "providers", "idRepeats",
 }  # fmt: skip
 
 

@@ -51,6 +51,9 @@ LEFT_OPERANDS: dict[str, OperandType] = {
     # distinct providers other than the consumer in an he.aggregate job, as the space counts them:
     # one agreement alone would hand the consumer that provider's exact sums
     "providers": OperandType.INTEGER,
+    # he.score: the most times any requested id has been scored under the agreement, this job
+    # included (averaging repeated scores strips the provider's noise)
+    "idRepeats": OperandType.INTEGER,
 }
 
 # Left operands only known once a result exists; evaluated by the consumer's connector before

@@ -46,3 +46,32 @@ def test_a_unit_weight_model_gets_each_feature_with_the_agreed_noise(
     assert 0.8 * SIGMA < float(np.std(off)) < 1.2 * SIGMA  # x + N(0, 25), not x
     assert abs(float(np.mean(off))) < 1.0  # unbiased: a real model's score stays useful
     assert int(np.sum(np.abs(off) < 0.01)) < 10  # hardly any income comes back to the cent
+
+
+def test_an_id_is_scored_at_most_as_often_as_the_agreement_allows(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    # averaging n noisy scores of one id shrinks the noise by √n: idRepeats bounds n
+    rules = (c("column", "isPartOf", ["x", "z"]), c("idRepeats", "lteq", 2))
+    terms = {**offer(*rules, operations=("he.score",)), "score_noise": {"x": SIGMA}}
+    name = f"hos3-{uuid.uuid4().hex[:8]}"
+    entry = publish_dataset(
+        world["apis"]["hos3"], name, world["root"] / "hos3.csv", terms, key_column="patient"
+    )
+    agreement = negotiate(world["lab"], entry["offers"][0]["id"], ["he.score"], purpose="public-health")
+    (tmp_path / "reader.json").write_text(
+        json.dumps({"features": ["x", "z"], "weights": [1.0, 0.0], "bias": 0.0})
+    )
+
+    def score(ids: list[str]) -> dict[str, Any]:
+        (tmp_path / "ids.csv").write_text("customer\n" + "\n".join(ids) + "\n")
+        body = {"operation": "he.score", "agreement": agreement["agreement_id"], "column": "customer",
+                "ids": str(tmp_path / "ids.csv"), "model": str(tmp_path / "reader.json")}  # fmt: skip
+        return run(world["lab"], body)
+
+    same = [f"P3-{i}" for i in range(50)]
+    assert [score(same)["status"] for _ in range(2)] == ["succeeded", "succeeded"]
+    third = score([*same[:1], "P3-999"])  # one id seen twice already is enough
+    assert third["status"] == "denied"
+    assert "idRepeats lteq 2: idRepeats is 3" in third["error"]
+    assert score([f"P3-{i}" for i in range(50, 60)])["status"] == "succeeded"  # other ids: fine
