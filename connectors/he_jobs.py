@@ -203,7 +203,8 @@ def _ask(
         return {"usage_record": exc.problem.get("usage_record"), "outcome": outcome,
                 "reason": exc.problem.get("detail") or str(exc)}, []  # fmt: skip
     reply, blobs = framing.decode(answer.content, ctx.settings.limits.output_mb * MiB)
-    return {**reply, "outcome": "succeeded"}, blobs
+    # a 200 is a success, or a withheld part (k not met) that the provider's record says so
+    return {**reply, "outcome": "withheld" if reply.get("outcome") == "withheld" else "succeeded"}, blobs
 
 
 def _keep_records(
@@ -591,12 +592,9 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
                     _release_epsilon(ctx, neg.id, epsilon)
             outcome, reason = "failed", str(exc)
             status = 422 if by_consumer else 500
-        if outcome == "denied":  # below k: the use and the budget are given back
-            jobs._release_use(ctx, neg.id)
-            if epsilon:
-                _release_epsilon(ctx, neg.id, epsilon)
-            status = 403
-        if outcome == "succeeded":
+        if outcome in ("succeeded", "withheld"):
+            # withheld (k not met): the use and its ε count and the agreed fee is due, as for a
+            # success (the README's outcome table); the part itself is not given
             price = parse_price(neg.agreement["document"]["tds:price"])  # type: ignore[index]
             fee = price.fee_fen(header.get("consumer_set_size") or 0)
     except jobs._Denied as exc:
@@ -643,6 +641,6 @@ def _aggregate(
         # the count itself is not told: it is one of the statistics being protected
         reason = "fewer rows than the agreement's minimum (aggregationSize); contributed nothing"
         ctx.space.contribute(header["job"], {**body, "ciphertext": None, "reason": reason})
-        return "denied", reason, {}
+        return "withheld", reason, {"contribution": reason, "outcome": "withheld"}
     ctx.space.contribute(header["job"], {**body, "ciphertext": base64.b64encode(computed.blobs[0]).decode()})
     return "succeeded", "completed", {"contribution": "contributed"}

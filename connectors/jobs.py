@@ -624,7 +624,7 @@ def record_attempt(
     record, signed = attempts.sign_record(ctx, caller, header, attempt)
     with ctx.db.transaction() as session:
         attempts.finish(session, ctx, job_id, caller, header, attempt, record, signed, metrics)
-    if attempt.outcome != "succeeded":
+    if attempt.outcome not in ("succeeded", "withheld"):
         title = "Job denied" if attempt.outcome == "denied" else "Job failed"
         raise Problem(
             attempt.status, title, attempt.reason, kind=f"job-{attempt.outcome}", usage_record=signed
