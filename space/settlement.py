@@ -117,7 +117,8 @@ def _uses(session: Session, period: str, tree_size: int, signed_by: dt.datetime)
             if not isinstance(doc, dict):
                 raise UsageRecordError("the leaf holds no record document")
             validate_record(doc)
-            check_use(doc, agreement.signed["document"], agreement.terminated_at, doc_time(doc))
+            # judged against its own finish time: settlement never drops a leaf for being late
+            check_use(doc, agreement.signed["document"], agreement.terminated_at, finished)
         except ContractError as exc:
             found.excluded.append({"record": entry.record_id, "reason": str(exc)})
             continue
@@ -129,11 +130,6 @@ def _uses(session: Session, period: str, tree_size: int, signed_by: dt.datetime)
             Use(entry.record_id, entry.agreement_id, doc["fee_fen"], doc["consumer_set_size"] or 0)
         )
     return found
-
-
-def doc_time(record: dict[str, Any]) -> dt.datetime:
-    """A record's own finish time: a leaf is judged against the clock of its own day."""
-    return timestamp(record, "finished_at")
 
 
 def _countersigned(session: Session, entry: LedgerEntry, consumer: str, by: dt.datetime) -> bool:
