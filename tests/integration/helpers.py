@@ -1,5 +1,6 @@
 """Shared values for tests that register participants."""
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,20 @@ from tds.local import credit_code
 CODES = [credit_code(i) for i in range(1, 10)]
 
 
-def verified_log(operator: NodeAPI) -> Report:
-    """The whole log as an auditor checks it: every signature, every signed head's root."""
-    bundle = fetch(operator)
-    report = audit(bundle.space_public_key, bundle.participants, bundle.records, bundle.heads)
-    assert report.problems == []
+def verified_log(operator: NodeAPI, timeout: float = 30) -> Report:
+    """The whole log as an auditor checks it: every signature, every signed head's root.
+
+    Records still arrive in the background (outboxes deliver after a job's result), and a fetch
+    reads the records and the heads one after the other: it is repeated until the newest signed
+    head covers exactly the records fetched (a poll for that condition, with a deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        bundle = fetch(operator)
+        report = audit(bundle.space_public_key, bundle.participants, bundle.records, bundle.heads)
+        assert report.problems == []
+        settled = report.latest is not None and report.latest.size == len(bundle.records)
+        if settled or time.monotonic() > deadline:
+            break
     assert report.records == len(bundle.records) and report.latest is not None
     assert report.latest.size == len(bundle.records)
     return report
