@@ -491,10 +491,7 @@ def _confirm_in_force(ctx: Connector, neg: Negotiation) -> None:
             neg.dataset_id,
         ) from exc
     if recorded.get("state") == State.TERMINATED.value:
-        reason = (
-            f"agreement {agreement_id} was terminated by {recorded.get('terminated_by')} at "
-            f"{recorded.get('terminated_at')}: {recorded.get('termination_reason') or 'no reason given'}"
-        )
+        reason = negotiation.termination_reason(agreement_id, recorded)
         negotiation.terminated_at_the_space(ctx, neg, reason)
         raise _Denied(reason, neg.dataset_id)
 

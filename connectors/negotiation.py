@@ -440,14 +440,17 @@ def terminated_at_the_space(ctx: Connector, neg: Negotiation, reason: str) -> No
         _move(ctx, neg.id, State.TERMINATED, reason=reason)
 
 
+def termination_reason(agreement_id: str, recorded: dict[str, Any]) -> str:
+    """How a termination the space recorded (agreements.view, or its notice) is told."""
+    return (
+        f"agreement {agreement_id} was terminated by {recorded.get('terminated_by')} at "
+        f"{recorded.get('terminated_at')}: {recorded.get('termination_reason') or 'no reason given'}"
+    )
+
+
 def on_space_termination(ctx: Connector, agreement_id: str, body: dict[str, Any]) -> None:
     """The space's signed notice that it terminated an agreement (space/notify.py)."""
-    neg = find(ctx, agreement_id)
-    reason = (
-        f"agreement {agreement_id} was terminated by {body.get('terminated_by')} at "
-        f"{body.get('terminated_at')}: {body.get('termination_reason') or 'no reason given'}"
-    )
-    terminated_at_the_space(ctx, neg, reason)
+    terminated_at_the_space(ctx, find(ctx, agreement_id), termination_reason(agreement_id, body))
 
 
 def on_termination(ctx: Connector, caller: str, pid: str, body: dict[str, Any]) -> None:

@@ -151,8 +151,7 @@ def compute(
     period_uses = _uses(session, period, tree[0], settled_at)
     for agreement_id, uses in sorted(period_uses.billed.items()):
         agreement = session.get(Agreement, agreement_id)
-        if agreement is None:
-            raise Refused(f"the log names agreement {agreement_id}, which the space never recorded")
+        assert agreement is not None  # _uses bills only uses of agreements the space recorded
         terms = agreement.signed["document"]
         price = terms["tds:price"]
         try:
