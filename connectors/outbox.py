@@ -76,15 +76,34 @@ def _deliver_one(ctx: Connector, row: OutboxRecord) -> str:
 
 
 def _accept(ctx: Connector, row: OutboxRecord, receipt: dict[str, Any]) -> str:
-    """Stores the receipt once it proves the record is in the log under a head the space signed."""
+    """Stores the receipt once it proves the record is in the log under a head the space signed:
+    as sent, or — when its provider's copy got there first — with our countersignature as a leaf
+    of its own."""
     try:
-        check_receipt(receipt, row.signed, ctx.settings.space_public_key)
+        late = receipt.get("countersignature")
+        if isinstance(late, dict):
+            _check_countersignature(ctx, row, late)
+        else:
+            check_receipt(receipt, row.signed, ctx.settings.space_public_key)
     except ReceiptError as exc:
         log.error("the space's receipt for usage record %s does not verify: %s", row.id, exc)
         _update(ctx, row.id, state="bad_receipt", last_error=f"receipt does not verify: {exc}")
         return "failed"
     _update(ctx, row.id, state="delivered", receipt=receipt, delivered_at=utcnow(), last_error=None)
     return "delivered"
+
+
+def _check_countersignature(ctx: Connector, row: OutboxRecord, late: dict[str, Any]) -> None:
+    signed, record = late.get("signed"), row.signed["document"]
+    if not isinstance(signed, dict) or not isinstance(signed.get("document"), dict):
+        raise ReceiptError("the countersignature leaf is not a signed document")
+    check_receipt(late.get("receipt") or {}, signed, ctx.settings.space_public_key)
+    document = signed["document"]  # check_receipt proved it is a leaf, so a signed document
+    mine = row.signed["signatures"].get(record["consumer"])
+    if document.get("record") != record["id"] or document.get("signature") != mine:
+        raise ReceiptError(
+            f"the countersignature leaf is not {record['consumer']}'s signature of {record['id']}"
+        )
 
 
 def _failed(ctx: Connector, row: OutboxRecord, exc: RemoteError) -> None:
@@ -110,7 +129,13 @@ def receipts(ctx: Connector) -> list[dict[str, Any]]:
         rows = session.scalars(
             select(OutboxRecord).where(OutboxRecord.state == "delivered").order_by(OutboxRecord.created_at)
         )
-        return [{"signed": row.signed, "receipt": row.receipt} for row in rows]
+        # a record whose provider's copy entered the log first is proved by our countersignature's leaf
+        return [
+            row.receipt["countersignature"]
+            if isinstance(row.receipt, dict) and "countersignature" in row.receipt
+            else {"signed": row.signed, "receipt": row.receipt}
+            for row in rows
+        ]
 
 
 def pending(ctx: Connector) -> list[OutboxRecord]:

@@ -4,8 +4,9 @@ Given the records (in leaf order), the signed tree heads, the participants' publ
 heads this auditor saw before (kept locally), and receipts that connectors hold, :func:`audit`
 checks that
 
-- every record carries valid signatures of its provider (and of its consumer, if it has one,
-  and of any countersignature kept beside it),
+- every usage record carries valid signatures of its provider (and of its consumer, if it has
+  one); every countersignature and decision leaf is signed by the space and names a record
+  earlier in the log, and a countersignature is that record's consumer's valid signature,
 - the records, hashed as RFC 9162 leaves in their order, give exactly the root of every signed
   head — so no record was altered, dropped, inserted or reordered under a head,
 - every head is signed by the space, and every head seen before is still a prefix of today's
@@ -22,11 +23,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts import leaves
 from contracts.canonical import canonical_bytes
+from contracts.documents import verify_document
 from contracts.errors import ContractError
 from contracts.keys import b64url_decode, verify
 from contracts.merkle import node_hash
-from contracts.treehead import Head, ReceiptError, check_consistency, check_head, check_receipt, record_leaf
+from contracts.treehead import (
+    SPACE_SIGNER,
+    Head,
+    ReceiptError,
+    check_consistency,
+    check_head,
+    check_receipt,
+    record_leaf,
+)
 
 
 @dataclass
@@ -76,15 +87,12 @@ class _Frontier:
         return value
 
 
-def _signatures(
-    seq: int, signed: Mapping[str, Any], late: Mapping[str, str], keys: Mapping[str, str]
-) -> list[str]:
+def _signatures(seq: int, signed: Mapping[str, Any], keys: Mapping[str, str]) -> list[str]:
+    """A usage record's leaf: its provider signed it, and every signature on it verifies."""
     problems = []
-    document = signed.get("document") if isinstance(signed, Mapping) else None
-    if not isinstance(document, Mapping):
-        return [f"leaf {seq}: not a signed usage record"]
+    document = signed["document"]
     record_id = document.get("id")
-    signatures = {**dict(signed.get("signatures") or {}), **dict(late)}
+    signatures = dict(signed.get("signatures") or {})
     provider, consumer = document.get("provider"), document.get("consumer")
     if provider not in signatures:
         problems.append(f"leaf {seq} ({record_id}): no signature of its provider {provider}")
@@ -99,9 +107,39 @@ def _signatures(
         try:
             verify(keys[signer], message, b64url_decode(str(value)))
         except (ContractError, ValueError):
-            where = "late countersignature" if signer in late else "signature"
-            problems.append(f"leaf {seq} ({record_id}): {where} of {signer} does not verify")
+            problems.append(f"leaf {seq} ({record_id}): signature of {signer} does not verify")
     return problems
+
+
+def _space_leaf(
+    seq: int,
+    signed: Mapping[str, Any],
+    kind: str,
+    space_public_key: str,
+    records: Mapping[str, Mapping[str, Any]],
+    keys: Mapping[str, str],
+) -> list[str]:
+    """A countersignature or decision leaf: signed by the space, about a record earlier in the
+    log; a countersignature's own signature is the record's consumer's."""
+    document = signed["document"]
+    try:
+        verify_document(signed, [SPACE_SIGNER], lambda _signer: space_public_key)
+    except ContractError as exc:
+        return [f"leaf {seq} ({kind}): {exc}"]
+    record = records.get(str(document.get("record")))
+    if record is None:
+        return [f"leaf {seq} ({kind}): names record {document.get('record')!r}, which no earlier leaf holds"]
+    try:
+        if kind == "countersignature":
+            consumer = str(record.get("consumer"))
+            if consumer not in keys:
+                return [f"leaf {seq} (countersignature): no public key for {consumer}"]
+            leaves.check_countersignature(document, record, keys[consumer])
+        else:
+            leaves.check_decision(document)
+    except ContractError as exc:
+        return [f"leaf {seq} ({kind}): {exc}"]
+    return []
 
 
 def audit(
@@ -113,7 +151,7 @@ def audit(
     receipts: Iterable[Mapping[str, Any]] = (),
     consistency_proofs: Mapping[tuple[int, int], Any] | None = None,
 ) -> Report:
-    """``records``: {seq, signed, late_signatures?, leaf_hash?} in leaf order; ``heads`` and
+    """``records``: {seq, signed, leaf_hash?} in leaf order (every leaf, of every kind); ``heads`` and
     ``seen``: signed tree heads; ``receipts``: {signed, receipt}; ``consistency_proofs``:
     (old size, new size) → the space's proof, for consecutive heads."""
     report = Report()
@@ -141,6 +179,7 @@ def audit(
             wanted.add(size)
 
     roots: dict[int, bytes] = {}
+    records_by_id: dict[str, Mapping[str, Any]] = {}
     frontier = _Frontier()
     for expected, entry in enumerate(records):
         seq = entry.get("seq")
@@ -149,7 +188,16 @@ def audit(
                 f"leaf {expected}: the log gives index {seq}; records are missing or reordered"
             )
         signed = entry.get("signed", {})
-        report.problems += _signatures(expected, signed, entry.get("late_signatures") or {}, participants)
+        kind = leaves.kind_of(signed)
+        if kind is None:
+            report.problems.append(f"leaf {expected}: not a usage record, countersignature or decision")
+        elif kind == "usage":
+            report.problems += _signatures(expected, signed, participants)
+            records_by_id.setdefault(str(signed["document"].get("id")), signed["document"])
+        else:
+            report.problems += _space_leaf(
+                expected, signed, kind, space_public_key, records_by_id, participants
+            )
         leaf = record_leaf(signed)
         if entry.get("leaf_hash") not in (None, leaf.hex()):
             report.problems.append(

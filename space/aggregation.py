@@ -138,9 +138,13 @@ def state(session: Session, caller: str, job: str) -> tuple[dict[str, Any], Work
     if len(distinct) < least:
         # a provider's ciphertext is added only with as many others as it asked for: fewer
         # would let the consumer read its part out of the total
-        return {**found, "contributors": 0, "withheld": (
-            f"{len(distinct)} distinct providers contributed; a contribution requires at least {least}"
-        )}, None
+        return {
+            **found,
+            "contributors": 0,
+            "withheld": (
+                f"{len(distinct)} distinct providers contributed; a contribution requires at least {least}"
+            ),
+        }, None
     if aggregation.total is not None:
         return {**found, "total": base64.b64encode(aggregation.total).decode()}, None
     if not ciphertexts:

@@ -16,6 +16,8 @@ tokens. Every error is problem+json. Routes:
     GET  /ledger/records[/<id>], /ledger/head[s],      operator/auditor token (everything), or signed
          /ledger/proof/inclusion|consistency           participant (its own records; heads, proofs)
     GET  /ledger/alerts                                operator/auditor token
+    GET  /admin/disputes                               operator/auditor token: uses only their provider signed
+    POST /admin/disputes/<record>/decision             operator token: bill or void one, a leaf in the log
     POST /admin/settlements                            operator token: settle a closed period
     GET  /settlements/<period>                         operator/auditor token
     GET  /settlements/<period>/statements/<id>.json|csv  operator/auditor token, or that participant
@@ -75,6 +77,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
     with database.write_lock, database.transaction() as session:
         # leaves committed just before a crash get their signed head now
         ledger.sign_head(session, space_key, config.url, utcnow())
+    ledger.adopt_late(database, space_key, config.url, utcnow)
     app.extensions["tds"] = {"db": database, "config": config}
     nonces = signing.NonceStore(database, SeenNonce)
 
@@ -279,11 +282,10 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
                 operation=args.get("operation") or None,
                 **numbers,
             )
-            late = ledger.late_signatures(session, [e.record_id for e in found])
             latest = ledger.latest_head(session)
             return {
                 "head": ledger.head_view(latest) if latest else None,
-                "records": [ledger.view(e, late.get(e.record_id)) for e in found],
+                "records": [ledger.view(e) for e in found],
             }
 
     @app.get("/ledger/records/<path:record_id>")
@@ -293,8 +295,11 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
             entry = ledger.entry_by_record(session, record_id)
             if own is not None and own not in (entry.provider_id, entry.consumer_id):
                 raise Refused(f"{own} is not a party to usage record {record_id}", status=403)
-            late = ledger.late_signatures(session, [record_id])
-            return {**ledger.view(entry, late.get(record_id)), "receipt": ledger.receipt(session, entry)}
+            return {
+                **ledger.view(entry),
+                "receipt": ledger.receipt(session, entry),
+                "about": [ledger.view(e) for e in ledger.about(session, record_id)],
+            }
 
     @app.get("/ledger/head")
     def ledger_head() -> Any:
@@ -378,6 +383,32 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
             with database.write_lock, database.transaction() as session:
                 found["total"] = aggregation.keep_total(session, job, total)
         return found
+
+    @app.get("/admin/disputes")
+    def admin_disputes() -> Any:
+        require_token(database, Token, ("operator", "auditor"))
+        numbers = int_args(after=-1, limit=100)
+        with database.session() as session:
+            return {"disputed": [ledger.view(e) for e in ledger.disputed(session, **numbers)]}
+
+    @app.post("/admin/disputes/<path:record_id>/decision")
+    def admin_decide(record_id: str) -> Any:
+        actor = operator_actor()
+        body = json_body(("decision", "reason"))
+        receipt = ledger.decide(
+            database, space_key, config.url, actor, record_id, body["decision"], body["reason"], utcnow
+        )
+        with database.transaction() as session:
+            operator.note(
+                session,
+                actor,
+                "decide",
+                record_id,
+                utcnow(),
+                decision=body["decision"],
+                leaf=receipt["leaf_index"],
+            )
+        return jsonify(receipt), 201
 
     # --- settlement ---------------------------------------------------------------------------
     @app.post("/admin/settlements")

@@ -6,9 +6,10 @@ them. A head is therefore never signed over leaves that could still be rolled ba
 between the two leaves committed leaves that the next :func:`sign_head` covers.
 
 Appends are idempotent by record id: the same record again gets the same receipt (its first
-head and the proof against it); the same document with more signatures keeps the extra ones
-beside the leaf (:class:`LateSignature`); other content under a known id is a conflict, raised
-as an alert for the operator and auditors.
+head and the proof against it); the same document with its consumer's signature, which the leaf
+lacks, appends a countersignature leaf (:mod:`contracts.leaves`); other content under a known id
+is a conflict, raised as an alert for the operator and auditors. The operator's decision on a
+use its consumer never signed is a leaf too (:func:`decide`).
 """
 
 from __future__ import annotations
@@ -16,24 +17,24 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 
-from contracts import merkle
+from contracts import leaves, merkle
 from contracts.canonical import canonical_bytes
 from contracts.documents import new_signed, verify_document
 from contracts.errors import ContractError
 from contracts.keys import SigningKey
 from contracts.treehead import SPACE_SIGNER, record_leaf, tree_head_document
-from contracts.usage import check_use, validate_record
+from contracts.usage import BILLABLE, check_use, validate_record
 from node.db import Database
 from node.models import utcnow
 from policies.model import format_datetime
 from space import registry
-from space.errors import AlertingConflict, NotFound, Refused
+from space.errors import AlertingConflict, Conflict, NotFound, Refused, SpaceError
 from space.models import (
     Agreement,
     DailyUsage,
@@ -148,10 +149,68 @@ class Added:
     seq: int
     created: bool
     late_signers: tuple[str, ...] = ()
+    countersignature_seq: int | None = None
 
 
-def add_leaves(session: Session, caller: str, records: list[Any]) -> list[Added]:
-    """Checks every record, then appends the new ones and the subtree hashes they complete.
+@dataclass
+class _Appender:
+    """The leaves one transaction adds, with the subtree hashes they complete."""
+
+    session: Session
+    caller: str
+    now: dt.datetime
+    size: int
+    frontier: dict[merkle.Node, bytes]
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    new_nodes: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, signed: dict[str, Any], kind: str, subject: dict[str, Any]) -> int:
+        """Append ``signed`` (a leaf of ``kind`` about the usage record ``subject``); its index."""
+        leaf = record_leaf(signed)
+        self.entries.append(
+            {
+                "seq": self.size,
+                "record_id": signed["document"]["id"],
+                "kind": kind,
+                "subject": None if kind == "usage" else subject["id"],
+                "signed": signed,
+                "leaf_hash": leaf.hex(),
+                "agreement_id": subject["agreement"],
+                "dataset_id": subject["dataset"],
+                "provider_id": subject["provider"],
+                "consumer_id": subject["consumer"],
+                "operation": subject["operation"],
+                "outcome": subject["outcome"],
+                "fee_fen": subject["fee_fen"] if kind == "usage" else 0,
+                "appended_at": self.now,
+                "submitted_by": self.caller,
+            }
+        )
+        self.new_nodes += [
+            {"level": level, "index": index, "hash": value}
+            for level, index, value in merkle.append_leaf(self.frontier, self.size, leaf)
+        ]
+        self.size += 1
+        return self.size - 1
+
+    def flush(self, log: LedgerHead) -> None:
+        if self.entries:  # bulk inserts: one statement each, not a unit of work per row
+            self.session.execute(insert(LedgerEntry), self.entries)
+            self.session.execute(insert(MerkleNode), self.new_nodes)
+            count_days(self.session, [e["signed"]["document"] for e in self.entries if e["kind"] == "usage"])
+        log.size = self.size
+        self.session.flush()
+
+
+def _appender(session: Session, caller: str, now: dt.datetime) -> tuple[LedgerHead, _Appender]:
+    log = head(session, lock=True)
+    frontier = nodes(session, merkle.decompose(0, log.size) if log.size else [])
+    return log, _Appender(session, caller, now, log.size, frontier)
+
+
+def add_leaves(session: Session, key: SigningKey, caller: str, records: list[Any]) -> list[Added]:
+    """Checks every record, then appends the new ones (and a countersignature leaf for each
+    consumer signature a known record arrives with) and the subtree hashes they complete.
     All or nothing: one bad record refuses the batch. Run inside one transaction."""
     checked = []
     looked_up = LookedUp({}, {})
@@ -165,50 +224,48 @@ def add_leaves(session: Session, caller: str, records: list[Any]) -> list[Added]
     if len(set(ids)) != len(ids):
         raise Refused("the batch names one record id twice")
     existing = {
-        e.record_id: e for e in session.scalars(select(LedgerEntry).where(LedgerEntry.record_id.in_(ids)))
+        e.record_id: e
+        for e in session.scalars(
+            select(LedgerEntry).where(LedgerEntry.record_id.in_(ids), LedgerEntry.kind == "usage")
+        )
     }
-    log = head(session, lock=True)
-    size = log.size
-    frontier = nodes(session, merkle.decompose(0, size) if size else [])
+    log, appender = _appender(session, caller, now)
     results: list[Added] = []
-    entries: list[dict[str, Any]] = []
-    new_nodes: list[dict[str, Any]] = []
     for signed, record in checked:
         known = existing.get(record["id"])
-        if known is not None:
-            results.append(_again(session, caller, known, signed))
-            continue
-        leaf = record_leaf(signed)
-        entries.append(
-            {
-                "seq": size,
-                "record_id": record["id"],
-                "signed": signed,
-                "leaf_hash": leaf.hex(),
-                "agreement_id": record["agreement"],
-                "dataset_id": record["dataset"],
-                "provider_id": record["provider"],
-                "consumer_id": record["consumer"],
-                "operation": record["operation"],
-                "outcome": record["outcome"],
-                "fee_fen": record["fee_fen"],
-                "appended_at": now,
-                "submitted_by": caller,
-            }
-        )
-        new_nodes += [
-            {"level": level, "index": index, "hash": value}
-            for level, index, value in merkle.append_leaf(frontier, size, leaf)
-        ]
-        results.append(Added(size, True))
-        size += 1
-    if entries:  # bulk inserts: one statement each, not a unit of work per row
-        session.execute(insert(LedgerEntry), entries)
-        session.execute(insert(MerkleNode), new_nodes)
-        count_days(session, [e["signed"]["document"] for e in entries])
-    log.size = size
-    session.flush()
+        if known is None:
+            results.append(Added(appender.add(signed, "usage", record), True))
+        else:
+            results.append(_again(appender, key, known, signed))
+    appender.flush(log)
     return results
+
+
+def _again(appender: _Appender, key: SigningKey, known: LedgerEntry, signed: dict[str, Any]) -> Added:
+    if canonical_bytes(known.signed["document"]) != canonical_bytes(signed["document"]):
+        raise AlertingConflict(
+            f"usage record {known.record_id} is already in the log (leaf {known.seq}) with other content",
+            {
+                "kind": "conflicting-record",
+                "record_id": known.record_id,
+                "submitted_by": appender.caller,
+                "detail": {"leaf_index": known.seq, "submitted": signed},
+            },
+            leaf_index=known.seq,
+        )
+    record = known.signed["document"]
+    late = tuple(sorted(set(signed["signatures"]) - set(known.signed["signatures"])))
+    countersigned = None
+    for signer in late:  # only the consumer may be missing from a leaf: its provider always signs
+        found = countersignature_of(appender.session, record["id"])
+        if found is not None:
+            countersigned = found.seq
+            continue
+        document = leaves.countersignature(
+            record, known.seq, signer, signed["signatures"][signer], format_datetime(appender.now)
+        )
+        countersigned = appender.add(new_signed(document, SPACE_SIGNER, key), "countersignature", record)
+    return Added(known.seq, False, late, countersigned)
 
 
 def count_days(session: Session, records: Iterable[dict[str, Any]]) -> None:
@@ -224,26 +281,10 @@ def count_days(session: Session, records: Iterable[dict[str, Any]]) -> None:
             row.uses += uses
 
 
-def _again(session: Session, caller: str, known: LedgerEntry, signed: dict[str, Any]) -> Added:
-    if canonical_bytes(known.signed["document"]) != canonical_bytes(signed["document"]):
-        raise AlertingConflict(
-            f"usage record {known.record_id} is already in the log (leaf {known.seq}) with other content",
-            {
-                "kind": "conflicting-record",
-                "record_id": known.record_id,
-                "submitted_by": caller,
-                "detail": {"leaf_index": known.seq, "submitted": signed},
-            },
-            leaf_index=known.seq,
-        )
-    late = []
-    for signer, signature in signed["signatures"].items():
-        if signer in known.signed["signatures"]:
-            continue  # checked above against the signer's key; the leaf already has one
-        if session.get(LateSignature, (known.record_id, signer)) is None:
-            session.add(LateSignature(record_id=known.record_id, signer=signer, signature=signature))
-        late.append(signer)
-    return Added(known.seq, False, tuple(sorted(late)))
+def countersignature_of(session: Session, record_id: str) -> LedgerEntry | None:
+    return session.scalar(
+        select(LedgerEntry).where(LedgerEntry.subject == record_id, LedgerEntry.kind == "countersignature")
+    )
 
 
 def raise_alert(session: Session, alert: dict[str, Any]) -> None:
@@ -258,11 +299,12 @@ def append(
     records: list[Any],
     clock: Callable[[], dt.datetime],
 ) -> list[dict[str, Any]]:
-    """Appends ``records`` (all or none) and returns one receipt per record, in order."""
+    """Appends ``records`` (all or none) and returns one receipt per record, in order; a record
+    that brought a late countersignature has that leaf's receipt too."""
     with database.write_lock:
         try:
             with database.transaction() as session:
-                added = add_leaves(session, caller, records)
+                added = add_leaves(session, key, caller, records)
         except AlertingConflict as exc:
             with database.transaction() as session:  # the refusal leaves a trace
                 raise_alert(session, exc.alert)
@@ -270,10 +312,126 @@ def append(
         with database.transaction() as session:  # only now, over committed leaves
             sign_head(session, key, log_id, clock())
     with database.session() as session:
-        return [
-            {**found, "created": item.created, "late_signatures": list(item.late_signers)}
-            for item, found in zip(added, receipts(session, [item.seq for item in added]), strict=True)
-        ]
+        out = []
+        for item, found in zip(added, receipts(session, [item.seq for item in added]), strict=True):
+            found = {**found, "created": item.created, "late_signatures": list(item.late_signers)}
+            if item.countersignature_seq is not None:
+                (extra,) = receipts(session, [item.countersignature_seq])
+                entry = session.get(LedgerEntry, item.countersignature_seq)
+                assert entry is not None
+                found["countersignature"] = {"signed": entry.signed, "receipt": extra}
+            out.append(found)
+        return out
+
+
+# --- the operator's decisions on disputed uses ------------------------------------------------
+def disputed(session: Session, after: int = -1, limit: int = 100) -> list[LedgerEntry]:
+    """Billable uses whose consumer never signed, in the leaf or later, and no decision yet."""
+    settled_leaves = select(LedgerEntry.subject).where(LedgerEntry.kind != "usage")
+    query = (
+        select(LedgerEntry)
+        .where(
+            LedgerEntry.kind == "usage",
+            LedgerEntry.outcome.in_(BILLABLE),
+            LedgerEntry.seq > after,
+            LedgerEntry.record_id.not_in(settled_leaves.where(LedgerEntry.subject.is_not(None))),
+        )
+        .order_by(LedgerEntry.seq)
+    )
+    found = []
+    for entry in session.scalars(query):
+        if _consumer_signed(entry):
+            continue
+        found.append(entry)
+        if len(found) >= max(1, min(limit, MAX_PAGE)):
+            break
+    return found
+
+
+def _consumer_signed(entry: LedgerEntry) -> bool:
+    document = entry.signed.get("document") if isinstance(entry.signed, dict) else None
+    consumer = document.get("consumer") if isinstance(document, dict) else None
+    return consumer in (entry.signed.get("signatures") or {})
+
+
+def decide(
+    database: Database,
+    key: SigningKey,
+    log_id: str,
+    actor: str,
+    record_id: str,
+    verdict: str,
+    reason: str,
+    clock: Callable[[], dt.datetime],
+) -> dict[str, Any]:
+    """Appends the operator's decision on a disputed use (bill it, or void it) as a leaf signed by
+    the space; returns its receipt. Only a billable use its consumer never signed can be decided,
+    and only once."""
+    with database.write_lock:
+        with database.transaction() as session:
+            entry = entry_by_record(session, record_id)
+            record = entry.signed["document"]
+            if entry.kind != "usage" or entry.outcome not in BILLABLE:
+                raise Conflict(
+                    f"{record_id} is a {entry.kind} leaf with outcome {entry.outcome}: only a "
+                    f"{' or '.join(BILLABLE)} use can be disputed"
+                )
+            countersigned = countersignature_of(session, record_id)
+            if _consumer_signed(entry) or countersigned is not None:
+                where = f"leaf {countersigned.seq}" if countersigned is not None else "its own leaf"
+                raise Conflict(f"usage record {record_id} is not disputed: its consumer signed it ({where})")
+            try:
+                document = leaves.decision(
+                    record, entry.seq, verdict, reason, actor, format_datetime(clock())
+                )
+            except ContractError as exc:
+                raise Refused(str(exc), status=400) from exc
+            earlier = session.scalar(select(LedgerEntry).where(LedgerEntry.record_id == document["id"]))
+            if earlier is not None:
+                raise Conflict(
+                    f"usage record {record_id} was decided already: "
+                    f"{earlier.signed['document']['decision']} at leaf {earlier.seq}"
+                )
+            log, appender = _appender(session, actor, clock())
+            seq = appender.add(new_signed(document, SPACE_SIGNER, key), "decision", record)
+            appender.flush(log)
+        with database.transaction() as session:
+            sign_head(session, key, log_id, clock())
+    with database.session() as session:
+        return receipts(session, [seq])[0]
+
+
+def adopt_late(database: Database, key: SigningKey, log_id: str, clock: Callable[[], dt.datetime]) -> int:
+    """Countersignatures kept beside the log before migration 0007 become leaves (each checked
+    again: a row that does not verify is dropped with an alert). Returns how many rows it took."""
+    with database.write_lock:
+        with database.transaction() as session:
+            rows = list(session.scalars(select(LateSignature).order_by(LateSignature.received_at)))
+            if not rows:
+                return 0
+            log, appender = _appender(session, SPACE_SIGNER, clock())
+            for row in rows:
+                try:
+                    entry = entry_by_record(session, row.record_id)
+                    record = entry.signed["document"]
+                    document = leaves.countersignature(
+                        record, entry.seq, row.signer, row.signature, format_datetime(row.received_at)
+                    )
+                    leaves.check_countersignature(
+                        document, record, registry.get(session, row.signer).public_key
+                    )
+                except (ContractError, SpaceError) as exc:  # no such record or signer, or a bad signature
+                    reason = exc.detail if isinstance(exc, SpaceError) else str(exc)
+                    alert = {"kind": "late-signature-dropped", "record_id": row.record_id}
+                    raise_alert(session, {**alert, "submitted_by": row.signer, "detail": {"reason": reason}})
+                else:
+                    if countersignature_of(session, row.record_id) is None:
+                        appender.add(new_signed(document, SPACE_SIGNER, key), "countersignature", record)
+                session.delete(row)
+            appender.flush(log)
+        with database.transaction() as session:
+            sign_head(session, key, log_id, clock())
+    return len(rows)
 
 
 # --- tree heads ------------------------------------------------------------------------------
@@ -401,23 +559,23 @@ def entries(
     return list(session.scalars(query.order_by(LedgerEntry.seq).limit(max(1, min(limit, MAX_PAGE)))))
 
 
-def late_signatures(session: Session, record_ids: list[str]) -> dict[str, dict[str, str]]:
-    found: dict[str, dict[str, str]] = {}
-    if record_ids:
-        for row in session.scalars(select(LateSignature).where(LateSignature.record_id.in_(record_ids))):
-            found.setdefault(row.record_id, {})[row.signer] = row.signature
-    return found
+def about(session: Session, record_id: str) -> list[LedgerEntry]:
+    """The countersignature and decision leaves about one usage record, in log order."""
+    return list(
+        session.scalars(select(LedgerEntry).where(LedgerEntry.subject == record_id).order_by(LedgerEntry.seq))
+    )
 
 
-def view(entry: LedgerEntry, late: dict[str, str] | None = None) -> dict[str, Any]:
+def view(entry: LedgerEntry) -> dict[str, Any]:
     return {
         "seq": entry.seq,
         "record_id": entry.record_id,
+        "kind": entry.kind,
+        "subject": entry.subject,
         "leaf_hash": entry.leaf_hash,
         "appended_at": entry.appended_at.isoformat(),
         "submitted_by": entry.submitted_by,
         "signed": entry.signed,
-        "late_signatures": late or {},
     }
 
 

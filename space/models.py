@@ -93,9 +93,11 @@ class LedgerHead(Base):
 
 
 class LedgerEntry(Base):
-    """A leaf of the transparency log: one signed usage record, at index ``seq``.
+    """A leaf of the transparency log at index ``seq``: a signed usage record, or a countersignature
+    of one or the operator's decision on one (``kind``; ``subject`` names the record, whose
+    agreement, parties and operation the row repeats so that filters find it; contracts.leaves).
 
-    ``leaf_hash`` = SHA-256(0x00 ‖ canonical bytes of the signed record) (RFC 9162 §2.1.1)."""
+    ``leaf_hash`` = SHA-256(0x00 ‖ canonical bytes of the signed document) (RFC 9162 §2.1.1)."""
 
     __tablename__ = "ledger_entries"
     # filtered log pages walk (column, seq) newest first and stop after a page (migration 0005)
@@ -105,6 +107,8 @@ class LedgerEntry(Base):
     )
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     record_id: Mapped[str] = mapped_column(String(60), unique=True)
+    kind: Mapped[str] = mapped_column(String(20), default="usage", server_default="usage")
+    subject: Mapped[str | None] = mapped_column(String(60), index=True)
     signed: Mapped[dict[str, Any]]
     leaf_hash: Mapped[str] = mapped_column(String(64))
     agreement_id: Mapped[str] = mapped_column(String(60))
@@ -150,8 +154,8 @@ class LedgerAlert(Base):
 
 
 class LateSignature(Base):
-    """A countersignature that arrived after its record entered the log without it. The leaf
-    cannot change; the signature is kept beside it, checked like the others."""
+    """Before migration 0007: a countersignature kept beside its record's leaf. At start-up the
+    space appends each as a countersignature leaf and deletes the row (ledger.adopt_late)."""
 
     __tablename__ = "late_signatures"
     record_id: Mapped[str] = mapped_column(String(60), primary_key=True)

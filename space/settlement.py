@@ -1,13 +1,14 @@
 """Settlement of a closed period from the usage log, statements signed by the space, and the
 price index per sector.
 
-Only succeeded uses count, taken from the log (a use belongs to the period its record says it
-finished in). Each agreement's fee follows its own price terms (the negotiated price in the
-contract, not the listed one); the operator's commission comes off the top and the rest is
-split among the agreement's beneficiaries, all in integer fen by largest remainder
-(:mod:`contracts.settlement`). A settled period is immutable: settling it again recomputes it
-over the log as it was then and returns the stored bytes — or, if uses for that period arrived
-later, refuses and raises an alert instead of changing what was issued.
+Only billable uses count, taken from the log (a use belongs to the period its record says it
+finished in), and only those both parties signed — in the record's leaf or by a countersignature
+leaf — or that the operator's decision leaf bills. Each agreement's fee follows its own price
+terms (the negotiated price in the contract, not the listed one); the operator's commission
+comes off the top and the rest is split among the agreement's beneficiaries, all in integer
+fen by largest remainder (:mod:`contracts.settlement`). A settled period is immutable: settling
+it again recomputes it over the log as it was then and returns the stored bytes — or, if uses
+for that period arrived later, refuses and raises an alert instead of changing what was issued.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contracts import leaves
 from contracts.canonical import canonical_bytes
 from contracts.documents import new_signed
 from contracts.errors import ContractError, UsageRecordError
@@ -45,8 +47,8 @@ from space.errors import AlertingConflict, NotFound, Refused
 from space.models import (
     Agreement,
     CatalogEntry,
-    LateSignature,
     LedgerEntry,
+    Participant,
     PricePoint,
     Settlement,
     Statement,
@@ -69,17 +71,19 @@ def bounds(period: str) -> tuple[dt.datetime, dt.datetime]:
 
 @dataclass
 class PeriodUses:
-    """A period's uses as the log holds them: billed (both parties signed, checked against the
-    agreement), disputed (the provider alone signed: shown, not billed) and excluded (a leaf
-    that fails the space's checks — only a rewritten database or an older version lets one in:
-    shown with the reason, never billed, never fatal)."""
+    """A period's uses as the log holds them: billed (both parties signed — in the leaf or by a
+    countersignature leaf — or the operator decided to bill it; checked against the agreement),
+    disputed (the provider alone signed: shown, not billed), voided (the operator decided not to
+    bill it) and excluded (a leaf that fails the space's checks — only a rewritten database or an
+    older version lets one in: shown with the reason, never billed, never fatal)."""
 
     billed: dict[str, list[Use]] = field(default_factory=lambda: defaultdict(list))
     disputed: list[dict[str, Any]] = field(default_factory=list)
+    voided: list[dict[str, Any]] = field(default_factory=list)
     excluded: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self) -> int:
-        return sum(len(uses) for uses in self.billed.values()) + len(self.disputed)
+        return sum(len(uses) for uses in self.billed.values()) + len(self.disputed) + len(self.voided)
 
 
 def _finished(entry: LedgerEntry) -> dt.datetime | None:
@@ -89,17 +93,18 @@ def _finished(entry: LedgerEntry) -> dt.datetime | None:
         return None
 
 
-def _uses(session: Session, period: str, tree_size: int, signed_by: dt.datetime) -> PeriodUses:
-    """The period's billable uses among the first ``tree_size`` leaves, with countersignatures
-    that arrived beside the log by ``signed_by``."""
+def _uses(session: Session, period: str, tree_size: int) -> PeriodUses:
+    """The period's billable uses among the first ``tree_size`` leaves, each with the
+    countersignature or decision leaves about it among those leaves."""
     start, end = bounds(period)
     found = PeriodUses()
     query = (
         select(LedgerEntry)
-        .where(LedgerEntry.outcome.in_(BILLABLE), LedgerEntry.seq < tree_size)
+        .where(LedgerEntry.kind == "usage", LedgerEntry.outcome.in_(BILLABLE), LedgerEntry.seq < tree_size)
         .order_by(LedgerEntry.seq)
     )
     agreements: dict[str, Agreement | None] = {}
+    candidates: list[tuple[LedgerEntry, dict[str, Any]]] = []
     for entry in session.scalars(query):
         finished = _finished(entry)
         if finished is None:
@@ -122,22 +127,55 @@ def _uses(session: Session, period: str, tree_size: int, signed_by: dt.datetime)
         except ContractError as exc:
             found.excluded.append({"record": entry.record_id, "reason": str(exc)})
             continue
+        candidates.append((entry, doc))
+    later = _later_leaves(session, [entry.record_id for entry, _ in candidates], tree_size)
+    for entry, doc in candidates:
         line = {"record": entry.record_id, "agreement": entry.agreement_id, "fee_fen": doc["fee_fen"]}
-        if not _countersigned(session, entry, doc["consumer"], signed_by):
+        status = _status(session, entry, doc, later.get(entry.record_id, []))
+        if status == "disputed":
             found.disputed.append({**line, "provider": doc["provider"], "consumer": doc["consumer"]})
-            continue
-        found.billed[entry.agreement_id].append(
-            Use(entry.record_id, entry.agreement_id, doc["fee_fen"], doc["consumer_set_size"] or 0)
-        )
+        elif status == "voided":
+            found.voided.append({**line, "provider": doc["provider"], "consumer": doc["consumer"]})
+        else:
+            found.billed[entry.agreement_id].append(
+                Use(entry.record_id, entry.agreement_id, doc["fee_fen"], doc["consumer_set_size"] or 0)
+            )
     return found
 
 
-def _countersigned(session: Session, entry: LedgerEntry, consumer: str, by: dt.datetime) -> bool:
-    """Did the consumer sign this use — in the leaf, or later beside it (checked on arrival)?"""
-    if consumer in (entry.signed.get("signatures") or {}):
-        return True
-    late = session.get(LateSignature, (entry.record_id, consumer))
-    return late is not None and late.received_at <= by
+def _later_leaves(session: Session, record_ids: list[str], tree_size: int) -> dict[str, list[LedgerEntry]]:
+    found: dict[str, list[LedgerEntry]] = defaultdict(list)
+    for start in range(0, len(record_ids), 500):  # IN lists of a bounded length
+        query = select(LedgerEntry).where(
+            LedgerEntry.subject.in_(record_ids[start : start + 500]), LedgerEntry.seq < tree_size
+        )
+        for entry in session.scalars(query.order_by(LedgerEntry.seq)):
+            found[str(entry.subject)].append(entry)
+    return found
+
+
+def _status(session: Session, entry: LedgerEntry, doc: dict[str, Any], later: list[LedgerEntry]) -> str:
+    """billed, disputed or voided: the consumer's signature (in the leaf, or a countersignature
+    leaf that verifies) bills a use; without it, the operator's first decision leaf decides."""
+    if doc["consumer"] in (entry.signed.get("signatures") or {}):
+        return "billed"
+    decision = None
+    for leaf in later:
+        other = leaf.signed.get("document") if isinstance(leaf.signed, dict) else None
+        if not isinstance(other, dict):
+            continue
+        if leaf.kind == "countersignature":
+            consumer = session.get(Participant, doc["consumer"])
+            try:
+                if consumer is None:
+                    raise UsageRecordError(f"no participant {doc['consumer']}")
+                leaves.check_countersignature(other, doc, consumer.public_key)
+            except ContractError:
+                continue  # not a countersignature of this record's consumer: it bills nothing
+            return "billed"
+        if leaf.kind == "decision" and decision is None and other.get("decision") in leaves.DECISIONS:
+            decision = other["decision"]
+    return {"bill": "billed", "void": "voided"}.get(decision or "", "disputed")
 
 
 def compute(
@@ -148,7 +186,7 @@ def compute(
     lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
     agreements_out = []
     prices: dict[str, list[int]] = defaultdict(list)
-    period_uses = _uses(session, period, tree[0], settled_at)
+    period_uses = _uses(session, period, tree[0])
     for agreement_id, uses in sorted(period_uses.billed.items()):
         agreement = session.get(Agreement, agreement_id)
         assert agreement is not None  # _uses bills only uses of agreements the space recorded
@@ -184,13 +222,15 @@ def compute(
             }
         )
     disputed: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for line in period_uses.disputed:
-        for party in (line["provider"], line["consumer"]):
-            disputed[party].append(line)
+    voided: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for lines_of, found in ((disputed, period_uses.disputed), (voided, period_uses.voided)):
+        for line in found:
+            for party in (line["provider"], line["consumer"]):
+                lines_of[party].append(line)
     log = {"tree_size": tree[0], "root_hash": tree[1]}
     when = format_datetime(settled_at)
     statements = {}
-    for participant in sorted(set(lines) | set(disputed)):
+    for participant in sorted(set(lines) | set(disputed) | set(voided)):
         own = lines.get(participant, [])
         receivable = sum(line["amount_fen"] for line in own if line["amount_fen"] > 0)
         payable = -sum(line["amount_fen"] for line in own if line["amount_fen"] < 0)
@@ -208,6 +248,9 @@ def compute(
             # uses its provider alone signed: listed with their fee, not billed (DESIGN: trust model)
             "disputed": disputed.get(participant, []),
             "disputed_fen": sum(line["fee_fen"] for line in disputed.get(participant, [])),
+            # uses the operator decided not to bill (a decision leaf in the log); the key only when
+            # there are some, so that periods settled before decisions existed keep their bytes
+            **({"voided": voided[participant]} if voided.get(participant) else {}),
         }
     summary = {
         "@type": "tds:Settlement",
@@ -221,6 +264,7 @@ def compute(
         "commission_fen": sum(a["commission_fen"] for a in agreements_out),
         "disputed": period_uses.disputed,
         "disputed_fen": sum(line["fee_fen"] for line in period_uses.disputed),
+        **({"voided": period_uses.voided} if period_uses.voided else {}),
         "excluded": period_uses.excluded,
     }
     sectors = {sector: (len(values), median(values)) for sector, values in prices.items()}
@@ -286,8 +330,12 @@ def _check_unchanged(session: Session, existing: Settlement, key: SigningKey, co
     summary, _, _ = compute(
         session, existing.period, tree, stored["document"]["commission_bp"], existing.settled_at
     )
-    later = _uses(session, existing.period, 1 << 62, dt.datetime.max.replace(tzinfo=dt.UTC))
-    counted = sum(a["uses"] for a in summary["agreements"]) + len(summary["disputed"])
+    later = _uses(session, existing.period, 1 << 62)
+    counted = (
+        sum(a["uses"] for a in summary["agreements"])
+        + len(summary["disputed"])
+        + len(summary.get("voided", []))
+    )
     arrived = later.count()
     if (
         canonical_bytes(new_signed(summary, registry.SPACE_ID, key)).decode() != existing.summary

@@ -52,7 +52,7 @@ def fetch(api: NodeAPI) -> Bundle:
     participants = {p["id"]: p["public_key"] for p in api.get("/admin/participants")["participants"]}
     heads = [h["signed"] for h in _pages(api, "/ledger/heads", "heads", "tree_size")]
     records = [
-        {k: r[k] for k in ("seq", "signed", "late_signatures", "leaf_hash")}
+        {k: r[k] for k in ("seq", "signed", "leaf_hash")}
         for r in _pages(api, "/ledger/records", "records", "seq")
     ]
     return Bundle(known["url"], known["public_key"], participants, heads, records)

@@ -166,6 +166,38 @@ def space_review(state: State, approve_id: str | None, reject_id: str | None, no
     emit(state, found, "\n".join(lines) or "nothing waits for review")
 
 
+@space.command("disputes")
+@click.option("--bill", "bill_id", metavar="RECORD", help="Bill this disputed use.")
+@click.option("--void", "void_id", metavar="RECORD", help="Void this disputed use: it is never billed.")
+@click.option("--reason", help="Why (required with --bill or --void); it goes into the log.")
+@pass_state
+def space_disputes(state: State, bill_id: str | None, void_id: str | None, reason: str | None) -> None:
+    """List uses only their provider signed, or decide one: the decision is a leaf of the log."""
+    if bill_id and void_id:
+        raise click.UsageError("give --bill or --void, not both")
+    if bill_id or void_id:
+        if not reason or not reason.strip():
+            raise click.UsageError("--reason is required: the decision and why go into the log")
+        verdict = "bill" if bill_id else "void"
+        receipt = _operator_call(
+            state,
+            "POST",
+            f"/admin/disputes/{bill_id or void_id}/decision",
+            {"decision": verdict, "reason": reason},
+        )
+        emit(state, receipt, f"{bill_id or void_id}: {verdict}, decided at leaf {receipt['leaf_index']}")
+        return
+    found = _operator_call(state, "GET", "/admin/disputes")
+    lines = []
+    for entry in found["disputed"]:
+        r = entry["signed"]["document"]
+        lines.append(
+            f"{r['id']}  {r['finished_at']}  {r['operation']} {r['outcome']}  "
+            f"{r['consumer']} ← {r['provider']}  fee {r['fee_fen']} fen"
+        )
+    emit(state, found, "\n".join(lines) or "no disputed uses")
+
+
 @space.command("token")
 @click.option(
     "--role", type=click.Choice(["auditor", "operator", "participant"]), default="auditor", show_default=True
@@ -735,7 +767,7 @@ def _audit_api(state: State, space_url: str | None, token: str | None) -> NodeAP
 @click.option("--participant", help="Only records where this participant is a party.")
 @click.option("--agreement", help="Only this agreement.")
 @click.option("--operation", help="Only this operation (e.g. psi.cardinality).")
-@click.option("--outcome", type=click.Choice(["succeeded", "denied", "failed"]))
+@click.option("--outcome", type=click.Choice(["succeeded", "withheld", "denied", "failed"]))
 @click.option("--space", "space_url", help="The space's URL (with --token).")
 @click.option("--token", envvar="TDS_TOKEN", help="An auditor or operator token (env TDS_TOKEN).")
 @pass_state
@@ -757,11 +789,23 @@ def audit_log(state: State, space_url: str | None, token: str | None, **filters:
     lines = [f"log size {head['tree_size']}, root {head['root_hash'][:16]}…" if head else "the log is empty"]
     for entry in records:
         r = entry["signed"]["document"]
+        if entry.get("kind", "usage") != "usage":
+            lines.append(f"#{entry['seq']:<5} {_leaf_line(entry['kind'], r)}")
+            continue
         lines.append(
             f"#{entry['seq']:<5} {r['finished_at']}  {r['operation']:<17} {r['outcome']:<9} "
             f"{r['consumer']} → {r['provider']}  fee {r['fee_fen']} fen  {r['reason']}"
         )
     emit(state, {"head": head, "records": records}, "\n".join(lines))
+
+
+def _leaf_line(kind: str, document: dict[str, Any]) -> str:
+    if kind == "countersignature":
+        return f"{document['received_at']}  countersignature of {document['record']} by {document['signer']}"
+    return (
+        f"{document['decided_at']}  the operator's decision on {document['record']}: "
+        f"{document['decision']} ({document['reason']}), by {document['decided_by']}"
+    )
 
 
 @audit.command("verify")

@@ -32,7 +32,7 @@ from space.console.views import (
     tds,
 )
 from space.errors import NotFound, Refused
-from space.models import LateSignature, LedgerEntry, Participant
+from space.models import LedgerEntry, Participant
 
 
 # --- the usage log ---------------------------------------------------------------------------
@@ -54,9 +54,26 @@ def _moment(name: str) -> dt.datetime | None:
     return moment.astimezone(dt.UTC)
 
 
+def _about(entry: LedgerEntry, document: dict[str, Any]) -> str:
+    """What a countersignature or decision leaf says, in a line of the log's table."""
+    if entry.kind == "countersignature":
+        return _(
+            "countersignature of record %(record)s by %(signer)s",
+            record=entry.subject,
+            signer=document.get("signer"),
+        )
+    return _(
+        "operator's decision on record %(record)s: %(decision)s (%(reason)s)",
+        record=entry.subject,
+        decision=document.get("decision"),
+        reason=document.get("reason"),
+    )
+
+
 def row_view(entry: LedgerEntry) -> dict[str, Any]:
-    record = entry.signed["document"]
+    record = entry.signed["document"] if isinstance(entry.signed.get("document"), dict) else {}
     return {
+        "kind": entry.kind,
         "seq": entry.seq,
         "record_id": entry.record_id,
         "appended_at": entry.appended_at,
@@ -67,7 +84,7 @@ def row_view(entry: LedgerEntry) -> dict[str, Any]:
         "agreement": entry.agreement_id,
         "operation": entry.operation,
         "outcome": entry.outcome,
-        "reason": record.get("reason", ""),
+        "reason": record.get("reason", "") if entry.kind == "usage" else _about(entry, record),
         "fee_fen": entry.fee_fen,
     }
 
@@ -124,18 +141,25 @@ def record(seq: int) -> Any:
         if entry is None or not g.user.sees(entry.provider_id, entry.consumer_id):
             raise NotFound(_("no record at index %(seq)s of the log", seq=seq))
         signed = entry.signed
+        later = ledger.about(session, entry.record_id)
+        # a countersignature leaf holds the consumer's signature over this record's document
+        late = {
+            str(leaf.signed["document"].get("signer")): (
+                str(leaf.signed["document"].get("signature")),
+                leaf.seq,
+            )
+            for leaf in later
+            if leaf.kind == "countersignature"
+        }
+        decisions = [
+            {"seq": leaf.seq, **leaf.signed["document"]} for leaf in later if leaf.kind == "decision"
+        ]
+        signers = [*signed["signatures"], *late]
         keys = {
             p.id: p.public_key
-            for p in session.scalars(
-                select(Participant).where(Participant.id.in_(list(signed["signatures"])))
-            )
+            for p in session.scalars(select(Participant).where(Participant.id.in_(signers)))
         }
-        late = {
-            row.signer: row.signature
-            for row in session.scalars(
-                select(LateSignature).where(LateSignature.record_id == entry.record_id)
-            )
-        }
+        keys[SPACE_SIGNER] = tds("key").public_key
         head = ledger.latest_head(session)
         proof = None
         if head is not None and head.size > seq:
@@ -151,7 +175,10 @@ def record(seq: int) -> Any:
             }
         head_doc = head.signed["document"] if head is not None else None
     signatures = []
-    for signer, value in [*signed["signatures"].items(), *late.items()]:
+    given: list[tuple[str, str, int | None]] = [(k, v, None) for k, v in signed["signatures"].items()]
+    for signer, (value, seq_of) in late.items():
+        given.append((signer, value, seq_of))
+    for signer, value, late_leaf in given:
         one = {"document": signed["document"], "signatures": {signer: value}}
         try:
             verify_document(one, [signer], lambda s: keys.get(s) or "")
@@ -159,7 +186,7 @@ def record(seq: int) -> Any:
         except SignatureError:
             ok = False
         signatures.append(
-            {"signer": signer, "value": value, "key": keys.get(signer, ""), "ok": ok, "late": signer in late}
+            {"signer": signer, "value": value, "key": keys.get(signer, ""), "ok": ok, "late": late_leaf}
         )
     return render_template(
         "record.html",
@@ -167,6 +194,7 @@ def record(seq: int) -> Any:
         record=signed["document"],
         labels={k: str(v) for k, v in FIELDS.items()},
         signatures=signatures,
+        decisions=decisions,
         proof=proof,
         head=head_doc,
     )

@@ -92,17 +92,17 @@ def test_same_record_twice_gets_the_same_receipt(members: Database) -> None:
     assert len(leaves(members)) == 2
 
 
-def test_a_late_countersignature_is_kept_beside_the_leaf(members: Database) -> None:
+def test_a_late_countersignature_is_a_leaf_of_its_own(members: Database) -> None:
     alone = new_signed({**RECORD, "id": "urn:uuid:alone"}, "telecom", ALICE)
     first = append(members, alone, caller="telecom")[0]
     countersigned = sign_document(alone, "bank", BOB)
     again = append(members, countersigned)[0]
     assert again["leaf_index"] == first["leaf_index"] and again["late_signatures"] == ["bank"]
-    with members.session() as session:
-        assert ledger.late_signatures(session, ["urn:uuid:alone"]) == {
-            "urn:uuid:alone": {"bank": countersigned["signatures"]["bank"]}
-        }
-    check_receipt(first, alone, SPACE.public_key)  # the leaf is what was first appended
+    check_receipt(first, alone, SPACE.public_key)  # the record's leaf is what was first appended
+    record_leaf, late = leaves(members)
+    assert (late.seq, late.kind, late.subject) == (1, "countersignature", "urn:uuid:alone")
+    assert late.signed["document"]["signature"] == countersigned["signatures"]["bank"]
+    assert (late.agreement_id, late.consumer_id, late.fee_fen) == (record_leaf.agreement_id, "bank", 0)
 
 
 def test_same_id_with_other_content_conflicts_and_raises_an_alert(members: Database) -> None:
@@ -169,7 +169,7 @@ def test_unknown_party(members: Database) -> None:
 
 def test_leaves_committed_before_a_crash_get_their_head_on_restart(members: Database) -> None:
     with members.transaction() as session:  # the first step of an append, then the process dies
-        ledger.add_leaves(session, "bank", [record(1), record(2)])
+        ledger.add_leaves(session, SPACE, "bank", [record(1), record(2)])
     with members.session() as session:
         assert ledger.latest_head(session) is None
     with members.transaction() as session:  # what the space does when it starts
