@@ -172,7 +172,15 @@ def cluster(root: Path, db_url: str | None = None, auto_admit: bool = False) -> 
     """A space (and later connectors) in ``root``, stopped on exit whatever happens."""
     space_dir = root / "space"
     # a development space: every node of a local cluster listens on loopback
-    args = ["--data-dir", str(space_dir), "space", "init", "--dev", "--url", f"http://127.0.0.1:{free_port()}"]
+    args = [
+        "--data-dir",
+        str(space_dir),
+        "space",
+        "init",
+        "--dev",
+        "--url",
+        f"http://127.0.0.1:{free_port()}",
+    ]
     if db_url:
         args += ["--db", db_url]
     if auto_admit:
