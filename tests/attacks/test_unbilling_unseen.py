@@ -248,15 +248,12 @@ def test_the_operator_api_lists_and_decides_disputes(space: dict[str, Any]) -> N
     auditor = {"Authorization": f"Bearer {space['tokens']['auditor']}"}
     listed = client.get("/admin/disputes", headers=auditor).get_json()
     assert [e["record_id"] for e in listed["disputed"]] == [record_id]
-    refused = client.post(f"/admin/disputes/{record_id}/decision", json={"decision": "bill", "reason": "x"},
-                          headers=auditor)  # fmt: skip
+    path = f"/admin/disputes/{record_id}/decision"
+    refused = client.post(path, json={"decision": "bill", "reason": "x"}, headers=auditor)
     assert refused.status_code == 403
-    missing = client.post(
-        f"/admin/disputes/{record_id}/decision", json={"decision": "bill"}, headers=operator
-    )
+    missing = client.post(path, json={"decision": "bill"}, headers=operator)
     assert (missing.status_code, missing.get_json()["detail"]) == (400, "missing fields ['reason']")
-    answer = client.post(f"/admin/disputes/{record_id}/decision", json={"decision": "bill", "reason": "agreed"},
-                         headers=operator)  # fmt: skip
+    answer = client.post(path, json={"decision": "bill", "reason": "agreed"}, headers=operator)
     assert answer.status_code == 201, answer.get_json()
     assert client.get("/admin/disputes", headers=auditor).get_json() == {"disputed": []}
     actions = client.get("/admin/actions", headers=auditor).get_json()["actions"]
