@@ -37,7 +37,7 @@ from connectors.errors import Refused
 from connectors.models import Job, Negotiation, OutboxRecord
 from contracts.agreements import agreement_policy
 from contracts.errors import ContractError
-from contracts.offers import parse_price
+from contracts.offers import agreed_fee
 from node.models import utcnow
 from node.signing import RemoteError
 from policies.evaluate import check_result
@@ -592,11 +592,9 @@ def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[
                     _release_epsilon(ctx, neg.id, epsilon)
             outcome, reason = "failed", str(exc)
             status = 422 if by_consumer else 500
-        if outcome in ("succeeded", "withheld"):
-            # withheld (k not met): the use and its ε count and the agreed fee is due, as for a
-            # success (the README's outcome table); the part itself is not given
-            price = parse_price(neg.agreement["document"]["tds:price"])  # type: ignore[index]
-            fee = price.fee_fen(header.get("consumer_set_size") or 0)
+        # withheld (k not met): the use and its ε count and the agreed fee is due, as for a
+        # success, unless the offer waived it (the README's outcome table); the part is not given
+        fee = agreed_fee(neg.agreement["document"], outcome, header.get("consumer_set_size"))  # type: ignore[index]
     except jobs._Denied as exc:
         outcome, reason, dataset_id, status = "denied", str(exc), exc.dataset, 403
     if operation == "he.aggregate" and outcome != "succeeded" and "contributed nothing" not in reason:

@@ -38,7 +38,7 @@ from connectors.models import Job, Negotiation, OutboxRecord
 from contracts.agreements import State, agreement_policy
 from contracts.documents import sign_document, verify_document
 from contracts.errors import ContractError
-from contracts.offers import parse_price
+from contracts.offers import agreed_fee
 from node.models import utcnow
 from node.problems import Problem
 from node.signing import RemoteError
@@ -580,8 +580,7 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
         else:
             outcome, reason = "succeeded", "completed"
             provider_size = computed.header["provider_set_size"]
-            price = parse_price(neg.agreement["document"]["tds:price"])  # type: ignore[index]
-            fee = price.fee_fen(header["consumer_set_size"])
+            fee = agreed_fee(neg.agreement["document"], outcome, header["consumer_set_size"])  # type: ignore[index]
             answer_blobs = computed.blobs
             peak = computed.peak_rss_mb
             sandbox = [computed.backend, *computed.isolation]

@@ -106,6 +106,7 @@ def build_agreement(
             if offer.score_noise and "he.score" in operations
             else {}
         ),
+        **({"tds:chargeWithheld": False} if not offer.charge_withheld else {}),
     }
 
 

@@ -62,6 +62,9 @@ class Offer:
     # encrypted product, so that no model reads a feature exactly (a unit weight on one column
     # gets x + N(0, σ²)); columns not named get none
     score_noise: dict[str, float] | None = None
+    # a result withheld because k was not met: charged the agreed price (the default: the use
+    # and its ε count, and the provider computed it), or nothing
+    charge_withheld: bool = True
 
     @property
     def operations(self) -> tuple[str, ...]:
@@ -76,6 +79,7 @@ class Offer:
             "public_data": self.public_data,
             **({"revenue_share": [s.to_json() for s in self.revenue_share]} if self.revenue_share else {}),
             **({"score_noise": dict(self.score_noise)} if self.score_noise else {}),
+            **({"charge_withheld": False} if not self.charge_withheld else {}),
         }
 
 
@@ -105,7 +109,15 @@ def parse_price(raw: object) -> Price:
     return Price(model=model, amount_fen=amount)
 
 
-OFFER_KEYS = ("policy", "price", "auto_approve", "public_data", "revenue_share", "score_noise")
+OFFER_KEYS = (
+    "policy",
+    "price",
+    "auto_approve",
+    "public_data",
+    "revenue_share",
+    "score_noise",
+    "charge_withheld",
+)
 MAX_SIGMA = 1e12  # a σ above this is a typo, not a noise level
 
 
@@ -151,6 +163,9 @@ def parse_offer(raw: object, provider: str | None = None) -> Offer:
     auto = raw.get("auto_approve", False)
     if not isinstance(auto, bool):
         raise OfferError(f"offer.auto_approve: expected true or false, got {auto!r}")
+    charge_withheld = raw.get("charge_withheld", True)
+    if not isinstance(charge_withheld, bool):
+        raise OfferError(f"offer.charge_withheld: expected true or false, got {charge_withheld!r}")
     return Offer(
         policy=policy,
         price=parse_price(raw.get("price")),
@@ -158,4 +173,17 @@ def parse_offer(raw: object, provider: str | None = None) -> Offer:
         public_data=public,
         revenue_share=shares,
         score_noise=parse_noise(raw.get("score_noise")),
+        charge_withheld=charge_withheld,
     )
+
+
+def agreed_fee(agreement: Mapping[str, Any], outcome: str, consumer_set_size: int | None) -> int:
+    """The fee of one use under an agreement document, by the README's outcome table: the agreed
+    price for a success, and for a withheld result too unless the offer said
+    ``charge_withheld: false``; nothing otherwise. The provider bills by it and the space checks
+    records by it, so both apply one rule."""
+    if outcome not in ("succeeded", "withheld"):
+        return 0
+    if outcome == "withheld" and agreement.get("tds:chargeWithheld", True) is False:
+        return 0
+    return parse_price(agreement.get("tds:price")).fee_fen(consumer_set_size or 0)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from contracts.errors import OfferError, UsageRecordError
-from contracts.offers import parse_price
+from contracts.offers import agreed_fee
 from policies.model import ACTIONS
 
 OUTCOMES = ("succeeded", "denied", "failed", "withheld")
@@ -158,17 +158,18 @@ def check_use(
         )
     if outcome in BILLABLE:
         try:
-            price = parse_price(agreement.get("tds:price"))
+            fee = agreed_fee(agreement, outcome, record["consumer_set_size"])
         except OfferError as exc:
             raise UsageRecordError(f"agreement {expected['agreement']}: {exc}") from exc
-        fee = price.fee_fen(record["consumer_set_size"] or 0)
-        if outcome == "withheld" and record["fee_fen"] == 0:
-            fee = 0  # an offer may waive the fee of a withheld result (chargeWithheld false)
         if record["fee_fen"] != fee:
+            price = agreement.get("tds:price") or {}
+            waived = (
+                " (withheld results are not charged under it)" if outcome == "withheld" and fee == 0 else ""
+            )
             raise UsageRecordError(
-                f"usage record fee_fen: agreement {expected['agreement']}'s {price.model} price of "
-                f"{price.amount_fen} fen makes it {fee} fen for consumer_set_size "
-                f"{record['consumer_set_size']}, the record says {record['fee_fen']}"
+                f"usage record fee_fen: agreement {expected['agreement']}'s {price.get('model')} price of "
+                f"{price.get('amount_fen')} fen{waived} makes it {fee} fen for a {outcome} use with "
+                f"consumer_set_size {record['consumer_set_size']}, the record says {record['fee_fen']}"
             )
 
 

@@ -180,7 +180,10 @@ def test_poisoned_log_does_not_stop_settlement(market: Database, monkeypatch: py
     assert set(excluded) == set(ids)
     assert excluded["urn:uuid:not-a-date"] == "finished_at is not a time"
     assert "agreement urn:uuid:never-recorded was never recorded at the space" in excluded["urn:uuid:unknown"]
-    assert "makes it 5000 fen for consumer_set_size 10, the record says 1" in excluded["urn:uuid:wrong-fee"]
+    assert (
+        "makes it 5000 fen for a succeeded use with consumer_set_size 10, the record says 1"
+        in excluded["urn:uuid:wrong-fee"]
+    )
     assert "consumer_set_size: expected int or null, got 'many'" in excluded["urn:uuid:bad-size"]
 
 
@@ -196,3 +199,41 @@ def test_poisoned_log_does_not_break_the_console(
     for path in pages:
         answer = client.get(path)
         assert answer.status_code == 200, (path, answer.get_data(as_text=True)[-2000:])
+
+
+@pytest.mark.parametrize(
+    ("terms", "fee", "refusal"),
+    [
+        ({}, 700, None),
+        (
+            {},
+            0,
+            "price of 700 fen makes it 700 fen for a withheld use with consumer_set_size 10, the record says 0",
+        ),
+        ({"charge_withheld": False}, 0, None),
+        (
+            {"charge_withheld": False},
+            700,
+            "price of 700 fen \\(withheld results are not charged under it\\) makes it 0 fen for a withheld use",
+        ),
+    ],
+    ids=["charged-by-default", "waived-without-the-term", "waived-by-the-offer", "charged-against-the-offer"],
+)
+def test_a_withheld_use_is_charged_as_the_offer_says(
+    market: Database, terms: dict, fee: int, refusal: str | None
+) -> None:
+    """chargeWithheld: the provider may neither charge a result the offer waives nor waive
+    one it does not (a provider gains from the first, a consumer's colluder from the second)."""
+    per_job = agreement(market, {"model": "per_job", "amount_fen": 700}, **terms)
+    with market.session() as session:
+        document = agreements.get(session, per_job).signed["document"]
+    assert document.get("tds:chargeWithheld", True) is terms.get("charge_withheld", True)
+    record = build_record(**fields(market, per_job, outcome="withheld", fee_fen=fee, reason="k not met"))
+    signed = sign_document(new_signed(record, "telecom", ALICE), "bank", BOB)
+    if refusal is None:
+        append(market, "bank", signed)
+        assert log_size(market) == 1
+        return
+    with pytest.raises(Refused, match=refusal) as refused:
+        append(market, "bank", signed)
+    assert (refused.value.status, log_size(market)) == (409, 0)

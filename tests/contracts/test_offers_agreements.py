@@ -9,10 +9,11 @@ from contracts.agreements import (
     StateTransitionError,
     advance,
     agreement_policy,
+    build_agreement,
     check_agreement_matches,
 )
 from contracts.errors import AgreementError, OfferError
-from contracts.offers import parse_offer
+from contracts.offers import agreed_fee, parse_offer
 from tests import dsp
 from tests.conftest import TESTDATA
 from tests.contracts import conftest
@@ -53,11 +54,40 @@ OFFER = {
         ({"auto_approve": "yes"}, "expected true or false"),
         ({"policy": {"permission": [{"action": "download"}]}}, "offer.policy .* unknown action"),
         ({"discount": 1}, r"unknown keys \['discount'\]"),
+        ({"charge_withheld": "no"}, "offer.charge_withheld: expected true or false, got 'no'"),
     ],
 )
 def test_bad_offers(change: dict, message: str) -> None:
     with pytest.raises(OfferError, match=message):
         parse_offer({**OFFER, **change})
+
+
+@pytest.mark.parametrize(
+    ("terms", "outcome", "fee"),
+    [
+        ({}, "succeeded", 2000),
+        ({}, "withheld", 2000),
+        ({"tds:chargeWithheld": False}, "withheld", 0),
+        ({"tds:chargeWithheld": False}, "succeeded", 2000),
+        ({}, "failed", 0),
+        ({}, "denied", 0),
+    ],
+)
+def test_the_fee_of_a_use_follows_the_outcome_table(terms: dict, outcome: str, fee: int) -> None:
+    agreement = {"tds:price": {"model": "per_row", "amount_fen": 2}, **terms}
+    assert agreed_fee(agreement, outcome, 1000) == fee
+
+
+def test_an_offer_that_waives_withheld_results_says_so_in_its_agreement() -> None:
+    waived = parse_offer({**OFFER, "charge_withheld": False})
+    assert (waived.charge_withheld, waived.to_json()["charge_withheld"]) == (False, False)
+    assert "charge_withheld" not in parse_offer(OFFER).to_json()  # the default keeps offers as they were
+    document = build_agreement(
+        offer_id="urn:uuid:o", offer=waived, dataset_id="urn:uuid:d", provider="telecom", consumer="bank",
+        purpose="risk-control", operations=["psi.cardinality"], consumer_pid="urn:uuid:c",
+        provider_pid="urn:uuid:p", now=NOW,
+    )  # fmt: skip
+    assert document["tds:chargeWithheld"] is False
 
 
 def test_fees_in_integer_fen() -> None:

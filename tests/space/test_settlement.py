@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+from typing import Any
 
 import pytest
 
@@ -39,14 +40,17 @@ def market(members: Database) -> Database:
     return members
 
 
-def agreement(db: Database, price: dict, shares: list | None = None, negotiated: dict | None = None) -> str:
-    """Publishes an entry with one offer and records an agreement on it; returns its id."""
-    offer = {"policy": {"permission": [{"action": "psi.cardinality"}]}, "price": price}
+def agreement(
+    db: Database, price: dict, shares: list | None = None, negotiated: dict | None = None, **terms: Any
+) -> str:
+    """Publishes an entry with one offer (with other offer ``terms``) and records an agreement on
+    it; returns its id."""
+    offer = {"policy": {"permission": [{"action": "psi.cardinality"}]}, "price": price, **terms}
     if shares:
         offer["revenue_share"] = shares
     body = {
         "dataset": {
-            "name": f"d{len(price)}{price['amount_fen']}{len(shares or [])}",
+            "name": f"d{len(price)}{price['amount_fen']}{len(shares or [])}{len(terms)}",
             "title": "subscribers",
             "sector": "telecom",
             "columns": [{"name": "phone", "type": "string", "tags": ["phone"]}],
