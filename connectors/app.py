@@ -10,6 +10,7 @@
     POST /dsp/negotiations/<pid>/termination                     ContractNegotiationTerminationMessage
     GET  /dsp/negotiations/<pid>                                 ContractNegotiation
     POST /dsp/jobs                                               a job's protocol request (framed)
+    POST /dsp/jobs/<job>/count                                   a provider-counted PSI's second message
     POST /dsp/jobs/<job>/countersignature                        the consumer's record signature
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
-from connectors import attempts, datasets, jobs, negotiation, outbox
+from connectors import attempts, datasets, jobs, negotiation, outbox, psi_counted
 from connectors.context import Connector
 from connectors.errors import Refused
 from connectors.models import SeenNonce, Token
@@ -37,7 +38,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     app = base_app(
         "connector",
         ctx.settings.max_body_mb << 20,
-        bulk={"dsp_job": ctx.settings.max_body_mb << 20},
+        bulk={"dsp_job": ctx.settings.max_body_mb << 20, "dsp_job_count": ctx.settings.max_body_mb << 20},
         signed=lambda path: path.startswith("/dsp/"),
     )
     app.extensions["tds"] = ctx
@@ -263,6 +264,10 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     def dsp_job() -> Any:
         caller = peer()
         return jobs.handle_job(ctx, caller, request.get_data(cache=True))
+
+    @app.post("/dsp/jobs/<path:job_id>/count")
+    def dsp_job_count(job_id: str) -> Any:
+        return psi_counted.count(ctx, peer(), job_id, request.get_data(cache=True))
 
     @app.post("/dsp/jobs/<path:job_id>/countersignature")
     def dsp_countersignature(job_id: str) -> Any:

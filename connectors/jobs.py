@@ -144,6 +144,13 @@ def submit(ctx: Connector, body: dict[str, Any]) -> Job:
     if neg.agreement_id is None:
         raise Refused(f"negotiation {neg.id} is {neg.state} and has no agreement yet")
     path, column, keys = input_keys(body, "input")
+    counted = body.get("epsilon") is not None
+    if counted:
+        from connectors import psi_counted
+
+        if op != psi_counted.OPERATION:
+            raise Refused(f"epsilon: only {psi_counted.OPERATION} releases a noisy count, not {op}")
+        epsilon = psi_counted.check_epsilon(body["epsilon"])
     job = Job(
         id=f"urn:uuid:{uuid.uuid4()}",
         role="consumer",
@@ -155,10 +162,14 @@ def submit(ctx: Connector, body: dict[str, Any]) -> Job:
         input_path=str(path.resolve()),
         key_column=column,
         consumer_set_size=len(keys),
+        metrics={"request": {"mode": "counted", "epsilon": epsilon}} if counted else None,
     )
     with ctx.db.transaction() as session:
         session.add(job)
-    ctx.background(run_consumer, ctx, job.id)
+    if counted:
+        ctx.background(psi_counted.run_consumer, ctx, job.id, epsilon)
+    else:
+        ctx.background(run_consumer, ctx, job.id)
     return job
 
 
@@ -304,10 +315,12 @@ def _finish(
     error: str | None,
     result: dict[str, Any] | None,
     metrics: dict[str, Any] | None = None,
+    record_outcome: str | None = None,
 ) -> None:
     """Check the provider's record describes this job, countersign it, and store it in the
-    outbox in the same transaction as the job's final state."""
-    expected_outcome = "succeeded" if status in ("succeeded", "withheld") else status
+    outbox in the same transaction as the job's final state. The record's outcome is the job's
+    status, except that a result this connector withholds was a success at the provider."""
+    expected_outcome = record_outcome or ("succeeded" if status in ("succeeded", "withheld") else status)
     countersigned = None
     try:
         countersigned = countersign(ctx, job.id, job.operation, neg, signed_record, expected_outcome)
@@ -369,7 +382,9 @@ def result(ctx: Connector, job_id: str, offset: int = 0, limit: int = DEFAULT_PA
             kind="no-result",
         )
     if "cardinality" in job.result:
-        return {"job": job.id, "operation": job.operation, "cardinality": job.result["cardinality"]}
+        # a provider-counted cardinality says with which ε its noise was drawn
+        noise: dict[str, Any] = {k: job.result[k] for k in ("epsilon", "noise") if k in job.result}
+        return {"job": job.id, "operation": job.operation, "cardinality": job.result["cardinality"], **noise}
     if "statistics" in job.result:
         return {"job": job.id, "operation": job.operation, **job.result}
     if "values" in job.result or "scores" in job.result:
@@ -545,6 +560,14 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> Response:
     with ctx.db.session() as session:
         if session.get(Job, header["job"]) is not None:
             raise Refused(f"job id {header['job']} was already used; a job runs once", status=409)
+    if header.get("mode") is not None:
+        from connectors import psi_counted
+
+        if header["mode"] != psi_counted.MODE:
+            raise Refused(
+                f"job request mode: expected {psi_counted.MODE!r} or none, got {header['mode']!r}", status=400
+            )
+        return psi_counted.start(ctx, caller, header, blobs)
     started = utcnow()
     status = 500
     peak = 0.0

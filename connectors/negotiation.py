@@ -95,6 +95,7 @@ def view(neg: Negotiation) -> dict[str, Any]:
         "purpose": neg.purpose,
         "operations": neg.operations,
         "uses": neg.uses,
+        "epsilon_spent": neg.epsilon_spent,
         "price": neg.price,
         "reason": neg.reason,
         "decision": neg.decision,

@@ -24,7 +24,7 @@ from typing import Any
 from sandbox import framing
 from sandbox.errors import FrameError, WorkerFailed
 from sandbox.limits import Limits, MiB
-from sandbox.ops import csvkeys, psi, script
+from sandbox.ops import csvkeys, dp, psi, script
 
 Blobs = list[bytes]
 
@@ -120,6 +120,67 @@ def op_psi_client_result(
     return {"cardinality": result}, []
 
 
+def op_psi_server_setup(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
+    """Consumer side of a provider-counted cardinality, step 1: its set, encrypted under a new
+    key as the setup the provider compares with (the provider is the client of this run)."""
+    path = Path(_param(header, "dataset", str))
+    items = csvkeys.read_keys(path, _param(header["params"], "column", str))
+    if not items:
+        raise WorkerFailed("input", f"{path.name}: the key column has no non-empty values")
+    key = psi.new_server_key()
+    setup = psi.server_setup(items, key, psi.worker_count(limits.workers), _progress)
+    return {"consumer_set_size": len(items), "key": key.hex()}, [setup]
+
+
+def op_psi_server_process(
+    header: dict[str, Any], blobs: Blobs, limits: Limits
+) -> tuple[dict[str, Any], Blobs]:
+    """Consumer side, step 2: the provider's request encrypted under the consumer's key too,
+    sorted as one so that the provider cannot tell which of its items matched."""
+    if len(blobs) != 1:
+        raise WorkerFailed("request", f"psi.server_process takes 1 blob (the request), got {len(blobs)}")
+    try:
+        request = psi.parse_request(blobs[0])
+    except Exception as exc:  # protobuf's DecodeError has no stable import path
+        raise WorkerFailed("protocol", f"the provider's PSI request is not a valid message: {exc}") from exc
+    expected = _param(header["params"], "expected", int)
+    if len(request.encrypted_elements) != expected or request.reveal_intersection:
+        raise WorkerFailed(
+            "protocol",
+            f"the provider's PSI request has {len(request.encrypted_elements)} items "
+            f"(it declared {expected}) and must not ask to reveal the intersection",
+        )
+    key = bytes.fromhex(_param(header["params"], "key", str))
+    return {"processed": expected}, [
+        psi.server_process(request, key, psi.worker_count(limits.workers), _progress)
+    ]
+
+
+def op_psi_noisy_count(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
+    """Provider side of a provider-counted cardinality, step 2: the intersection size of its
+    request against the consumer's setup, released only with discrete Laplace noise of ε — the
+    exact count never leaves this sandbox."""
+    if len(blobs) != 2:
+        raise WorkerFailed("request", f"psi.noisy_count takes 2 blobs (setup, response), got {len(blobs)}")
+    params = header["params"]
+    epsilon = _param(params, "epsilon", float)
+    try:
+        count = psi.client_result(
+            bytes.fromhex(_param(params, "key", str)),
+            False,
+            blobs[0],
+            blobs[1],
+            psi.worker_count(limits.workers),
+            _progress,
+            _param(params, "expected", int),
+            _param(params, "setup_size", int),
+        )
+    except (RuntimeError, ValueError) as exc:
+        raise WorkerFailed("request", f"the consumer's PSI messages cannot be used: {exc}") from exc
+    assert isinstance(count, int)
+    return {"cardinality": dp.noisy_count(count, epsilon)}, []
+
+
 def op_script_run(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
     params = header["params"]
     dataset = header.get("dataset")
@@ -131,6 +192,9 @@ OPERATIONS: dict[str, Callable[[dict[str, Any], Blobs, Limits], tuple[dict[str, 
     "psi.provider": op_psi_provider,
     "psi.client_request": op_psi_client_request,
     "psi.client_result": op_psi_client_result,
+    "psi.server_setup": op_psi_server_setup,
+    "psi.server_process": op_psi_server_process,
+    "psi.noisy_count": op_psi_noisy_count,
     "script.run": op_script_run,
 }
 HE_OPERATIONS = ("he.aggregate.part", "he.sum", "he.aggregate.finish", "he.score.part", "he.score.finish")

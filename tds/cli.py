@@ -585,7 +585,8 @@ def _job_line(found: dict[str, Any]) -> str:
 @click.option("--bins", help="he.aggregate histogram: ascending edges, e.g. 0,10,20,50.")
 @click.option("--features", help="he.aggregate linreg: feature columns, comma-separated.")
 @click.option("--target", help="he.aggregate linreg: the target column.")
-@click.option("--epsilon", type=float, help="he.aggregate: differential privacy ε for this job.")
+@click.option("--epsilon", type=float,
+              help="he.aggregate, psi.cardinality: differential privacy ε for this job.")  # fmt: skip
 @click.option("--bounds", help="he.aggregate with ε: clip values to LOWER,UPPER.")
 @click.option(
     "--mechanism", type=click.Choice(["laplace", "gaussian"]), help="he.aggregate with ε: the noise."
@@ -629,8 +630,11 @@ def _job_body(operation: str, agreements: tuple[str, ...], o: dict[str, Any]) ->
     if operation.startswith("psi."):
         if o["input_file"] is None or o["column"] is None:
             raise click.UsageError(f"{operation} needs --input and --column")
-        return {"agreement": agreements[0], "operation": operation, "input": str(o["input_file"].resolve()),
-                "column": o["column"]}  # fmt: skip
+        psi: dict[str, Any] = {"agreement": agreements[0], "operation": operation,
+                               "input": str(o["input_file"].resolve()), "column": o["column"]}  # fmt: skip
+        if o["epsilon"] is not None:  # psi.cardinality counted by the provider, with noise of ε
+            psi["epsilon"] = o["epsilon"]
+        return psi
     if operation == "he.score":
         if o["ids_file"] is None or o["model_file"] is None or o["column"] is None:
             raise click.UsageError("he.score needs --ids, --column and --model")

@@ -143,6 +143,40 @@ def parse_request(data: bytes) -> psi.Request:
     return request
 
 
+def server_setup(items: Sequence[str], key: bytes, workers: int, progress: Progress | None = None) -> bytes:
+    """The serialized RAW ServerSetup of ``items`` under the server ``key`` (sorted: the order of
+    the items is not revealed)."""
+    _SHARED.update(key=key, reveal=False)
+    try:
+        setup = psi.ServerSetup()
+        encrypted = _parallel_map(_server_setup, _chunks(items, workers * 4), workers, progress)
+        setup.raw.encrypted_elements.extend(sorted(_flatten(encrypted)))
+        return bytes(setup.SerializeToString())
+    finally:
+        _SHARED.clear()
+
+
+def server_process(request: psi.Request, key: bytes, workers: int, progress: Progress | None = None) -> bytes:
+    """The serialized Response to ``request`` under the server ``key``: in cardinality mode
+    sorted as one, so the requester cannot tell which of its items matched."""
+    reveal = bool(request.reveal_intersection)
+    _SHARED.update(key=key, reveal=reveal)
+    try:
+        tasks = _chunks(list(request.encrypted_elements), workers * 4)
+        encrypted = _flatten(_parallel_map(_server_process, tasks, workers, progress))
+        if not reveal:
+            encrypted.sort()  # one shuffle over the whole response, as an unsplit run does
+        response = psi.Response()
+        response.encrypted_elements.extend(encrypted)
+        return bytes(response.SerializeToString())
+    finally:
+        _SHARED.clear()
+
+
+def new_server_key() -> bytes:
+    return bytes(psi.server.CreateWithNewKey(False).GetPrivateKeyBytes())
+
+
 def server_respond(
     items: Sequence[str],
     request: psi.Request,
@@ -150,30 +184,17 @@ def server_respond(
     progress: Progress | None = None,
 ) -> tuple[bytes, bytes]:
     """(serialized ServerSetup, serialized Response) for one protocol run with a fresh key."""
-    reveal = bool(request.reveal_intersection)
-    _SHARED.update(key=bytes(psi.server.CreateWithNewKey(reveal).GetPrivateKeyBytes()), reveal=reveal)
-    setup_tasks = _chunks(items, workers * 4)
-    process_tasks = _chunks(list(request.encrypted_elements), workers * 4)
-    total = len(setup_tasks) + len(process_tasks)
+    key = new_server_key()
+    setups = max(1, len(items))
+    share = setups / (setups + max(1, len(request.encrypted_elements)))
 
-    def phase(done_before: int, count: int) -> Progress | None:
+    def phase(start: float, span: float) -> Progress | None:
         if progress is None:
             return None
-        return lambda fraction: progress((done_before + fraction * count) / total)
+        return lambda fraction: progress(start + fraction * span)
 
-    setup = psi.ServerSetup()
-    setup.raw.encrypted_elements.extend(
-        sorted(_flatten(_parallel_map(_server_setup, setup_tasks, workers, phase(0, len(setup_tasks)))))
-    )
-    encrypted = _flatten(
-        _parallel_map(_server_process, process_tasks, workers, phase(len(setup_tasks), len(process_tasks)))
-    )
-    if not reveal:
-        encrypted.sort()  # one shuffle over the whole response, as an unsplit run does
-    response = psi.Response()
-    response.encrypted_elements.extend(encrypted)
-    _SHARED.clear()
-    return bytes(setup.SerializeToString()), bytes(response.SerializeToString())
+    setup = server_setup(items, key, workers, phase(0.0, share))
+    return setup, server_process(request, key, workers, phase(share, 1.0 - share))
 
 
 def client_result(
@@ -184,13 +205,17 @@ def client_result(
     workers: int,
     progress: Progress | None = None,
     expected: int | None = None,
+    setup_size: int | None = None,
 ) -> int | list[int]:
     """The intersection size (cardinality) or the client's indices in the intersection.
 
     ``expected`` is the size of the request the client sent: a response of another size is
-    refused (a provider answering for other items, or dropping some, is caught here)."""
+    refused (a provider answering for other items, or dropping some, is caught here);
+    ``setup_size``, the number of items the server declared, likewise for its setup."""
     setup = psi.ServerSetup()
     setup.ParseFromString(setup_data)
+    if setup_size is not None and len(setup.raw.encrypted_elements) != setup_size:
+        raise ValueError(f"setup has {len(setup.raw.encrypted_elements)} items, {setup_size} were declared")
     response = psi.Response()
     response.ParseFromString(response_data)
     elements = list(response.encrypted_elements)

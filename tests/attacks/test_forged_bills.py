@@ -208,13 +208,15 @@ def test_poisoned_log_does_not_break_the_console(
         (
             {},
             0,
-            "price of 700 fen makes it 700 fen for a withheld use with consumer_set_size 10, the record says 0",
+            "price of 700 fen makes it 700 fen for a withheld use with consumer_set_size 10, "
+            "the record says 0",
         ),
         ({"charge_withheld": False}, 0, None),
         (
             {"charge_withheld": False},
             700,
-            "price of 700 fen \\(withheld results are not charged under it\\) makes it 0 fen for a withheld use",
+            "price of 700 fen \\(withheld results are not charged under it\\) makes it 0 fen "
+            "for a withheld use",
         ),
     ],
     ids=["charged-by-default", "waived-without-the-term", "waived-by-the-offer", "charged-against-the-offer"],

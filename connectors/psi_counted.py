@@ -1,0 +1,346 @@
+"""psi.cardinality counted by the provider, released with differential-privacy noise.
+
+In the standard run (connectors.jobs) the consumer learns the exact intersection size and
+enforces the offer's minimum result size k itself, so a consumer that pads its set with random
+strings learns whether one phone number is held. Here the provider learns the count inside its
+sandbox and releases it with discrete Laplace noise of the job's ε (sandbox.ops.dp), spends ε
+from the agreement's budget and enforces k on the noisy count; a policy requires this mode by
+constraining ``epsilon`` on psi.cardinality (a job without ε then does not satisfy it).
+
+The roles of one ECDH-PSI run are swapped, which takes two round trips:
+
+1. consumer: its set encrypted under a fresh key k_c, as a RAW setup ``enc_c(A)``, sent with
+   the job (``POST /dsp/jobs``, mode ``counted``, ``epsilon``). The provider checks agreement
+   and policy and reserves the use and ε (as every job does), encrypts its own set under a
+   fresh k_p and answers with the request ``enc_p(B)``. It keeps k_p and the setup for
+   :data:`WAIT_S` seconds;
+2. consumer: ``enc_c(enc_p(B))``, sorted as one (so the provider cannot tell which of its items
+   matched), to ``POST /dsp/jobs/<job>/count``. The provider's sandbox removes k_p, compares
+   with the setup, adds the noise, and only the noisy count leaves it. The answer is that
+   count and the usage record: ``succeeded``, or ``withheld`` when the noisy count is below k.
+
+What each party learns: the consumer, the noisy count and |B| (the catalog publishes the row
+count); the provider, |A| and the noisy count it releases — a provider that modifies its own
+connector can read the exact count in its sandbox, which the standard run never shows it
+(README: trust model).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from flask import Response
+
+from connectors import datasets, jobs, negotiation
+from connectors.attempts import Attempt
+from connectors.context import Connector, log
+from connectors.errors import NotFound, Refused
+from connectors.he_jobs import _release_epsilon
+from connectors.models import Job
+from contracts.agreements import agreement_policy
+from contracts.errors import ContractError
+from contracts.offers import agreed_fee
+from node.models import utcnow
+from node.problems import Problem
+from node.signing import RemoteError
+from policies.evaluate import check_result
+from sandbox import framing
+from sandbox.errors import LimitExceeded, SandboxError
+from sandbox.interface import WorkerJob
+from sandbox.limits import MiB
+
+MODE = "counted"
+OPERATION = "psi.cardinality"
+MAX_EPSILON = 10.0  # e^-10: noise of ±0.0001 rows — above this, ε is not a privacy parameter
+WAIT_S = 600.0  # how long the provider keeps a run's key and setup for the consumer's second step
+
+
+def check_epsilon(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_EPSILON:
+        raise Refused(f"epsilon: expected a number in (0, {MAX_EPSILON:g}], got {value!r}")
+    if not math.isfinite(value):
+        raise Refused(f"epsilon: expected a finite number, got {value!r}")
+    return float(value)
+
+
+# --- provider side ----------------------------------------------------------------------------
+@dataclass
+class _Waiting:
+    """A run between its two steps, at the provider."""
+
+    caller: str
+    header: dict[str, Any]
+    neg_id: str
+    purpose: str | None
+    dataset_id: str | None
+    offer_id: str
+    key: str
+    setup: bytes
+    provider_set_size: int
+    started: dt.datetime
+    deadline: float
+
+
+_WAITING: dict[tuple[str, str], _Waiting] = {}  # (connector id, job id) → its first step
+_LOCK = threading.Lock()
+
+
+def _expired(ctx: Connector) -> list[_Waiting]:
+    now = time.monotonic()
+    with _LOCK:
+        gone = [key for key, run in _WAITING.items() if key[0] == ctx.id and run.deadline < now]
+        return [_WAITING.pop(key) for key in gone]
+
+
+def end_expired(ctx: Connector) -> int:
+    """Ends the runs whose consumer never sent its second step: failed by the consumer (it
+    learned |B| and walked away), so the use and ε stay spent, with no fee."""
+    ended = _expired(ctx)
+    for run in ended:
+        reason = f"the consumer did not send the second PSI message within {WAIT_S:g} s"
+        attempt = Attempt(
+            "failed", reason, 410, run.dataset_id, run.purpose, 0, run.started, run.provider_set_size
+        )
+        try:
+            jobs.record_attempt(ctx, run.caller, run.header, attempt, job_id=run.header["job"])
+        except Problem:  # the refusal that would carry the record: nobody waits for it
+            log.info("PSI run %s ended: %s", run.header["job"], reason)
+    return len(ended)
+
+
+def _refuse(ctx: Connector, caller: str, header: dict[str, Any], attempt: Attempt) -> NoReturn:
+    """Record a denial or failure; record_attempt raises it as a problem carrying the record."""
+    jobs.record_attempt(ctx, caller, header, attempt, job_id=header["job"])
+    raise AssertionError(f"record_attempt returned for a {attempt.outcome} attempt")
+
+
+def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes]) -> Response:
+    """Step 1 at the provider: policy, reservation, and its own set encrypted under k_p."""
+    end_expired(ctx)
+    epsilon = check_epsilon(header.get("epsilon"))
+    if header["operation"] != OPERATION:
+        raise Refused(f"mode {MODE}: only {OPERATION} is counted by the provider", status=400)
+    started = utcnow()
+    neg = None
+    dataset_id: str | None = None
+    try:
+        context: dict[str, Any] = {"epsilon": epsilon}
+        try:  # the budget as it stands; the reservation fails if it changes before it is taken
+            spent = negotiation.find(ctx, str(header["agreement"]), role="provider").epsilon_spent
+            context["epsilonTotal"] = spent + epsilon
+        except NotFound:
+            pass  # _authorize refuses an unknown agreement, saying so
+        neg, dataset = jobs._authorize(
+            ctx, caller, header, context, attempt_id=header["job"], started=started, epsilon=epsilon
+        )
+        dataset_id = neg.dataset_id
+        computed = ctx.backend.run(
+            WorkerJob(
+                "psi.client_request",
+                {"column": dataset.key_column, "reveal_intersection": False},
+                [],
+                dataset.path,
+                datasets.offer_limits(ctx, neg.offer_id),
+            )
+        )
+    except jobs._Denied as exc:
+        _refuse(ctx, caller, header, Attempt("denied", str(exc), 403, exc.dataset, None, 0, started))
+    except SandboxError as exc:  # its own data or limits: the provider's fault
+        assert neg is not None
+        jobs._release_use(ctx, neg.id)
+        _release_epsilon(ctx, neg.id, epsilon)
+        status = 507 if isinstance(exc, LimitExceeded) else 500
+        _refuse(ctx, caller, header, Attempt("failed", str(exc), status, dataset_id, neg.purpose, 0, started))
+    size = int(computed.header["consumer_set_size"])  # the provider's own items, as the client
+    run = _Waiting(
+        caller,
+        header,
+        neg.id,
+        neg.purpose,
+        dataset_id,
+        neg.offer_id,
+        computed.header["key"],
+        blobs[0],
+        size,
+        started,
+        time.monotonic() + WAIT_S,
+    )
+    with _LOCK:
+        _WAITING[(ctx.id, header["job"])] = run
+    timer = threading.Timer(WAIT_S + 1.0, end_expired, (ctx,))  # ends it if the consumer never returns
+    timer.daemon = True
+    timer.start()
+    reply = {"continue": True, "provider_set_size": size, "wait_s": WAIT_S}
+    return Response(framing.encode(reply, [computed.blobs[0]]), mimetype=jobs.FRAMES)
+
+
+def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> Response:
+    """Step 2 at the provider: the noisy count, k, the record."""
+    end_expired(ctx)
+    try:
+        header, blobs = framing.decode(body, ctx.settings.max_body_mb * MiB)
+    except framing.FrameError as exc:
+        raise Refused(f"count request: {exc}", status=400) from exc
+    if len(blobs) != 1 or header.get("job") != job_id:
+        raise Refused(f"count request: expected the job id {job_id} and one blob (the response)", status=400)
+    with _LOCK:
+        run = _WAITING.get((ctx.id, job_id))
+        if run is None or run.caller != caller:
+            raise NotFound(f"no PSI run {job_id} waits for {caller}'s second message here")
+        del _WAITING[(ctx.id, job_id)]
+    neg = negotiation.find(ctx, run.header["agreement"], role="provider")
+    epsilon = float(run.header["epsilon"])
+    outcome, reason, status, noisy = "failed", "", 500, None
+    try:
+        computed = ctx.backend.run(
+            WorkerJob(
+                "psi.noisy_count",
+                {
+                    "key": run.key,
+                    "expected": run.provider_set_size,
+                    "setup_size": run.header["consumer_set_size"],
+                    "epsilon": epsilon,
+                },
+                [run.setup, blobs[0]],
+                None,
+                datasets.offer_limits(ctx, run.offer_id),
+            )
+        )
+    except SandboxError as exc:
+        if not jobs.consumers_fault(exc):
+            jobs._release_use(ctx, run.neg_id)
+            _release_epsilon(ctx, run.neg_id, epsilon)
+        outcome, reason = "failed", str(exc)
+        status = 422 if jobs.consumers_fault(exc) else 507 if isinstance(exc, LimitExceeded) else 500
+    else:
+        noisy = int(computed.header["cardinality"])
+        policy = agreement_policy(neg.agreement["document"])  # type: ignore[index]
+        violations = check_result(
+            tuple(policy.constraint_values(OPERATION, "resultSize")), {"resultSize": noisy}
+        )
+        outcome = "withheld" if violations else "succeeded"
+        reason = "result withheld: " + "; ".join(violations) if violations else "completed"
+    fee = agreed_fee(neg.agreement["document"], outcome, run.header["consumer_set_size"])  # type: ignore[index]
+    attempt = Attempt(
+        outcome, reason, status, run.dataset_id, run.purpose, fee, run.started, run.provider_set_size
+    )
+    signed = jobs.record_attempt(ctx, caller, run.header, attempt, job_id=job_id)
+    reply = {
+        "usage_record": signed,
+        "cardinality": noisy if outcome == "succeeded" else None,
+        "epsilon": epsilon,
+        "provider_set_size": run.provider_set_size,
+    }
+    return Response(framing.encode(reply, []), mimetype=jobs.FRAMES)
+
+
+# --- consumer side ----------------------------------------------------------------------------
+def run_consumer(ctx: Connector, job_id: str, epsilon: float) -> None:
+    job = jobs.get(ctx, job_id)
+    neg = negotiation.find(ctx, job.agreement_id, role="consumer")
+    clock = time.perf_counter()
+    try:
+        jobs._update(ctx, job_id, phase="encrypting", backend=ctx.backend.name)
+        first = ctx.backend.run(
+            WorkerJob("psi.server_setup", {"column": job.key_column}, [], job.input_path),
+            jobs._phase_progress(ctx, job_id, 0.0, 0.3),
+        )
+        size = first.header["consumer_set_size"]
+        jobs._update(ctx, job_id, phase="provider", consumer_set_size=size, progress=0.3)
+        header = {
+            "job": job.id,
+            "agreement": job.agreement_id,
+            "operation": OPERATION,
+            "consumer_set_size": size,
+            "mode": MODE,
+            "epsilon": epsilon,
+        }
+        timeout = float(ctx.settings.limits.wall_seconds + 60)
+        cap = ctx.settings.limits.output_mb * MiB
+        try:
+            answer = ctx.client.send(
+                "POST",
+                f"{neg.peer_endpoint}/jobs",
+                content=framing.encode(header, first.blobs),
+                content_type=jobs.FRAMES,
+                timeout=timeout,
+            )
+            reply, request = framing.decode(answer.content, cap)
+            provider_size = int(reply["provider_set_size"])
+            jobs._update(
+                ctx, job_id, phase="encrypting theirs", provider_set_size=provider_size, progress=0.5
+            )
+            second = ctx.backend.run(
+                WorkerJob(
+                    "psi.server_process", {"key": first.header["key"], "expected": provider_size}, request
+                ),
+                jobs._phase_progress(ctx, job_id, 0.5, 0.3),
+            )
+            jobs._update(ctx, job_id, phase="provider counting", progress=0.8)
+            answer = ctx.client.send(
+                "POST",
+                f"{neg.peer_endpoint}/jobs/{job.id}/count",
+                content=framing.encode({"job": job.id}, second.blobs),
+                content_type=jobs.FRAMES,
+                timeout=timeout,
+            )
+        except RemoteError as exc:
+            jobs._provider_refused(ctx, job, exc)
+            return
+        reply, _ = framing.decode(answer.content, cap)
+        signed_record = reply.get("usage_record")
+        outcome = (signed_record or {}).get("document", {}).get("outcome")
+        metrics = {
+            "total_s": round(time.perf_counter() - clock, 3),
+            "consumer_sandbox_peak_rss_mb": max(first.peak_rss_mb, second.peak_rss_mb),
+        }
+        if outcome == "withheld":
+            reason = signed_record["document"]["reason"]  # type: ignore[index]
+            jobs._finish(
+                ctx,
+                job,
+                neg,
+                signed_record,
+                status="withheld",
+                error=f"the provider {reason}",
+                result=None,
+                metrics=metrics,
+                record_outcome="withheld",
+            )
+            return
+        noisy = reply.get("cardinality")
+        if isinstance(noisy, bool) or not isinstance(noisy, int) or noisy < 0:
+            raise ContractError(f"the provider's count: expected a whole number ≥ 0, got {noisy!r}")
+        result = {
+            "cardinality": noisy,
+            "epsilon": epsilon,
+            "noise": "discrete Laplace, added by the provider",
+        }
+        jobs._finish(
+            ctx, job, neg, signed_record, status="succeeded", error=None, result=result, metrics=metrics
+        )
+    except (SandboxError, ContractError, framing.FrameError, KeyError, ValueError, TypeError) as exc:
+        log.warning("job %s failed on the consumer side: %s", job_id, exc)
+        jobs._update(
+            ctx, job_id, status="failed", phase="done", error=f"consumer: {exc}", finished_at=utcnow()
+        )
+    except Exception as exc:
+        log.exception("job %s failed unexpectedly", job_id)
+        jobs._update(
+            ctx,
+            job_id,
+            status="failed",
+            phase="done",
+            error=f"consumer: internal error: {exc}",
+            finished_at=utcnow(),
+        )
+        raise
+
+
+def is_counted(job: Job) -> bool:
+    return bool((job.metrics or {}).get("request", {}).get("mode") == MODE)
