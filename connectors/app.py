@@ -11,6 +11,7 @@
     GET  /dsp/negotiations/<pid>                                 ContractNegotiation
     POST /dsp/jobs                                               a job's protocol request (framed)
     POST /dsp/jobs/<job>/count                                   a provider-counted PSI's second message
+    POST /dsp/jobs/<job>/withheld                                the consumer withheld a PSI result (k)
     POST /dsp/jobs/<job>/countersignature                        the consumer's record signature
 """
 
@@ -268,6 +269,10 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     @app.post("/dsp/jobs/<path:job_id>/count")
     def dsp_job_count(job_id: str) -> Any:
         return psi_counted.count(ctx, peer(), job_id, request.get_data(cache=True))
+
+    @app.post("/dsp/jobs/<path:job_id>/withheld")
+    def dsp_job_withheld(job_id: str) -> Any:
+        return jobs.on_withheld(ctx, peer(), job_id, json_body(("record",)))
 
     @app.post("/dsp/jobs/<path:job_id>/countersignature")
     def dsp_countersignature(job_id: str) -> Any:

@@ -36,13 +36,14 @@ from connectors.context import Connector, log
 from connectors.errors import NotFound, Refused
 from connectors.models import Job, Negotiation, OutboxRecord
 from contracts.agreements import State, agreement_policy
-from contracts.documents import sign_document, verify_document
+from contracts.documents import new_signed, sign_document, verify_document
 from contracts.errors import ContractError
 from contracts.offers import agreed_fee
+from contracts.usage import build_record, check_use, validate_record
 from node.models import utcnow
 from node.problems import Problem
 from node.signing import RemoteError
-from policies.evaluate import check_result, evaluate
+from policies.evaluate import evaluate, withheld_reason
 from sandbox import framing
 from sandbox.errors import LimitExceeded, SandboxError, WorkerFailed
 from sandbox.interface import WorkerJob
@@ -271,12 +272,17 @@ def run_consumer(ctx: Connector, job_id: str) -> None:
             result = {"cardinality": result_size}
         status, error = "succeeded", None
         policy = agreement_policy(neg.agreement["document"])  # type: ignore[index]
-        violations = check_result(
+        withheld = withheld_reason(
             tuple(policy.constraint_values(job.operation, "resultSize")), {"resultSize": result_size}
         )
-        if violations:
-            status, error, result = "withheld", "result withheld: " + "; ".join(violations), None
-        _finish(ctx, job, neg, signed_record, status=status, error=error, result=result, metrics=metrics)
+        record_outcome = None
+        if withheld:
+            status, error, result = "withheld", withheld, None
+            signed_record, record_outcome, error = _ask_to_record_withheld(
+                ctx, neg, job, signed_record, withheld
+            )
+        _finish(ctx, job, neg, signed_record, status=status, error=error, result=result, metrics=metrics,
+                record_outcome=record_outcome)  # fmt: skip
     except (SandboxError, ContractError, framing.FrameError, KeyError, ValueError) as exc:
         log.warning("job %s failed on the consumer side: %s", job_id, exc)
         _update(ctx, job_id, status="failed", phase="done", error=f"consumer: {exc}", finished_at=utcnow())
@@ -292,6 +298,25 @@ def run_consumer(ctx: Connector, job_id: str) -> None:
             finished_at=utcnow(),
         )
         raise
+
+
+def _ask_to_record_withheld(
+    ctx: Connector, neg: Negotiation, job: Job, signed_record: Any, reason: str
+) -> tuple[Any, str | None, str]:
+    """In a standard PSI run only this connector sees the result, so it tells the provider that
+    it withheld it; the provider records the use as withheld instead of succeeded when that does
+    not change the fee (:func:`on_withheld`). Returns (the record to countersign, its outcome,
+    the job's error)."""
+    try:
+        answer = ctx.client.send(
+            "POST",
+            f"{neg.peer_endpoint}/jobs/{job.id}/withheld",
+            json={"record": signed_record["document"]["id"]},
+        )
+    except (RemoteError, KeyError, TypeError) as exc:
+        detail = exc.problem.get("detail") if isinstance(exc, RemoteError) else None
+        return signed_record, None, f"{reason}; the provider records the use as succeeded: {detail or exc}"
+    return answer.json(), "withheld", reason
 
 
 def _provider_refused(ctx: Connector, job: Job, exc: RemoteError) -> None:
@@ -344,7 +369,10 @@ def _finish(
 def countersign(
     ctx: Connector, job_id: str, operation: str, neg: Negotiation, signed_record: Any, outcome: str
 ) -> dict[str, Any]:
-    """The provider's usage record countersigned, once it is checked to describe this job."""
+    """The provider's usage record countersigned, once it is checked to describe this job: its
+    ids, parties and outcome, the number of items this connector sent, and the fee the agreement
+    gives for them (a provider that inflates a size or a fee gets no countersignature, so its
+    record is disputed, not billed)."""
     provider_key = ctx.space.member(neg.peer_id)["public_key"]
     verify_document(signed_record, {neg.peer_id}, lambda _: provider_key)
     record = signed_record["document"]
@@ -355,10 +383,13 @@ def countersign(
         "provider": neg.peer_id,
         "operation": operation,
         "outcome": outcome,
+        "consumer_set_size": get(ctx, job_id).consumer_set_size,
     }
     wrong = {k: record.get(k) for k, v in expected.items() if record.get(k) != v}
     if wrong:
         raise ContractError(f"usage record does not describe this job: {wrong}")
+    validate_record(record)
+    check_use(record, neg.agreement["document"], None, utcnow())  # type: ignore[index]
     return sign_document(signed_record, ctx.id, ctx.key)
 
 
@@ -648,6 +679,58 @@ def record_attempt(
         raise Problem(
             attempt.status, title, attempt.reason, kind=f"job-{attempt.outcome}", usage_record=signed
         )
+    return signed
+
+
+CONSUMER_WITHHELD = (
+    "result withheld by the consumer's connector: the agreement's minimum result size is not met"
+)
+
+
+def on_withheld(ctx: Connector, caller: str, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The consumer withheld a standard PSI result (k not met), which only it can see: the use is
+    recorded as ``withheld`` — a new record replacing the succeeded one before either was
+    countersigned or delivered — when the fee stays what it was. The provider cannot check the
+    claim, so it never lowers its fee on the consumer's word (an offer that waives withheld
+    fees needs the provider-counted run: connectors.psi_counted)."""
+    with ctx.db.transaction() as session:
+        row = session.scalar(
+            select(OutboxRecord).where(
+                OutboxRecord.job_id == job_id, OutboxRecord.id == str(body.get("record"))
+            )
+        )
+        if row is None:
+            raise NotFound(f"no usage record {body.get('record')!r} for job {job_id}")
+        record = row.signed["document"]
+        if record["consumer"] != caller:
+            raise Refused(f"{caller} is not the consumer of job {job_id}", status=403)
+        if record["operation"] not in PSI_OPERATIONS or record["outcome"] != "succeeded":
+            raise Refused(
+                f"only a succeeded PSI use is withheld at its consumer's word; {record['id']} is a "
+                f"{record['outcome']} {record['operation']} use",
+                status=409,
+            )
+        if row.state != "awaiting_countersignature":
+            raise Refused(f"usage record {record['id']} is {row.state}: it stays as it is", status=409)
+        neg = negotiation.find(ctx, record["agreement"], role="provider")
+        fee = agreed_fee(neg.agreement["document"], "withheld", record["consumer_set_size"])  # type: ignore[index]
+        if fee != record["fee_fen"]:
+            raise Refused(
+                f"the offer waives the fee of a withheld result ({fee} fen, not {record['fee_fen']}); in a "
+                "standard PSI run the provider cannot check that the result was withheld. Ask for a count "
+                "the provider computes (--epsilon) to have a withheld result free of charge",
+                status=409,
+            )
+        new_id = f"urn:uuid:{uuid.uuid4()}"
+        withheld = build_record(
+            **{**record, "id": new_id, "outcome": "withheld", "reason": CONSUMER_WITHHELD}
+        )
+        signed = new_signed(withheld, ctx.id, ctx.key)
+        session.delete(row)
+        session.add(OutboxRecord(id=new_id, job_id=job_id, signed=signed, state="awaiting_countersignature"))
+        job = session.get(Job, job_id)
+        if job is not None:
+            job.status, job.error, job.record_id = "withheld", CONSUMER_WITHHELD, new_id
     return signed
 
 

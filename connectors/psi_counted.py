@@ -48,7 +48,7 @@ from contracts.offers import agreed_fee
 from node.models import utcnow
 from node.problems import Problem
 from node.signing import RemoteError
-from policies.evaluate import check_result
+from policies.evaluate import withheld_reason
 from sandbox import framing
 from sandbox.errors import LimitExceeded, SandboxError
 from sandbox.interface import WorkerJob
@@ -220,11 +220,10 @@ def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> Response:
     else:
         noisy = int(computed.header["cardinality"])
         policy = agreement_policy(neg.agreement["document"])  # type: ignore[index]
-        violations = check_result(
+        withheld = withheld_reason(
             tuple(policy.constraint_values(OPERATION, "resultSize")), {"resultSize": noisy}
         )
-        outcome = "withheld" if violations else "succeeded"
-        reason = "result withheld: " + "; ".join(violations) if violations else "completed"
+        outcome, reason = ("withheld", withheld) if withheld else ("succeeded", "completed")
     fee = agreed_fee(neg.agreement["document"], outcome, run.header["consumer_set_size"])  # type: ignore[index]
     attempt = Attempt(
         outcome, reason, status, run.dataset_id, run.purpose, fee, run.started, run.provider_set_size
@@ -307,7 +306,7 @@ def run_consumer(ctx: Connector, job_id: str, epsilon: float) -> None:
                 neg,
                 signed_record,
                 status="withheld",
-                error=f"the provider {reason}",
+                error=f"{reason}; the provider counted it",
                 result=None,
                 metrics=metrics,
                 record_outcome="withheld",

@@ -211,3 +211,15 @@ def check_result(
         for r in (check_constraint("result", c, result_context) for c in decision_constraints)
         if r.outcome is not Outcome.SATISFIED
     ]
+
+
+def withheld_reason(
+    decision_constraints: tuple[Constraint, ...], result_context: Mapping[str, object]
+) -> str | None:
+    """Why a result is withheld, naming the constraints it does not meet but not the result:
+    the reason reaches the record, the log and the consumer, and the size of a withheld result is
+    what k protects. None when the result may be shown."""
+    unmet = [c.describe() for c in decision_constraints if check_result((c,), result_context)]
+    if not unmet:
+        return None
+    return f"result withheld: {'; '.join(unmet)} not met (the result is not told)"

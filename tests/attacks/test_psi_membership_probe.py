@@ -73,7 +73,10 @@ def test_a_provider_counted_cardinality_resists_membership_probing(tmp_path: Pat
 
             probed = job(consumer, agreement, probe, epsilon=1.0)  # noisy, and k held by the provider
             assert probed["status"] == "withheld", probed["error"]
-            assert probed["error"].startswith("the provider result withheld: resultSize gteq 20")
+            assert probed["error"] == (
+                "result withheld: resultSize gteq 20 not met (the result is not told); "
+                "the provider counted it"
+            )
             with pytest.raises(ApiError) as refused:
                 consumer.get(f"/api/jobs/{probed['id']}/result")
             assert (refused.value.status, refused.value.problem["type"].rsplit("/", 1)[-1]) == (

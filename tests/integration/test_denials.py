@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from connectors.jobs import CONSUMER_WITHHELD
 from tds.errors import ApiError
 from tests.integration.conftest import agreed, c, ledger_for, negotiate, publish, run_job
 
@@ -89,15 +90,20 @@ def test_minimum_result_size_withholds_the_result(bank, telecom, operator, data)
     agreement = agreed(bank, telecom, data["telecom_csv"], [c("resultSize", "gteq", 501)])
     job = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
     assert job["status"] == "withheld"
-    assert job["error"] == "result withheld: resultSize gteq 501: resultSize is 500"
+    # the reason names the constraint, not the size it protects
+    assert job["error"] == "result withheld: resultSize gteq 501 not met (the result is not told)"
     assert job["summary"] is None
     with pytest.raises(ApiError, match="result withheld") as caught:
         bank.get(f"/api/jobs/{job['id']}/result")
     assert caught.value.status == 403
-    # the use happened (the provider computed), so it is recorded and charged
-    assert (
-        ledger_for(operator, bank, telecom, agreement, 1)[0]["signed"]["document"]["outcome"] == "succeeded"
-    )
+    # the use happened (the provider computed), so it is recorded — as withheld, at the agreed fee,
+    # the consumer's connector having told the provider — and charged
+    (logged,) = ledger_for(operator, bank, telecom, agreement, 1)
+    record = logged["signed"]["document"]
+    assert (record["outcome"], record["reason"]) == ("withheld", CONSUMER_WITHHELD)
+    assert record["fee_fen"] > 0 and set(logged["signed"]["signatures"]) == {"bank", "telecom"}
+    (held,) = [j for j in telecom.get("/api/jobs")["jobs"] if j["id"] == job["id"]]
+    assert (held["status"], held["record_id"]) == ("withheld", record["id"])
 
 
 def test_negotiation_refused_by_policy(bank, telecom, data) -> None:  # type: ignore[no-untyped-def]
