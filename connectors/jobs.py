@@ -39,7 +39,7 @@ from contracts.agreements import State, agreement_policy
 from contracts.documents import new_signed, sign_document, verify_document
 from contracts.errors import ContractError
 from contracts.offers import agreed_fee
-from contracts.usage import build_record, check_use, validate_record
+from contracts.usage import build_record, check_describes
 from node.models import utcnow
 from node.problems import Problem
 from node.signing import RemoteError
@@ -385,11 +385,7 @@ def countersign(
         "outcome": outcome,
         "consumer_set_size": get(ctx, job_id).consumer_set_size,
     }
-    wrong = {k: record.get(k) for k, v in expected.items() if record.get(k) != v}
-    if wrong:
-        raise ContractError(f"usage record does not describe this job: {wrong}")
-    validate_record(record)
-    check_use(record, neg.agreement["document"], None, utcnow())  # type: ignore[index]
+    check_describes(record, expected, neg.agreement["document"], utcnow())  # type: ignore[index]
     return sign_document(signed_record, ctx.id, ctx.key)
 
 

@@ -173,4 +173,18 @@ def check_use(
             )
 
 
+def check_describes(
+    record: Mapping[str, Any], expected: Mapping[str, Any], agreement: Mapping[str, Any], now: dt.datetime
+) -> None:
+    """The consumer's check before it countersigns: the record names ``expected`` (its job,
+    parties, operation, outcome and the number of items the consumer sent) and is a use the
+    agreement allows at its price (:func:`check_use`). A provider that inflates a size or a fee
+    gets no countersignature, so its record is disputed, never billed."""
+    wrong = {key: record.get(key) for key, value in expected.items() if record.get(key) != value}
+    if wrong:
+        raise UsageRecordError(f"usage record does not describe this job: {wrong}")
+    validate_record(record)
+    check_use(record, agreement, None, now)
+
+
 CLOCK_SKEW = dt.timedelta(minutes=5)  # how far a connector's clock may run ahead of the space's

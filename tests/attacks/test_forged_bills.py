@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from contracts.documents import new_signed, sign_document
-from contracts.usage import build_record
+from contracts.errors import UsageRecordError
+from contracts.usage import build_record, check_describes
 from node import clock
 from node.db import Database
 from space import agreements, ledger
@@ -239,3 +240,38 @@ def test_a_withheld_use_is_charged_as_the_offer_says(
     with pytest.raises(Refused, match=refusal) as refused:
         append(market, "bank", signed)
     assert (refused.value.status, log_size(market)) == (409, 0)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({}, None),
+        (
+            {
+                "consumer_set_size": 10**6,
+                "fee_fen": 10**6,
+            },  # consistent with the per-row price: the space would take it
+            r"does not describe this job: \{'consumer_set_size': 1000000\}",
+        ),
+        ({"fee_fen": 41}, "per_row price of 1 fen makes it 40 fen for a succeeded use"),
+        ({"job": "urn:uuid:another"}, r"does not describe this job: \{'job': 'urn:uuid:another'\}"),
+    ],
+    ids=["honest", "inflated-size", "inflated-fee", "other-job"],
+)
+def test_a_consumer_countersigns_only_the_sizes_it_sent_at_the_agreed_fee(
+    market: Database, change: dict, message: str | None
+) -> None:
+    """inflated-record-countersigned: the consumer's connector checked only the record's ids,
+    parties and outcome before countersigning, so a provider could raise consumer_set_size on a
+    per-row agreement and have the inflated bill signed by both parties."""
+    per_row = agreement(market, {"model": "per_row", "amount_fen": 1})
+    with market.session() as session:
+        document = agreements.get(session, per_row).signed["document"]
+    record = {**build_record(**fields(market, per_row, consumer_set_size=40, fee_fen=40)), **change}
+    expected = {"job": USAGE_FIELDS["job"], "agreement": per_row, "consumer": "bank", "provider": "telecom",
+                "operation": "psi.cardinality", "outcome": "succeeded", "consumer_set_size": 40}  # fmt: skip
+    if message is None:
+        check_describes(record, expected, document, NOW)
+        return
+    with pytest.raises(UsageRecordError, match=message):
+        check_describes(record, expected, document, NOW)

@@ -86,7 +86,7 @@ def test_a_record_that_matches_its_agreement_passes() -> None:
         ({"agreement": "urn:uuid:b"}, r"agreement: agreement urn:uuid:a says 'urn:uuid:a'"),
         ({"operation": "he.score"}, r"permits \['psi.cardinality', 'psi.intersection'\], not 'he.score'"),
         ({"fee_fen": 10**9}, r"per_job price of 5000 fen makes it 5000 fen .* the record says 1000000000"),
-        ({"fee_fen": 0}, r"makes it 5000 fen for consumer_set_size 10, the record says 0"),
+        ({"fee_fen": 0}, r"makes it 5000 fen for a succeeded use with consumer_set_size 10, the record says 0"),
     ],
     ids=[
         "other-provider",
@@ -131,15 +131,20 @@ def test_a_use_that_finishes_in_the_future_is_refused() -> None:
     size=st.integers(0, 10**6),
     fee=st.integers(0, 10**12),
     outcome=st.sampled_from(["succeeded", "withheld"]),
+    charge_withheld=st.booleans(),
 )
-def test_only_the_agreed_fee_passes(model: str, amount: int, size: int, fee: int, outcome: str) -> None:
+def test_only_the_agreed_fee_passes(
+    model: str, amount: int, size: int, fee: int, outcome: str, charge_withheld: bool
+) -> None:
     amount = 0 if model == "free" else amount
     price = {"model": model, "amount_fen": amount, "currency": "CNY"}
     record = build_record(**{**FIELDS, "outcome": outcome, "consumer_set_size": size, "fee_fen": fee})
     agreed = {"per_job": amount, "per_row": amount * size}.get(model, 0)
-    allowed = {agreed, 0} if outcome == "withheld" else {agreed}
+    # exactly one fee passes: a withheld result is charged the agreed price unless the offer waived it
+    allowed = {0} if outcome == "withheld" and not charge_withheld else {agreed}
+    terms = {} if charge_withheld else {"tds:chargeWithheld": False}
     try:
-        check_use(record, {**AGREEMENT, "tds:price": price}, None, NOW)
+        check_use(record, {**AGREEMENT, "tds:price": price, **terms}, None, NOW)
     except UsageRecordError:
         assert fee not in allowed
     else:
