@@ -212,12 +212,14 @@ def client_result(
     ``expected`` is the size of the request the client sent: a response of another size is
     refused (a provider answering for other items, or dropping some, is caught here);
     ``setup_size``, the number of items the server declared, likewise for its setup."""
-    setup = psi.ServerSetup()
-    setup.ParseFromString(setup_data)
+    setup, response = psi.ServerSetup(), psi.Response()
+    try:
+        setup.ParseFromString(setup_data)
+        response.ParseFromString(response_data)
+    except Exception as exc:  # protobuf's DecodeError has no stable import path
+        raise ValueError("the setup or the response is not a valid PSI message") from exc
     if setup_size is not None and len(setup.raw.encrypted_elements) != setup_size:
         raise ValueError(f"setup has {len(setup.raw.encrypted_elements)} items, {setup_size} were declared")
-    response = psi.Response()
-    response.ParseFromString(response_data)
     elements = list(response.encrypted_elements)
     if expected is not None and len(elements) != expected:
         raise ValueError(f"response has {len(elements)} items, the request had {expected}")
