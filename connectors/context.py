@@ -13,6 +13,7 @@ from connectors.space_client import SpaceClient
 from contracts.keys import SigningKey
 from node.config import NodeConfig
 from node.db import Database
+from node.egress import GuardedBackend
 from node.signing import SignedClient
 from sandbox.interface import Backend, create_backend
 from sandbox.warm import WarmPool
@@ -94,7 +95,8 @@ class Connector:
     def build(cls, config: NodeConfig, db: Database | None = None) -> Connector:
         settings = ConnectorSettings.from_options(config.options)
         key = config.key()
-        client = SignedClient(config.id, key)
+        guard = GuardedBackend(settings.endpoint_denied_ranges, settings.endpoint_loopback)
+        client = SignedClient(config.id, key, guard=guard)
         backend = create_backend(settings.sandbox_backend, settings.limits, settings.sandbox_docker_image)
         log.info("sandbox backend: %s", backend.name)
         return cls(

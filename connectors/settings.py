@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from policies.endpoints import DEFAULT_DENIED
 from sandbox.limits import Limits
 
 
@@ -18,6 +19,10 @@ class ConnectorSettings:
     countersign_grace_s: int = 300  # a provider delivers a record alone after this long, s
     peer_cache_s: float = 30.0  # how long a participant's status from the space is trusted, s
     space_public_key: str = ""  # pinned when the connector registered
+    # the space's endpoint policy, as it published it when the connector registered: every
+    # outgoing connection is checked against it (node.egress)
+    endpoint_denied_ranges: tuple[str, ...] = DEFAULT_DENIED
+    endpoint_loopback: bool = False
     # he.score: σ of the Gaussian noise added to every decrypted score, so that the CKKS error
     # (≈ 4e-6 here, which depends on the provider's features) is flooded (Li–Micciancio 2021)
     score_flood_sigma: float = 1e-3
@@ -25,7 +30,10 @@ class ConnectorSettings:
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> ConnectorSettings:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in options.items() if k in names})
+        chosen = {k: v for k, v in options.items() if k in names}
+        if "endpoint_denied_ranges" in chosen:
+            chosen["endpoint_denied_ranges"] = tuple(chosen["endpoint_denied_ranges"])
+        return cls(**chosen)
 
     @property
     def limits(self) -> Limits:

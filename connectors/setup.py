@@ -32,6 +32,18 @@ def space_identity(space_url: str) -> dict[str, Any]:
     return info
 
 
+def _endpoint_policy(space: dict[str, Any]) -> dict[str, Any]:
+    """The space's endpoint policy as connector options; a space that publishes none gets the
+    defaults (policies.endpoints)."""
+    policy = space.get("endpoints")
+    if not isinstance(policy, dict):
+        return {}
+    return {
+        "endpoint_denied_ranges": list(policy.get("denied", [])),
+        "endpoint_loopback": policy.get("loopback") is True,
+    }
+
+
 def init_connector(
     data_dir: Path,
     *,
@@ -76,7 +88,7 @@ def init_connector(
         db=check_url(db_url or default_db(data_dir)),
         data_dir=str(data_dir.resolve()),
         space_url=space_url.rstrip("/"),
-        options={**options, "space_public_key": space["public_key"]},
+        options={**options, "space_public_key": space["public_key"], **_endpoint_policy(space)},
     )
     key.save(data_dir / KEY)
     token = create_database(config.db, MIGRATIONS, Token, "admin")

@@ -23,6 +23,7 @@ from contracts import httpsig
 from contracts.errors import RequestSignatureError
 from contracts.keys import SigningKey
 from node.db import Database
+from node.egress import GuardedBackend, GuardedTransport
 from node.models import utcnow
 from node.problems import Problem
 
@@ -118,9 +119,16 @@ class RemoteError(Exception):
 class SignedClient:
     """An httpx client that signs every request with the node's key (key id = node id)."""
 
-    def __init__(self, key_id: str, key: SigningKey, timeout: float = 60.0) -> None:
+    def __init__(
+        self, key_id: str, key: SigningKey, timeout: float = 60.0, guard: GuardedBackend | None = None
+    ) -> None:
+        """``guard``: the endpoint policy every connection is checked against (node.egress);
+        None for a client that reaches only addresses its own operator configured."""
         self.key_id, self.key = key_id, key
-        self.http = httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0), trust_env=False)
+        transport = GuardedTransport(guard) if guard is not None else None
+        self.http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=5.0), trust_env=False, transport=transport
+        )
 
     def close(self) -> None:
         self.http.close()

@@ -50,10 +50,20 @@ def check_endpoint(url: str, addresses: Iterable[str], denied: Sequence[str], al
         raise EndpointError(f"endpoint: expected an http(s) URL with a host, got {url!r}")
     if parts.username or parts.password:
         raise EndpointError("endpoint: credentials in the URL are not accepted; remove user:password@")
+    check_addresses(parts.hostname, addresses, denied, allow_loopback, f"endpoint {url!r}")
+
+
+def check_addresses(
+    host: str, addresses: Iterable[str], denied: Sequence[str], allow_loopback: bool, what: str = ""
+) -> None:
+    """Raise EndpointError unless every address ``host`` resolves to lies outside ``denied``
+    (and outside loopback, unless allowed): at registration, and again on every connection, so
+    that a name re-pointed after registration (DNS rebinding) reaches nothing denied."""
     ranges = [ipaddress.ip_network(r) for r in (*denied, *(() if allow_loopback else LOOPBACK))]
     resolved = [_address(a) for a in addresses]
+    what = what or f"connection to {host}"
     if not resolved:
-        raise EndpointError(f"endpoint: host {parts.hostname!r} resolves to no address")
+        raise EndpointError(f"{what}: host {host!r} resolves to no address")
     for address in resolved:
         for network in ranges:
             if address.version == network.version and address in network:
@@ -63,6 +73,6 @@ def check_endpoint(url: str, addresses: Iterable[str], denied: Sequence[str], al
                     else ""
                 )
                 raise EndpointError(
-                    f"endpoint {url!r}: {parts.hostname} resolves to {address}, in the denied range "
+                    f"{what}: {host} resolves to {address}, in the denied range "
                     f"{network}{hint}; register an address the other participants can reach"
                 )

@@ -44,6 +44,7 @@ from contracts.keys import SigningKey
 from node import signing
 from node.config import NodeConfig
 from node.db import Database
+from node.egress import GuardedBackend
 from node.models import utcnow
 from node.problems import Problem
 from node.web import base_app, json_body, require_token, token_of
@@ -79,6 +80,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         ledger.sign_head(session, space_key, config.url, utcnow())
     ledger.adopt_late(database, space_key, config.url, utcnow)
     app.extensions["tds"] = {"db": database, "config": config}
+    egress = GuardedBackend(settings.endpoint_denied_ranges, settings.dev_mode)
     nonces = signing.NonceStore(database, SeenNonce)
 
     def key_of(allowed: tuple[str, ...], self_id: str | None = None) -> Any:
@@ -101,7 +103,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         """After the termination is committed: tell both parties' connectors at once."""
         with database.session() as session:
             parties = [registry.get(session, pid) for pid in (view["provider"], view["consumer"])]
-        notify.termination(space_key, view, [p.endpoint for p in parties])
+        notify.termination(space_key, view, [p.endpoint for p in parties], egress)
 
     def signed_caller(self_id: str | None = None) -> str:
         verified = signing.verify_incoming(nonces, config.url, key_of(("admitted",), self_id))
@@ -128,6 +130,8 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
             "role": "space",
             "url": config.url,
             "public_key": space_key.public_key,
+            # the endpoint policy its members' connectors check every connection against
+            "endpoints": {"denied": list(settings.endpoint_denied_ranges), "loopback": settings.dev_mode},
         }
 
     # --- participants ---------------------------------------------------------------------

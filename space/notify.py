@@ -12,18 +12,22 @@ import threading
 from typing import Any
 
 from contracts.keys import SigningKey
+from node.egress import GuardedBackend
 from node.signing import RemoteError, SignedClient
 
 log = logging.getLogger("tds.space")
 TIMEOUT_S = 5.0
 
 
-def termination(key: SigningKey, view: dict[str, Any], endpoints: list[str]) -> threading.Thread:
-    """Send the termination in ``view`` (agreements.view) to each endpoint; returns the thread."""
+def termination(
+    key: SigningKey, view: dict[str, Any], endpoints: list[str], guard: GuardedBackend
+) -> threading.Thread:
+    """Send the termination in ``view`` (agreements.view) to each endpoint, each connection
+    checked against the endpoint policy (``guard``) again; returns the thread."""
     body = {key: view[key] for key in ("id", "terminated_by", "terminated_at", "termination_reason")}
 
     def send() -> None:
-        client = SignedClient("space", key, timeout=TIMEOUT_S)
+        client = SignedClient("space", key, timeout=TIMEOUT_S, guard=guard)
         try:
             for endpoint in endpoints:
                 try:

@@ -139,7 +139,7 @@ def space_participants(state: State) -> None:
     """List participants and their status."""
     found = _operator_call(state, "GET", "/admin/participants")
     lines = [
-        f"{p['id']:<20} {p['status']:<10} {p['legal_name']} ({', '.join(p['roles'])})"
+        f"{p['id']:<20} {p['status']:<10} {p['legal_name']} ({', '.join(p['roles'])})  {p['endpoint']}"
         for p in found["participants"]
     ]
     emit(state, found, "\n".join(lines) or "no participants")
