@@ -18,11 +18,12 @@ ends in a signed usage record: succeeded, denied or failed, with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -204,13 +205,35 @@ def _phase_progress(ctx: Connector, job_id: str, start: float, span: float) -> A
     return report
 
 
+@contextlib.contextmanager
+def ending_failed(ctx: Connector, job_id: str) -> Iterator[None]:
+    """Never leave a consumer's job "running": what the block raises ends it failed (an
+    unforeseen error with its traceback in the node's log, and raised on)."""
+    try:
+        yield
+    except (SandboxError, ContractError, framing.FrameError, KeyError, ValueError, TypeError) as exc:
+        log.warning("job %s failed on the consumer side: %s", job_id, exc)
+        _update(ctx, job_id, status="failed", phase="done", error=f"consumer: {exc}", finished_at=utcnow())
+    except Exception as exc:
+        log.exception("job %s failed unexpectedly", job_id)
+        _update(
+            ctx,
+            job_id,
+            status="failed",
+            phase="done",
+            error=f"consumer: internal error: {exc}",
+            finished_at=utcnow(),
+        )
+        raise
+
+
 def run_consumer(ctx: Connector, job_id: str) -> None:
     job = get(ctx, job_id)
     neg = negotiation.find(ctx, job.agreement_id, role="consumer")
     reveal = job.operation == "psi.intersection"
     clock = time.perf_counter()
     metrics: dict[str, Any] = {}
-    try:
+    with ending_failed(ctx, job_id):
         _update(ctx, job_id, phase="encrypting", backend=ctx.backend.name)
         step1 = ctx.backend.run(
             WorkerJob(
@@ -283,21 +306,6 @@ def run_consumer(ctx: Connector, job_id: str) -> None:
             )
         _finish(ctx, job, neg, signed_record, status=status, error=error, result=result, metrics=metrics,
                 record_outcome=record_outcome)  # fmt: skip
-    except (SandboxError, ContractError, framing.FrameError, KeyError, ValueError) as exc:
-        log.warning("job %s failed on the consumer side: %s", job_id, exc)
-        _update(ctx, job_id, status="failed", phase="done", error=f"consumer: {exc}", finished_at=utcnow())
-    except Exception as exc:
-        # never leave a job "running": end it failed, with the traceback in the node's log
-        log.exception("job %s failed unexpectedly", job_id)
-        _update(
-            ctx,
-            job_id,
-            status="failed",
-            phase="done",
-            error=f"consumer: internal error: {exc}",
-            finished_at=utcnow(),
-        )
-        raise
 
 
 def _ask_to_record_withheld(

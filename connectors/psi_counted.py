@@ -41,7 +41,6 @@ from connectors.attempts import Attempt
 from connectors.context import Connector, log
 from connectors.errors import NotFound, Refused
 from connectors.he_jobs import _release_epsilon
-from connectors.models import Job
 from contracts.agreements import agreement_policy
 from contracts.errors import ContractError
 from contracts.offers import agreed_fee
@@ -243,7 +242,7 @@ def run_consumer(ctx: Connector, job_id: str, epsilon: float) -> None:
     job = jobs.get(ctx, job_id)
     neg = negotiation.find(ctx, job.agreement_id, role="consumer")
     clock = time.perf_counter()
-    try:
+    with jobs.ending_failed(ctx, job_id):
         jobs._update(ctx, job_id, phase="encrypting", backend=ctx.backend.name)
         first = ctx.backend.run(
             WorkerJob("psi.server_setup", {"column": job.key_column}, [], job.input_path),
@@ -323,23 +322,3 @@ def run_consumer(ctx: Connector, job_id: str, epsilon: float) -> None:
         jobs._finish(
             ctx, job, neg, signed_record, status="succeeded", error=None, result=result, metrics=metrics
         )
-    except (SandboxError, ContractError, framing.FrameError, KeyError, ValueError, TypeError) as exc:
-        log.warning("job %s failed on the consumer side: %s", job_id, exc)
-        jobs._update(
-            ctx, job_id, status="failed", phase="done", error=f"consumer: {exc}", finished_at=utcnow()
-        )
-    except Exception as exc:
-        log.exception("job %s failed unexpectedly", job_id)
-        jobs._update(
-            ctx,
-            job_id,
-            status="failed",
-            phase="done",
-            error=f"consumer: internal error: {exc}",
-            finished_at=utcnow(),
-        )
-        raise
-
-
-def is_counted(job: Job) -> bool:
-    return bool((job.metrics or {}).get("request", {}).get("mode") == MODE)
