@@ -34,6 +34,7 @@ from sqlalchemy import insert
 from contracts import merkle
 from contracts.canonical import canonical_bytes
 from contracts.keys import b64url
+from node import clock
 from node.db import Database, migrate
 from node.models import utcnow
 from space.models import DailyUsage, LedgerEntry, LedgerHead, MerkleNode, Participant
@@ -42,8 +43,8 @@ from tds.local import cluster
 PARTIES = [f"p{n:02d}" for n in range(20)]
 OUTCOMES = ["succeeded"] * 90 + ["denied"] * 7 + ["failed"] * 3
 OPERATIONS = ["psi.cardinality", "psi.intersection", "he.aggregate", "he.score"]
-START = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
 SPAN = dt.timedelta(days=60)
+START = clock.now().replace(microsecond=0) - SPAN  # the log's last 60 days, up to now
 CHUNK = 20_000
 KEYS = {p: Ed25519PrivateKey.from_private_bytes(bytes([n + 1]) * 32) for n, p in enumerate(PARTIES)}
 
@@ -183,7 +184,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="fetches of each page")
     parser.add_argument("--keep", type=Path, help="build the database here (and reuse it if it exists)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, one run: checks the path, not speed"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.records, args.repeat = 2_000, 2
     say = (lambda *_: None) if args.json else print
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -101,7 +101,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--idle", type=float, default=2.0, help="seconds the parties rest before each run")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, one run: checks the path, not speed"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.rows, args.ids, args.features, args.repeat, args.idle = 2_000, 50, 3, 1, 0.0
     say = (lambda *_: None) if args.json else print
     report: dict[str, Any] = {"rows": args.rows, "ids": args.ids, "features": args.features}
     with tempfile.TemporaryDirectory() as tmp:

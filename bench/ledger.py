@@ -1,7 +1,8 @@
 """Ledger benchmark: append rate through the HTTP API, inclusion proofs at a million leaves,
 and `tds audit verify` over the whole log.
 
-(a) appends/s: --records signed usage records (provider and consumer signatures, prepared
+(a) appends/s: --records signed usage records (under an agreement recorded at the space, which
+    checks every record against it; provider and consumer signatures, prepared
     beforehand) sent by one participant to a space running as its own process, in batches of
     --batch through POST /ledger/batch; on SQLite (the default) and on a throwaway PostgreSQL
     cluster with fsync on. For reference, --singles records sent one per request.
@@ -19,6 +20,7 @@ Targets (issue 5): ≥ 1 000 appends/s on SQLite, proof ≤ 5 ms, verify ≤ 60 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
 import random
@@ -35,48 +37,87 @@ from typing import Any
 import httpx
 
 from contracts import merkle
+from contracts.agreements import build_agreement
 from contracts.documents import new_signed, sign_document
 from contracts.keys import SigningKey
+from contracts.offers import parse_offer
 from contracts.usage import build_record
+from node import clock
 from node.db import Database, migrate
 from node.signing import SignedClient
+from policies.model import format_datetime
 from space import ledger
 from space.models import LedgerHead, MerkleNode
 from tds.local import cluster, create_postgres_database, postgres_cluster
 
 FIELDS: dict[str, Any] = dict(
-    job="urn:uuid:j", agreement="urn:uuid:a", dataset=None, provider="telecom", consumer="bank",
-    operation="psi.cardinality", purpose="risk-control", outcome="succeeded", reason="completed",
-    consumer_set_size=10, provider_set_size=12, fee_fen=5000,
-    started_at="2026-11-27T08:00:00Z", finished_at="2026-11-27T08:00:01Z",
+    job="urn:uuid:j", provider="telecom", consumer="bank", operation="psi.cardinality",
+    purpose="risk-control", outcome="succeeded", reason="completed", consumer_set_size=10,
+    provider_set_size=12, fee_fen=5000,
 )  # fmt: skip
+OFFER = {
+    "policy": {"permission": [{"action": "psi.cardinality"}]},
+    "price": {"model": "per_job", "amount_fen": 5000},
+}
+DATASET = {
+    "name": "bench", "title": "subscribers", "sector": "telecom", "key_column": "phone", "row_count": 12,
+    "columns": [{"name": "phone", "type": "string", "tags": ["phone"]}], "classification": "general",
+    "pi_level": "general", "jurisdiction": "CN-HA",
+}  # fmt: skip
 
 
-def _sign(args: tuple[int, Path, Path]) -> list[dict[str, Any]]:
-    count, provider_key, consumer_key = args
+def agreed(url: str, telecom: SigningKey, bank: SigningKey) -> dict[str, Any]:
+    """The space checks every record against its agreement: publish an entry and record an
+    agreement on it, signed by both parties; the record fields that name them."""
+    provider, consumer = SignedClient("telecom", telecom), SignedClient("bank", bank)
+    try:
+        entry = provider.send("POST", f"{url}/catalog", json={"dataset": DATASET, "offers": [OFFER]}).json()
+        offer = entry["offers"][0]
+        document = build_agreement(
+            offer_id=offer["id"], offer=parse_offer(OFFER, "telecom"), dataset_id=entry["id"],
+            provider="telecom", consumer="bank", purpose="risk-control", operations=["psi.cardinality"],
+            consumer_pid=f"urn:uuid:{uuid.uuid4()}", provider_pid=f"urn:uuid:{uuid.uuid4()}", now=clock.now(),
+        )  # fmt: skip
+        signed = sign_document(new_signed(document, "telecom", telecom), "bank", bank)
+        consumer.send("POST", f"{url}/agreements", json=signed)
+    finally:
+        provider.close()
+        consumer.close()
+    an_hour_ago = clock.now() - dt.timedelta(hours=1)
+    return {
+        "agreement": document["@id"],
+        "dataset": entry["id"],
+        "started_at": format_datetime(an_hour_ago),
+        "finished_at": format_datetime(an_hour_ago + dt.timedelta(seconds=1)),
+    }
+
+
+def _sign(args: tuple[int, Path, Path, dict[str, Any]]) -> list[dict[str, Any]]:
+    count, provider_key, consumer_key, agreement = args
     provider, consumer = SigningKey.load(provider_key), SigningKey.load(consumer_key)
     out = []
     for _ in range(count):
-        record = build_record(**FIELDS, id=f"urn:uuid:{uuid.uuid4()}")
+        record = build_record(**FIELDS, **agreement, id=f"urn:uuid:{uuid.uuid4()}")
         out.append(sign_document(new_signed(record, "telecom", provider), "bank", consumer))
     return out
 
 
-def signed_records(count: int, provider_key: Path, consumer_key: Path) -> list[dict[str, Any]]:
-    """``count`` records signed by both parties, prepared on every core."""
-    chunks = [min(5000, count - i) for i in range(0, count, 5000)]
+def signed_records(
+    count: int, provider_key: Path, consumer_key: Path, agreement: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """``count`` records under ``agreement`` signed by both parties, prepared on every core."""
+    chunks = [(min(5000, count - i), provider_key, consumer_key, agreement) for i in range(0, count, 5000)]
     with ProcessPoolExecutor() as pool:
-        return [
-            r for part in pool.map(_sign, [(c, provider_key, consumer_key) for c in chunks]) for r in part
-        ]
+        return [r for part in pool.map(_sign, chunks) for r in part]
 
 
 def append_rate(db_url: str | None, root: Path, records: int, batch: int, singles: int) -> dict[str, Any]:
     with cluster(root, db_url=db_url) as live:
         telecom = live.add_connector("telecom", "Telecom", 91, start=False)
         bank = live.add_connector("bank", "Bank", 92, start=False)
+        agreement = agreed(live.space.url, telecom.config.key(), bank.config.key())
         prepared = signed_records(
-            records + singles, telecom.config.path / "node.key", bank.config.path / "node.key"
+            records + singles, telecom.config.path / "node.key", bank.config.path / "node.key", agreement
         )
         client = SignedClient("telecom", telecom.config.key(), timeout=300)
         url = live.space.url
@@ -192,7 +233,13 @@ def main() -> None:
     parser.add_argument("--leaves", type=int, default=1_000_000, help="leaves of the proof benchmark's log")
     parser.add_argument("--proofs", type=int, default=200, help="inclusion proofs timed")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, one run: checks the path, not speed"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.records, args.pg_records, args.batch, args.singles = 300, 100, 50, 20
+        args.leaves, args.proofs = 2_000, 10
     say = (lambda *_: None) if args.json else print
     report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:

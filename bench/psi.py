@@ -4,7 +4,9 @@
     core, the same RAW data structure the job uses (GCS and Bloom filter cost the same here:
     the elliptic-curve operations dominate);
 (b) job: a psi.cardinality job through two connectors and the space, real processes on
-    loopback, timed from submission to the consumer's result (cluster start-up excluded).
+    loopback, timed from submission to the consumer's result (cluster start-up excluded);
+(c) counted: the same job counted by the provider and released with noise of ε
+    (connectors/psi_counted.py: the roles swapped, two round trips), timed the same way.
 
 Both on the same generated sets (default 100 000 × 100 000, 50 % overlap); each repeated
 --repeat times, medians reported. Prints the figures, their ratio b/a, and the peak resident
@@ -23,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tds.local import cluster, negotiate, publish_dataset, run_job
+from tds.local import cluster, negotiate, publish_dataset
 
 RAW = r"""
 import json, resource, sys, time
@@ -69,8 +71,30 @@ def vm_hwm_mb(pid: int) -> float:
     return 0.0
 
 
-def job_runs(root: Path, a: Path, b: Path, repeat: int) -> tuple[list[dict[str, Any]], dict[str, float]]:
+EPSILON = 8.0  # large, so that the noisy count can be checked against the overlap (|noise| ≤ 5)
+
+
+def timed_job(consumer: Any, agreement: str, a: Path, **extra: Any) -> dict[str, Any]:
+    t = time.perf_counter()
+    body = {
+        "agreement": agreement,
+        "operation": "psi.cardinality",
+        "input": str(a),
+        "column": "phone",
+        **extra,
+    }
+    job = consumer.wait_for_job(consumer.post("/api/jobs", body)["id"], 7200)
+    elapsed = time.perf_counter() - t
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"job {job['status']}: {job['error']}")
+    return {"s": elapsed, "cardinality": job["summary"]["cardinality"], **job["metrics"]}
+
+
+def job_runs(
+    root: Path, a: Path, b: Path, repeat: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, float]]:
     runs: list[dict[str, Any]] = []
+    counted: list[dict[str, Any]] = []
     with cluster(root / "nodes") as live:
         live.add_connector("bank", "Bank", 31)
         live.add_connector("telecom", "Telecom", 32)
@@ -85,13 +109,9 @@ def job_runs(root: Path, a: Path, b: Path, repeat: int) -> tuple[list[dict[str, 
             }
             entry = publish_dataset(telecom, "bench", b, offer)
             agreement = negotiate(bank, entry["offers"][0]["id"], ["psi.cardinality"])["agreement_id"]
-            for _ in range(repeat):
-                t = time.perf_counter()
-                job = run_job(bank, agreement, "psi.cardinality", a)
-                elapsed = time.perf_counter() - t
-                if job["status"] != "succeeded":
-                    raise RuntimeError(f"job {job['status']}: {job['error']}")
-                runs.append({"s": elapsed, "cardinality": job["summary"]["cardinality"], **job["metrics"]})
+            for _ in range(repeat):  # alternated, so that both kinds meet the same machine load
+                runs.append(timed_job(bank, agreement, a))
+                counted.append(timed_job(bank, agreement, a, epsilon=EPSILON))
             peaks = {
                 "space": vm_hwm_mb(live.space.proc.pid),  # type: ignore[union-attr]
                 "bank_connector": vm_hwm_mb(live.connectors["bank"].proc.pid),  # type: ignore[union-attr]
@@ -102,7 +122,7 @@ def job_runs(root: Path, a: Path, b: Path, repeat: int) -> tuple[list[dict[str, 
         finally:
             bank.close()
             telecom.close()
-    return runs, peaks
+    return runs, counted, peaks
 
 
 def main() -> None:
@@ -125,9 +145,12 @@ def main() -> None:
         root = Path(tmp)
         a, b = make_sets(root, args.n, overlap)
         raws = [] if args.skip_raw else [raw_run(a, b) for _ in range(args.repeat)]
-        jobs, peaks = job_runs(root, a, b, args.repeat)
+        jobs, counted, peaks = job_runs(root, a, b, args.repeat)
     for run in [*raws, *jobs]:
         assert run["cardinality"] == overlap, run
+    for run in counted:
+        assert abs(run["cardinality"] - overlap) <= 5, run
+    counted_s = statistics.median(r["s"] for r in counted)
     job_s = statistics.median(r["s"] for r in jobs)
     raw_s = statistics.median(r["s"] for r in raws) if raws else None
     report = {
@@ -137,6 +160,9 @@ def main() -> None:
         "raw_s": round(raw_s, 3) if raw_s else None,
         "job_s": round(job_s, 3),
         "ratio": round(job_s / raw_s, 3) if raw_s else None,
+        "counted_s": round(counted_s, 3),
+        "counted_over_job": round(counted_s / job_s, 3),
+        "counted_runs_s": [round(r["s"], 3) for r in counted],
         "job_phases_s": {
             k: round(statistics.median(r[k] for r in jobs), 3)
             for k in ("encrypt_s", "provider_s", "decrypt_s")
@@ -156,6 +182,11 @@ def main() -> None:
         print(f"  (a) raw openmined-psi, one process : {raw_s:8.2f} s   runs {report['raw_runs_s']}")
     print(f"  (b) job via two connectors + space : {job_s:8.2f} s   runs {report['job_runs_s']}")
     print(f"      phases (median): {report['job_phases_s']}")
+    print(
+        f"  (c) provider-counted, ε = {EPSILON:g}       : {counted_s:8.2f} s   "
+        f"runs {report['counted_runs_s']}"
+    )
+    print(f"      c/b = {report['counted_over_job']:.3f}")
     if raw_s:
         print(f"  ratio b/a = {report['ratio']:.3f}  (target ≤ 0.65)")
     print("  peak RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in report["peak_rss_mb"].items()))

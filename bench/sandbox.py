@@ -32,6 +32,7 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 from sandbox import worker  # noqa: E402
 from sandbox.interface import WorkerJob, create_backend, probe  # noqa: E402
 from sandbox.limits import Limits  # noqa: E402
+from tds.local import docker_engine  # noqa: E402
 
 BACKENDS = ("process", "bwrap", "docker")
 LAUNCHES_PER_JOB = 3
@@ -84,14 +85,24 @@ def main() -> None:
     parser.add_argument("--startup-runs", type=int, default=20, help="empty jobs per backend (median)")
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated backends")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, one run: checks the path, not speed"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.n, args.repeat, args.startup_runs = 500, 1, 2
     from tds.demo import phone_sets, write_csv
 
     limits = Limits()
     say = (lambda *_: None) if args.json else print
     report: dict[str, Any] = {"n": args.n, "repeat": args.repeat, "startup_ms": {}, "psi_s": {},
                               "overhead_pct": {}, "delta_pct": {}, "unavailable": {}}  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        if "docker" in args.backends.split(","):
+            try:  # the running engine, or a private one as the test session starts
+                stack.enter_context(docker_engine())
+            except RuntimeError as exc:
+                say(f"docker: {exc}")
         a, b = phone_sets(args.n, args.n // 2, seed=11)
         consumer, provider = Path(tmp, "consumer.csv"), Path(tmp, "provider.csv")
         write_csv(consumer, "phone", a)

@@ -236,6 +236,62 @@ def postgres_cluster(fsync: bool = True) -> Iterator[str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# --- a private Docker engine (tests, benchmarks) -----------------------------------------------
+def docker_engine_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=5).ping()
+        return True
+    except Exception:  # no socket, refused, wrong permissions: all mean "no engine"
+        return False
+
+
+@contextmanager
+def docker_engine() -> Iterator[None]:
+    """The running Docker engine, or a private dockerd started for the block (its own socket,
+    data and exec roots in a temporary directory; DOCKER_HOST points at it meanwhile). Raises
+    RuntimeError saying what is missing when neither is possible."""
+    if docker_engine_answers():
+        yield
+        return
+    dockerd = shutil.which("dockerd")
+    if dockerd is None or os.geteuid() != 0:
+        raise RuntimeError("no Docker engine runs and dockerd (as root) is not available")
+    tmp = Path(tempfile.mkdtemp(prefix="tds-docker-"))
+    sock = tmp / "docker.sock"
+    log = (tmp / "dockerd.log").open("wb")
+    # no iptables and no bridge: sandbox containers run with network_mode=none
+    proc = subprocess.Popen(
+        [dockerd, "--iptables=false", "--bridge=none", f"--host=unix://{sock}",
+         f"--data-root={tmp / 'data'}", f"--exec-root={tmp / 'exec'}", f"--pidfile={tmp / 'docker.pid'}"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    previous = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = f"unix://{sock}"
+    try:
+        for _ in range(300):
+            if docker_engine_answers() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        if not docker_engine_answers():
+            raise RuntimeError(f"dockerd did not start: {(tmp / 'dockerd.log').read_text()[-2000:]}")
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        if previous is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = previous
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def create_postgres_database(base_url: str, name: str) -> str:
     import psycopg
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import subprocess
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +20,8 @@ import pytest
 
 from contracts.keys import SigningKey
 from node import clock
-from tds.local import create_postgres_database, postgres_bindir, postgres_cluster
+from tds.local import create_postgres_database, docker_engine_answers, postgres_bindir, postgres_cluster
+from tds.local import docker_engine as docker_engine_or_private
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TESTDATA = SHARED / "testdata"
@@ -91,57 +89,13 @@ def missing(what: str, install: str) -> None:
     pytest.skip(what)
 
 
-def _engine_answers() -> bool:
-    try:
-        import docker
-
-        docker.from_env(timeout=5).ping()
-        return True
-    except Exception:  # no socket, refused, wrong permissions: all mean "no engine"
-        return False
-
-
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[None]:
     """A Docker engine for the session: the running one, or a private dockerd started here."""
-    if _engine_answers():
-        yield
-        return
-    dockerd = shutil.which("dockerd")
-    if dockerd is None or os.geteuid() != 0:
+    if not docker_engine_answers() and (shutil.which("dockerd") is None or os.geteuid() != 0):
         missing("no Docker engine runs and dockerd (as root) is not available", "docker.io")
-    tmp = Path(tempfile.mkdtemp(prefix="tds-docker-"))
-    socket = tmp / "docker.sock"
-    log = (tmp / "dockerd.log").open("wb")
-    # no iptables and no bridge: sandbox containers run with network_mode=none
-    proc = subprocess.Popen(
-        [dockerd, "--iptables=false", "--bridge=none", f"--host=unix://{socket}",
-         f"--data-root={tmp / 'data'}", f"--exec-root={tmp / 'exec'}", f"--pidfile={tmp / 'docker.pid'}"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    previous = os.environ.get("DOCKER_HOST")
-    os.environ["DOCKER_HOST"] = f"unix://{socket}"
-    try:
-        for _ in range(300):
-            if _engine_answers() or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        if not _engine_answers():
-            pytest.fail(f"dockerd did not start: {(tmp / 'dockerd.log').read_text()[-2000:]}")
+    with docker_engine_or_private():  # raises, failing the tests that need it, if dockerd does not start
         yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        if previous is None:
-            os.environ.pop("DOCKER_HOST", None)
-        else:
-            os.environ["DOCKER_HOST"] = previous
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 SANDBOX_BACKENDS = ("process", "bwrap", "docker")

@@ -17,7 +17,7 @@ from pygal.style import Style
 # fallback). Take it out again.
 sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImportFixer"]
 
-OUTCOME_COLOURS = {"succeeded": "#2e7d32", "denied": "#ef6c00", "failed": "#c62828"}
+OUTCOME_COLOURS = {"succeeded": "#2e7d32", "withheld": "#6d4c41", "denied": "#ef6c00", "failed": "#c62828"}
 FONT = "'Noto Sans CJK SC', 'WenQuanYi Zen Hei', 'PingFang SC', 'Microsoft YaHei', sans-serif"
 
 
@@ -78,8 +78,8 @@ def usage_per_day(
     )
     chart.x_labels = [d[5:] for d in days]
     chart.x_labels_major = [d[5:] for d in days[::5]]
-    chart.y_labels = _whole_ticks(max((sum(v.values()) for v in per_day.values()), default=0))
-    if per_day:
+    if per_day:  # y labels without a series make pygal fail: an empty chart shows ``empty``
+        chart.y_labels = _whole_ticks(max(sum(v.values()) for v in per_day.values()))
         for outcome, label in labels.items():
             chart.add(label, [per_day.get(day, {}).get(outcome, 0) for day in days])
     return _static(chart.render())

@@ -26,7 +26,6 @@ from space.models import (
 
 PAGE = 50
 WINDOW = 50_000  # log indexes one page of a filtered log looks through at most
-OUTCOMES = ("succeeded", "denied", "failed")
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,12 @@ from space.errors import Refused
 LANGUAGES = ["zh", "en"]
 blueprint = Blueprint("console", __name__, template_folder="templates", static_folder="static")
 
-OUTCOMES = {"succeeded": _l("succeeded"), "denied": _l("denied"), "failed": _l("failed")}
+OUTCOMES = {
+    "succeeded": _l("succeeded"),
+    "withheld": _l("withheld"),
+    "denied": _l("denied"),
+    "failed": _l("failed"),
+}
 STATUSES = {
     "pending": _l("pending"),
     "admitted": _l("admitted"),

@@ -24,3 +24,27 @@ def test_psi_bench_runs_a_job_and_its_baseline() -> None:
     assert (report["n"], report["overlap"], report["repeat"]) == (2000, 1000, 1)
     assert report["raw_s"] > 0 and report["job_s"] > 0
     assert report["ratio"] > 0  # the bench itself checks both runs found the 1000 in common
+
+
+def test_ledger_bench_appends_proves_and_verifies() -> None:
+    report = smoke("ledger.py")
+    assert report["appends_per_s_sqlite"] > 0 and report["appends_per_s_postgres"] > 0
+    assert report["verify_records"] == 320 and report["verify_100k_s"] > 0
+
+
+def test_he_bench_runs_both_jobs_and_their_baselines() -> None:
+    report = smoke("he.py")
+    assert (report["rows"], report["ids"], report["features"]) == (2000, 50, 3)
+    assert report["aggregate_ratio"] > 0 and report["score_ratio"] > 0
+
+
+def test_console_bench_fetches_every_page() -> None:
+    report = smoke("console.py")
+    assert report["records"] == 2000 and report["healthz_ms"] > 0 and report["slowest_list_page_ms"] > 0
+
+
+def test_sandbox_bench_measures_every_backend(docker_engine: None) -> None:
+    """With the session's Docker engine (DOCKER_HOST reaches the benchmark's process)."""
+    report = smoke("sandbox.py")
+    assert report["unavailable"] == {}
+    assert set(report["startup_ms"]) == {"process", "bwrap", "docker"}

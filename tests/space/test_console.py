@@ -6,6 +6,7 @@ proof data a record page hands the browser, headers, and both languages.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from sqlalchemy import func, select
 
 from contracts import merkle
 from contracts.canonical import canonical_bytes
+from node import clock
 from node.config import NodeConfig
 from node.db import Database
 from node.models import utcnow
@@ -285,7 +287,7 @@ def test_log_filters_and_keyset_pages(space: dict[str, Any]) -> None:
         client.get(f"/console/log?agreement={space['agreement']}&before=2").get_data(as_text=True)
     ) == [1, 0]
     for query, message in (
-        ("outcome=maybe", "outcome: expected one of succeeded, denied, failed, got maybe"),
+        ("outcome=maybe", "outcome: expected one of succeeded, withheld, denied, failed, got maybe"),
         ("before=x1", "before: expected a whole number, got x1"),
         ("since=yesterday", "since: expected a date and time like 2026-11-27T08:00, got yesterday"),
     ):
@@ -395,6 +397,16 @@ def test_headers_and_cookies(space: dict[str, Any]) -> None:
     assert chart.mimetype == "image/svg+xml"
     assert b"<script" not in chart.data and b"http://kozea" not in chart.data
     assert "script" not in chart.headers["Content-Security-Policy"]
+
+
+def test_the_usage_chart_of_a_quiet_month_is_empty_not_an_error(
+    space: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fixture's uses lie in 2026-10 and 2026-11; a year on, the last 30 days hold none."""
+    monkeypatch.setenv(clock.ENV, clock.offset_to(NOW + dt.timedelta(days=365)))
+    chart = signed_in(space["app"], space["tokens"]["auditor"]).get("/console/charts/usage.svg")
+    assert (chart.status_code, chart.mimetype) == (200, "image/svg+xml")
+    assert b"No uses yet" in chart.data
 
 
 def test_chinese_and_english(space: dict[str, Any]) -> None:
