@@ -11,6 +11,7 @@ and loopback only outside development mode (the demo and the tests run every nod
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
@@ -42,6 +43,14 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return address
 
 
+@functools.lru_cache(maxsize=16)
+def _networks(
+    denied: tuple[str, ...], allow_loopback: bool
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The policy's ranges, parsed once: every connection a node opens is checked against them."""
+    return tuple(ipaddress.ip_network(r) for r in (*denied, *(() if allow_loopback else LOOPBACK)))
+
+
 def check_endpoint(url: str, addresses: Iterable[str], denied: Sequence[str], allow_loopback: bool) -> None:
     """Raise EndpointError unless ``url`` is an http(s) URL with a host and every address it
     resolves to (``addresses``) lies outside ``denied`` (and outside loopback, unless allowed)."""
@@ -59,7 +68,7 @@ def check_addresses(
     """Raise EndpointError unless every address ``host`` resolves to lies outside ``denied``
     (and outside loopback, unless allowed): at registration, and again on every connection, so
     that a name re-pointed after registration (DNS rebinding) reaches nothing denied."""
-    ranges = [ipaddress.ip_network(r) for r in (*denied, *(() if allow_loopback else LOOPBACK))]
+    ranges = _networks(tuple(denied), allow_loopback)
     resolved = [_address(a) for a in addresses]
     what = what or f"connection to {host}"
     if not resolved:

@@ -48,6 +48,7 @@ def emit(state: State, data: Any, human: str | None = None) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tds", message="tds %(version)s")
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -1023,6 +1024,28 @@ def _logging() -> None:
     logging.basicConfig(
         level=os.environ.get("TDS_LOG", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def _json_here(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    state = ctx.find_object(State)  # made by the group's callback, before this command's options
+    if value and state is not None:
+        state.as_json = True
+
+
+def _accept_json_after(group: click.Group) -> None:
+    """``--json`` after any command as well as before it (``tds demo --json``), as people type
+    it for gh and kubectl: every leaf command gets the option, which sets the one flag."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _accept_json_after(command)
+        elif not any("--json" in getattr(p, "opts", ()) for p in command.params):
+            command.params.append(
+                click.Option(["--json"], is_flag=True, expose_value=False, callback=_json_here,
+                             help="Print machine-readable JSON (also accepted before the command).")
+            )  # fmt: skip
+
+
+_accept_json_after(cli)
 
 
 def main() -> None:

@@ -38,6 +38,23 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(cli, [*path, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.output and "--help" in result.output
+    command: click.Command = cli
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    if not isinstance(command, click.Group) or not path:
+        assert "--json" in result.output  # before the command, and after it too
+
+
+def test_json_after_the_command_prints_json(tmp_path: Path) -> None:
+    after = tds("space", "init", "--dev", "--json", data_dir=tmp_path / "a")
+    before = tds("--json", "space", "init", "--dev", data_dir=tmp_path / "b")
+    assert after.returncode == before.returncode == 0, after.stderr
+    assert set(json.loads(after.stdout)) == set(json.loads(before.stdout))
+
+
+def test_version() -> None:
+    done = tds("--version")
+    assert (done.returncode, done.stdout.strip()) == (0, "tds 0.1.0")
 
 
 def test_init_refuses_to_overwrite_a_node(tmp_path: Path) -> None:
