@@ -18,7 +18,12 @@ from policies.model import ACTIONS
 
 OUTCOMES = ("succeeded", "denied", "failed", "withheld")
 BILLABLE = ("succeeded", "withheld")  # the outcomes that may carry a fee
-MAX_TEXT = 2000  # characters in any text field: a reason, an id
+MAX_TEXT = 2000  # characters in any text field, such as a reason
+# characters in an id field (urn:uuid ids have 45), and in a participant id: what the log's
+# columns hold (space.models.LedgerEntry), so that a longer one is refused, not a database error
+MAX_ID = {"id": 60, "job": 60, "agreement": 60, "dataset": 60, "provider": 40, "consumer": 40}
+# prefixes of the ids of the leaves the space writes itself (contracts.leaves)
+SPACE_LEAF_PREFIXES = ("cs-", "dd-")
 MAX_SET_SIZE = 10**12  # items on one side of a job: anything above is not a real set
 # RFC 3339 §5.6 date-time in UTC, as format_datetime writes it (seconds, optional fraction, Z)
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
@@ -66,6 +71,16 @@ def validate_record(record: Mapping[str, Any]) -> None:
             raise UsageRecordError(
                 f"usage record field {key}: at most {MAX_TEXT} characters, got {len(value)}"
             )
+    for key, most in MAX_ID.items():
+        if isinstance(record[key], str) and len(record[key]) > most:
+            raise UsageRecordError(
+                f"usage record field {key}: at most {most} characters, got {len(record[key])}"
+            )
+    if record["id"].startswith(SPACE_LEAF_PREFIXES):
+        raise UsageRecordError(
+            f"usage record id {record['id']!r}: ids starting {' or '.join(SPACE_LEAF_PREFIXES)} name the "
+            "space's own leaves; use urn:uuid:…"
+        )
     if record["@type"] != RECORD_TYPE:
         raise UsageRecordError(f"usage record @type: expected {RECORD_TYPE}")
     if record["outcome"] not in OUTCOMES:

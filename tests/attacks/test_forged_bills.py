@@ -110,6 +110,13 @@ def test_late_countersignature_bills_a_disputed_use(
             "agreement urn:uuid:nobody-agreed is not recorded at the space; only a denial may name",
         ),
         ({"finished_at": "not-a-date"}, "telecom", ALICE, 422, "finished_at: expected an RFC 3339 UTC time"),
+        (
+            {"agreement": "urn:uuid:" + "x" * 100, "outcome": "denied", "fee_fen": 0},
+            "telecom",
+            ALICE,
+            422,
+            "agreement: at most 60 characters, got 109",  # a database error on PostgreSQL before
+        ),
         ({"operation": "he.score"}, "telecom", ALICE, 409, r"permits \['psi.cardinality'\], not 'he.score'"),
         (
             {"finished_at": "2999-01-01T00:00:00Z"},
@@ -124,6 +131,7 @@ def test_late_countersignature_bills_a_disputed_use(
         "inflated-consumer-set-size",
         "unknown-agreement",
         "not-a-date",
+        "id-longer-than-the-log-holds",
         "operation-not-agreed",
         "future-use",
     ],

@@ -35,6 +35,10 @@ def test_valid_record() -> None:
         ({"provider_set_size": 10**13}, r"provider_set_size: expected 0..1000000000000 or null"),
         ({"operation": "psi.everything"}, r"operation: expected one of \['psi.cardinality'"),
         ({"reason": "x" * 2001}, "reason: at most 2000 characters, got 2001"),
+        ({"agreement": "urn:" + "a" * 57}, "agreement: at most 60 characters, got 61"),  # the log's column
+        ({"dataset": "d" * 61}, "dataset: at most 60 characters, got 61"),
+        ({"consumer": "c" * 41}, "consumer: at most 40 characters, got 41"),
+        ({"id": "cs-" + "0" * 40}, "ids starting cs- or dd- name the space's own leaves"),
         ({"fee_fen": -5}, "never < 0"),
         ({"consumer_set_size": "10"}, "consumer_set_size: expected int or null"),
         ({"extra": 1}, r"unknown fields \['extra'\]"),
