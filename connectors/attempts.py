@@ -92,6 +92,17 @@ def reserve(
     return True
 
 
+def give_back(ctx: Connector, neg_id: str, epsilon: float = 0.0) -> None:
+    """Return a reserved use and its ε in one transaction: the attempt failed by the provider's
+    own fault (the README's outcome table)."""
+    with ctx.db.transaction() as session:
+        session.execute(
+            update(Negotiation)
+            .where(Negotiation.id == neg_id)
+            .values(uses=Negotiation.uses - 1, epsilon_spent=Negotiation.epsilon_spent - epsilon)
+        )
+
+
 def sign_record(
     ctx: Connector, caller: str, header: dict[str, Any], attempt: Attempt
 ) -> tuple[dict[str, Any], dict[str, Any]]:

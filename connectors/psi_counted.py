@@ -36,11 +36,10 @@ from typing import Any, NoReturn
 
 from flask import Response
 
-from connectors import datasets, jobs, negotiation
+from connectors import attempts, datasets, jobs, negotiation
 from connectors.attempts import Attempt
 from connectors.context import Connector, log
 from connectors.errors import NotFound, Refused
-from connectors.he_jobs import _release_epsilon
 from contracts.agreements import agreement_policy
 from contracts.errors import ContractError
 from contracts.offers import agreed_fee
@@ -151,8 +150,7 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
         _refuse(ctx, caller, header, Attempt("denied", str(exc), 403, exc.dataset, None, 0, started))
     except SandboxError as exc:  # its own data or limits: the provider's fault
         assert neg is not None
-        jobs._release_use(ctx, neg.id)
-        _release_epsilon(ctx, neg.id, epsilon)
+        attempts.give_back(ctx, neg.id, epsilon)
         status = 507 if isinstance(exc, LimitExceeded) else 500
         _refuse(ctx, caller, header, Attempt("failed", str(exc), status, dataset_id, neg.purpose, 0, started))
     size = int(computed.header["consumer_set_size"])  # the provider's own items, as the client
@@ -212,8 +210,7 @@ def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> Response:
         )
     except SandboxError as exc:
         if not jobs.consumers_fault(exc):
-            jobs._release_use(ctx, run.neg_id)
-            _release_epsilon(ctx, run.neg_id, epsilon)
+            attempts.give_back(ctx, run.neg_id, epsilon)
         outcome, reason = "failed", str(exc)
         status = 422 if jobs.consumers_fault(exc) else 507 if isinstance(exc, LimitExceeded) else 500
     else:
