@@ -94,7 +94,7 @@ def main() -> None:
     from tds.demo import phone_sets, write_csv
 
     limits = Limits()
-    say = (lambda *_: None) if args.json else print
+    say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print  # stdout is the JSON
     report: dict[str, Any] = {"n": args.n, "repeat": args.repeat, "startup_ms": {}, "psi_s": {},
                               "overhead_pct": {}, "delta_pct": {}, "unavailable": {}}  # fmt: skip
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:

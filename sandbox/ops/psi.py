@@ -114,6 +114,11 @@ def _parallel_map(
             _CHILD_PEAK_MB[0] = max(_CHILD_PEAK_MB[0], peak)
             if progress:
                 progress(i / len(tasks))
+        # Let the idle workers exit on their own: leaving the block calls terminate(), which
+        # SIGTERMs them, and a worker whose SIGTERM handler runs Python (coverage's does) can be
+        # caught waiting on the task queue's lock and never exit, hanging the join.
+        pool.close()
+        pool.join()
         return out
 
 

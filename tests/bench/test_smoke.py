@@ -12,9 +12,18 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 def smoke(name: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, str(BENCH / name), "--smoke", "--json"], capture_output=True, text=True, timeout=300
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, str(BENCH / name), "--smoke", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    except subprocess.TimeoutExpired as exc:  # say how far it got: its progress goes to stderr
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        raise AssertionError(
+            f"{name} --smoke ran over {exc.timeout} s; its stderr:\n{stderr[-3000:]}"
+        ) from None
     assert done.returncode == 0, done.stderr[-3000:]
     return dict(json.loads(done.stdout))
 
