@@ -30,7 +30,8 @@ from typing import Any
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from sandbox import worker  # noqa: E402
-from sandbox.interface import WorkerJob, create_backend, probe  # noqa: E402
+from sandbox.backends import create_backend, probe  # noqa: E402
+from sandbox.interface import WorkerJob  # noqa: E402
 from sandbox.limits import Limits  # noqa: E402
 from tds.local import docker_engine  # noqa: E402
 

@@ -19,9 +19,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 
-from connectors import attempts, datasets, jobs, negotiation, outbox, psi_counted
+from connectors import (
+    attempts,
+    datasets,
+    job_store,
+    jobs,
+    negotiation,
+    outbox,
+    psi_counted,
+    psi_jobs,
+    records,
+)
 from connectors.context import Connector
 from connectors.errors import Refused
 from connectors.models import SeenNonce, Token
@@ -31,6 +41,13 @@ from node.config import NodeConfig
 from node.db import Database
 from node.signing import RemoteError
 from node.web import base_app, json_body, require_token
+from sandbox import framing
+
+
+def framed(answer: tuple[dict[str, Any], list[bytes]]) -> Response:
+    """A job service's answer (reply header, blobs) as the framed HTTP body."""
+    header, blobs = answer
+    return Response(framing.encode(header, blobs), mimetype=framing.MEDIA_TYPE)
 
 
 def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool = True) -> Flask:
@@ -172,33 +189,33 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     def submit_job() -> Any:
         admin()
         job = jobs.submit(ctx, json_body(("operation",)))
-        return jsonify(jobs.view(job)), 202
+        return jsonify(job_store.view(job)), 202
 
     @app.get("/api/jobs")
     def list_jobs() -> Any:
         admin()
-        return {"jobs": [jobs.view(j) for j in jobs.list_all(ctx, int_arg("limit", 100))]}
+        return {"jobs": [job_store.view(j) for j in job_store.list_all(ctx, int_arg("limit", 100))]}
 
     @app.get("/api/jobs/<path:job_id>/result")
     def job_result(job_id: str) -> Any:
         admin()
-        return jobs.result(ctx, job_id, int_arg("offset", 0), int_arg("limit", jobs.DEFAULT_PAGE))
+        return job_store.result(ctx, job_id, int_arg("offset", 0), int_arg("limit", job_store.DEFAULT_PAGE))
 
     @app.get("/api/jobs/<path:job_id>")
     def show_job(job_id: str) -> Any:
         admin()
         if "wait" not in request.args:
-            return jobs.view(jobs.get(ctx, job_id))
+            return job_store.view(job_store.get(ctx, job_id))
         try:
             seconds = float(request.args["wait"])
         except ValueError:
             seconds = -1.0
-        if not 0 <= seconds <= jobs.MOST_WAIT_S:  # also refuses nan
+        if not 0 <= seconds <= job_store.MOST_WAIT_S:  # also refuses nan
             raise Refused(
-                f"wait: expected seconds from 0 to {jobs.MOST_WAIT_S:g}, got {request.args['wait']!r}",
+                f"wait: expected seconds from 0 to {job_store.MOST_WAIT_S:g}, got {request.args['wait']!r}",
                 status=400,
             )
-        return jobs.view(jobs.wait(ctx, job_id, seconds))
+        return job_store.view(job_store.wait(ctx, job_id, seconds))
 
     @app.get("/api/outbox")
     def show_outbox() -> Any:
@@ -264,19 +281,19 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     @app.post("/dsp/jobs")
     def dsp_job() -> Any:
         caller = peer()
-        return jobs.handle_job(ctx, caller, request.get_data(cache=True))
+        return framed(jobs.handle_job(ctx, caller, request.get_data(cache=True)))
 
     @app.post("/dsp/jobs/<path:job_id>/count")
     def dsp_job_count(job_id: str) -> Any:
-        return psi_counted.count(ctx, peer(), job_id, request.get_data(cache=True))
+        return framed(psi_counted.count(ctx, peer(), job_id, request.get_data(cache=True)))
 
     @app.post("/dsp/jobs/<path:job_id>/withheld")
     def dsp_job_withheld(job_id: str) -> Any:
-        return jobs.on_withheld(ctx, peer(), job_id, json_body(("record",)))
+        return psi_jobs.on_withheld(ctx, peer(), job_id, json_body(("record",)))
 
     @app.post("/dsp/jobs/<path:job_id>/countersignature")
     def dsp_countersignature(job_id: str) -> Any:
-        jobs.on_countersignature(ctx, peer(), job_id, json_body())
+        records.on_countersignature(ctx, peer(), job_id, json_body())
         return {}
 
     return app

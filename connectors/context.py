@@ -15,7 +15,8 @@ from node.config import NodeConfig
 from node.db import Database
 from node.egress import GuardedBackend
 from node.signing import SignedClient
-from sandbox.interface import Backend, create_backend
+from sandbox.backends import create_backend
+from sandbox.interface import Backend
 from sandbox.warm import WarmPool
 
 log = logging.getLogger("tds.connector")

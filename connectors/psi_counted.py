@@ -1,6 +1,6 @@
 """psi.cardinality counted by the provider, released with differential-privacy noise.
 
-In the standard run (connectors.jobs) the consumer learns the exact intersection size and
+In the standard run (connectors.psi_jobs) the consumer learns the exact intersection size and
 enforces the offer's minimum result size k itself, so a consumer that pads its set with random
 strings learns whether one phone number is held. Here the provider learns the count inside its
 sandbox and releases it with discrete Laplace noise of the job's ε (sandbox.ops.dp), spends ε
@@ -34,9 +34,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from flask import Response
-
-from connectors import attempts, datasets, jobs, negotiation
+from connectors import attempts, datasets, guard, job_store, negotiation, records
 from connectors.attempts import Attempt
 from connectors.context import Connector, log
 from connectors.errors import NotFound, Refused
@@ -54,6 +52,7 @@ from sandbox.limits import MiB
 
 MODE = "counted"
 OPERATION = "psi.cardinality"
+Answer = tuple[dict[str, Any], list[bytes]]  # a reply header and its blobs, framed by the web layer
 MAX_EPSILON = 10.0  # e^-10: noise of ±0.0001 rows — above this, ε is not a privacy parameter
 WAIT_S = 600.0  # how long the provider keeps a run's key and setup for the consumer's second step
 
@@ -105,7 +104,7 @@ def end_expired(ctx: Connector) -> int:
             "failed", reason, 410, run.dataset_id, run.purpose, 0, run.started, run.provider_set_size
         )
         try:
-            jobs.record_attempt(ctx, run.caller, run.header, attempt, job_id=run.header["job"])
+            records.record_attempt(ctx, run.caller, run.header, attempt, job_id=run.header["job"])
         except Problem:  # the refusal that would carry the record: nobody waits for it
             log.info("PSI run %s ended: %s", run.header["job"], reason)
     return len(ended)
@@ -113,11 +112,11 @@ def end_expired(ctx: Connector) -> int:
 
 def _refuse(ctx: Connector, caller: str, header: dict[str, Any], attempt: Attempt) -> NoReturn:
     """Record a denial or failure; record_attempt raises it as a problem carrying the record."""
-    jobs.record_attempt(ctx, caller, header, attempt, job_id=header["job"])
+    records.record_attempt(ctx, caller, header, attempt, job_id=header["job"])
     raise AssertionError(f"record_attempt returned for a {attempt.outcome} attempt")
 
 
-def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes]) -> Response:
+def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes]) -> Answer:
     """Step 1 at the provider: policy, reservation, and its own set encrypted under k_p."""
     end_expired(ctx)
     epsilon = check_epsilon(header.get("epsilon"))
@@ -132,8 +131,8 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
             spent = negotiation.find(ctx, str(header["agreement"]), role="provider").epsilon_spent
             context["epsilonTotal"] = spent + epsilon
         except NotFound:
-            pass  # _authorize refuses an unknown agreement, saying so
-        neg, dataset = jobs._authorize(
+            pass  # the guard refuses an unknown agreement, saying so
+        neg, dataset = guard.authorize(
             ctx, caller, header, context, attempt_id=header["job"], started=started, epsilon=epsilon
         )
         dataset_id = neg.dataset_id
@@ -146,7 +145,7 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
                 datasets.offer_limits(ctx, neg.offer_id),
             )
         )
-    except jobs._Denied as exc:
+    except guard.Denied as exc:
         _refuse(ctx, caller, header, Attempt("denied", str(exc), 403, exc.dataset, None, 0, started))
     except SandboxError as exc:  # its own data or limits: the provider's fault
         assert neg is not None
@@ -173,10 +172,10 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
     timer.daemon = True
     timer.start()
     reply = {"continue": True, "provider_set_size": size, "wait_s": WAIT_S}
-    return Response(framing.encode(reply, [computed.blobs[0]]), mimetype=jobs.FRAMES)
+    return reply, [computed.blobs[0]]
 
 
-def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> Response:
+def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> Answer:
     """Step 2 at the provider: the noisy count, k, the record."""
     end_expired(ctx)
     try:
@@ -209,10 +208,10 @@ def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> Response:
             )
         )
     except SandboxError as exc:
-        if not jobs.consumers_fault(exc):
+        if not guard.consumers_fault(exc):
             attempts.give_back(ctx, run.neg_id, epsilon)
         outcome, reason = "failed", str(exc)
-        status = 422 if jobs.consumers_fault(exc) else 507 if isinstance(exc, LimitExceeded) else 500
+        status = guard.failure_status(exc)
     else:
         noisy = int(computed.header["cardinality"])
         policy = agreement_policy(neg.agreement["document"])  # type: ignore[index]
@@ -224,29 +223,29 @@ def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> Response:
     attempt = Attempt(
         outcome, reason, status, run.dataset_id, run.purpose, fee, run.started, run.provider_set_size
     )
-    signed = jobs.record_attempt(ctx, caller, run.header, attempt, job_id=job_id)
+    signed = records.record_attempt(ctx, caller, run.header, attempt, job_id=job_id)
     reply = {
         "usage_record": signed,
         "cardinality": noisy if outcome == "succeeded" else None,
         "epsilon": epsilon,
         "provider_set_size": run.provider_set_size,
     }
-    return Response(framing.encode(reply, []), mimetype=jobs.FRAMES)
+    return reply, []
 
 
 # --- consumer side ----------------------------------------------------------------------------
 def run_consumer(ctx: Connector, job_id: str, epsilon: float) -> None:
-    job = jobs.get(ctx, job_id)
+    job = job_store.get(ctx, job_id)
     neg = negotiation.find(ctx, job.agreement_id, role="consumer")
     clock = time.perf_counter()
-    with jobs.ending_failed(ctx, job_id):
-        jobs._update(ctx, job_id, phase="encrypting", backend=ctx.backend.name)
+    with job_store.ending_failed(ctx, job_id):
+        job_store.update(ctx, job_id, phase="encrypting", backend=ctx.backend.name)
         first = ctx.backend.run(
             WorkerJob("psi.server_setup", {"column": job.key_column}, [], job.input_path),
-            jobs._phase_progress(ctx, job_id, 0.0, 0.3),
+            job_store.phase_progress(ctx, job_id, 0.0, 0.3),
         )
         size = first.header["consumer_set_size"]
-        jobs._update(ctx, job_id, phase="provider", consumer_set_size=size, progress=0.3)
+        job_store.update(ctx, job_id, phase="provider", consumer_set_size=size, progress=0.3)
         header = {
             "job": job.id,
             "agreement": job.agreement_id,
@@ -262,30 +261,30 @@ def run_consumer(ctx: Connector, job_id: str, epsilon: float) -> None:
                 "POST",
                 f"{neg.peer_endpoint}/jobs",
                 content=framing.encode(header, first.blobs),
-                content_type=jobs.FRAMES,
+                content_type=framing.MEDIA_TYPE,
                 timeout=timeout,
             )
             reply, request = framing.decode(answer.content, cap)
             provider_size = int(reply["provider_set_size"])
-            jobs._update(
+            job_store.update(
                 ctx, job_id, phase="encrypting theirs", provider_set_size=provider_size, progress=0.5
             )
             second = ctx.backend.run(
                 WorkerJob(
                     "psi.server_process", {"key": first.header["key"], "expected": provider_size}, request
                 ),
-                jobs._phase_progress(ctx, job_id, 0.5, 0.3),
+                job_store.phase_progress(ctx, job_id, 0.5, 0.3),
             )
-            jobs._update(ctx, job_id, phase="provider counting", progress=0.8)
+            job_store.update(ctx, job_id, phase="provider counting", progress=0.8)
             answer = ctx.client.send(
                 "POST",
                 f"{neg.peer_endpoint}/jobs/{job.id}/count",
                 content=framing.encode({"job": job.id}, second.blobs),
-                content_type=jobs.FRAMES,
+                content_type=framing.MEDIA_TYPE,
                 timeout=timeout,
             )
         except RemoteError as exc:
-            jobs._provider_refused(ctx, job, exc)
+            records.provider_refused(ctx, job, exc)
             return
         reply, _ = framing.decode(answer.content, cap)
         signed_record = reply.get("usage_record")
@@ -296,7 +295,7 @@ def run_consumer(ctx: Connector, job_id: str, epsilon: float) -> None:
         }
         if outcome == "withheld":
             reason = signed_record["document"]["reason"]  # type: ignore[index]
-            jobs._finish(
+            records.finish(
                 ctx,
                 job,
                 neg,
@@ -316,6 +315,6 @@ def run_consumer(ctx: Connector, job_id: str, epsilon: float) -> None:
             "epsilon": epsilon,
             "noise": "discrete Laplace, added by the provider",
         }
-        jobs._finish(
+        records.finish(
             ctx, job, neg, signed_record, status="succeeded", error=None, result=result, metrics=metrics
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 from contracts.errors import OfferError, UsageRecordError
 from contracts.offers import agreed_fee
-from policies.model import ACTIONS
+from policies import operations
 
 OUTCOMES = ("succeeded", "denied", "failed", "withheld")
 BILLABLE = ("succeeded", "withheld")  # the outcomes that may carry a fee
@@ -87,9 +87,9 @@ def validate_record(record: Mapping[str, Any]) -> None:
         raise UsageRecordError(
             f"usage record outcome: expected one of {list(OUTCOMES)}, got {record['outcome']!r}"
         )
-    if record["operation"] not in ACTIONS:
+    if record["operation"] not in operations.names():
         raise UsageRecordError(
-            f"usage record operation: expected one of {list(ACTIONS)}, got {record['operation']!r}"
+            f"usage record operation: expected one of {list(operations.names())}, got {record['operation']!r}"
         )
     for key in ("consumer_set_size", "provider_set_size"):
         size = record[key]
@@ -154,10 +154,10 @@ def check_use(
                 f"usage record {key}: agreement {expected['agreement']} says {value!r}, "
                 f"the record {record[key]!r}"
             )
-    operations = agreement.get("tds:operations") or []
-    if outcome != "denied" and record["operation"] not in operations:
+    permitted = agreement.get("tds:operations") or []
+    if outcome != "denied" and record["operation"] not in permitted:
         raise UsageRecordError(
-            f"usage record operation: agreement {expected['agreement']} permits {list(operations)}, "
+            f"usage record operation: agreement {expected['agreement']} permits {list(permitted)}, "
             f"not {record['operation']!r}"
         )
     started, finished = timestamp(record, "started_at"), timestamp(record, "finished_at")

@@ -3,7 +3,8 @@
 PolicyError                 root: anything wrong with a policy or a rule set
 ├── PolicySyntaxError       a policy document is malformed (names the path and what was expected)
 ├── RuleSetError            the space's negative list is malformed
-└── EndpointError           a connector endpoint the space's policy does not admit
+├── EndpointError           a connector endpoint the space's policy does not admit
+└── UnknownOperation        an operation name the registry (policies.operations) lacks
 """
 
 
@@ -21,3 +22,7 @@ class PolicySyntaxError(PolicyError):
 
 class RuleSetError(PolicyError):
     """The negative list (prohibited and restricted categories) is malformed."""
+
+
+class UnknownOperation(PolicyError):
+    """An operation name no entry of the registry (policies.operations) has."""

@@ -15,15 +15,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from policies import operations
 from policies.errors import PolicySyntaxError
-
-ACTIONS: tuple[str, ...] = (
-    "psi.cardinality",
-    "psi.intersection",
-    "he.aggregate",
-    "he.score",
-    "script",
-)
 
 
 class OperandType(Enum):
@@ -258,9 +251,9 @@ def _parse_rules(raw: object, path: str) -> tuple[Rule, ...]:
                 where, f"unknown keys {sorted(unknown)}; a rule has action and constraint"
             )
         action = item.get("action")
-        if action not in ACTIONS:
+        if action not in operations.names():
             raise PolicySyntaxError(
-                f"{where}.action", f"unknown action {action!r}; expected one of {list(ACTIONS)}"
+                f"{where}.action", f"unknown action {action!r}; expected one of {list(operations.names())}"
             )
         constraints = item.get("constraint", [])
         if not isinstance(constraints, list):

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 
 from sandbox.errors import FrameError
 
+MEDIA_TYPE = "application/vnd.tds.frames"  # framed messages between connectors too
 _LEN = struct.Struct(">I")
 MAX_HEADER = 1 << 20  # bytes: headers are small JSON objects
 

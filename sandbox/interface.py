@@ -1,4 +1,4 @@
-"""The one interface every sandbox backend implements, and the choice of backend.
+"""The one interface every sandbox backend implements (sandbox.backends chooses one).
 
 A connector builds a :class:`WorkerJob` (operation, parameters, binary inputs, the one file the
 job may read) and gets back a :class:`WorkerResult` whose header has been checked against the
@@ -13,12 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sandbox.errors import SandboxError, WorkerFailed
+from sandbox.errors import WorkerFailed
 from sandbox.limits import Limits
 
 Progress = Callable[[float], None]
-
-BACKENDS = ("auto", "process", "bwrap", "docker")
 
 # The header fields (and their types) each operation must return, and how many blobs.
 RESULT_SHAPES: dict[str, tuple[dict[str, type], int]] = {
@@ -82,50 +80,3 @@ def check_result(op: str, header: dict[str, Any], blobs: list[bytes]) -> None:
             raise WorkerFailed("result", f"{op} result field {name}: expected {kind.__name__}")
     if blob_count >= 0 and len(blobs) != blob_count:
         raise WorkerFailed("result", f"{op} result: expected {blob_count} blobs, got {len(blobs)}")
-
-
-PREFERENCE = ("bwrap", "docker", "process")  # strongest first, for ``auto``
-
-
-def probe(name: str) -> tuple[bool, str]:
-    """Whether backend ``name`` works on this machine, and why (not). Cached per process."""
-    from sandbox import bwrap, cgroup, container, process
-
-    if name == "bwrap":
-        return bwrap.available()
-    if name == "docker":
-        return container.available()
-    ns_ok, ns_why = process.namespaces_available()
-    _, cg_why = cgroup.available()
-    namespaces = ns_why if ns_ok else f"no namespaces ({ns_why})"
-    return True, f"rlimits and a process group; {namespaces}; {cg_why}"
-
-
-def create_backend(name: str, limits: Limits, docker_image: str = "") -> Backend:
-    """The backend for ``name``; ``auto`` picks the strongest one that works here.
-
-    bubblewrap comes before Docker because it adds our seccomp filter and needs no daemon;
-    both contain every case of the hostile suite."""
-    if name not in BACKENDS:
-        raise SandboxError(f"unknown sandbox backend {name!r}; expected one of {list(BACKENDS)}")
-    if name == "auto":
-        name = next(b for b in PREFERENCE if probe(b)[0])
-    elif name != "process":
-        ok, why = probe(name)
-        if not ok:
-            raise SandboxError(f"sandbox backend {name} does not work here: {why}; try auto or process")
-    return _construct(name, limits, docker_image)
-
-
-def _construct(name: str, limits: Limits, docker_image: str) -> Backend:
-    if name == "bwrap":
-        from sandbox.bwrap import BwrapBackend
-
-        return BwrapBackend(limits)
-    if name == "docker":
-        from sandbox.container import HOST_RUNTIME_IMAGE, DockerBackend
-
-        return DockerBackend(limits, docker_image or HOST_RUNTIME_IMAGE)
-    from sandbox.process import ProcessBackend
-
-    return ProcessBackend(limits)

@@ -50,7 +50,7 @@ from node.problems import Problem
 from node.web import base_app, json_body, require_token, token_of
 from policies.negative_list import ListRule, parse_rules
 from sandbox import warm
-from sandbox.interface import create_backend
+from sandbox.backends import create_backend
 from sandbox.limits import Limits
 from space import aggregation, agreements, catalog, console, ledger, notify, operator, registry, settlement
 from space.errors import AlertingConflict, NotFound, Refused

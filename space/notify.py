@@ -1,6 +1,6 @@
 """Telling the parties of an agreement that it was terminated, at once (issue 12 §3).
 
-Providers ask the space before every job anyway (connectors/jobs.py), so a notice that does not
+Providers ask the space before every job anyway (connectors/guard.py), so a notice that does not
 arrive costs nothing but the consumer's view being stale until its next job; it is sent in the
 background, signed by the space, to the endpoints the parties registered (which the space's
 endpoint policy admitted), and a failure is logged, never raised."""

@@ -989,7 +989,7 @@ def sandbox_check(state: State) -> None:
     """Which backends work here, why the others don't, and which one auto picks.
 
     Exit status 0 when auto has a backend stronger than process, 1 otherwise."""
-    from sandbox.interface import PREFERENCE, probe
+    from sandbox.backends import PREFERENCE, probe
 
     results = {name: probe(name) for name in PREFERENCE}
     auto = next(name for name in PREFERENCE if results[name][0])

@@ -104,7 +104,7 @@ SANDBOX_INSTALL = {"bwrap": "package bubblewrap", "docker": "docker.io", "proces
 
 def require_backend(request: pytest.FixtureRequest, name: str) -> None:
     """Skip (fail in CI) when sandbox backend ``name`` cannot run here, saying why."""
-    from sandbox.interface import probe
+    from sandbox.backends import probe
 
     if name == "docker":
         request.getfixturevalue("docker_engine")

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from connectors.jobs import FRAMES
 from node.signing import RemoteError, SignedClient
 from sandbox import framing
+from sandbox.framing import MEDIA_TYPE as FRAMES
 
 
 def lying_request(world: dict[str, Any], declared: Any, ids: list[str]) -> RemoteError:

@@ -13,7 +13,8 @@ import platform
 import pytest
 
 from sandbox import seccomp
-from sandbox.interface import WorkerJob, create_backend
+from sandbox.backends import create_backend
+from sandbox.interface import WorkerJob
 from sandbox.limits import Limits
 from tests.conftest import require_backend
 

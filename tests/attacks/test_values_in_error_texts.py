@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from connectors.jobs import FRAMES
 from node.signing import RemoteError, SignedClient
 from sandbox import framing
+from sandbox.framing import MEDIA_TYPE as FRAMES
 from sandbox.ops import psi
 from tds.local import cluster, negotiate, publish_dataset
 from tests.integration.helpers import phone_sets

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 
-from connectors import jobs
+from connectors import job_store
 from connectors.context import Connector
 from connectors.models import Job
 from node.db import Database, migrate
@@ -33,10 +33,10 @@ def test_pages_and_summary_read_the_same_from_both_forms(tmp_path: Path, stored:
     with ctx.db.transaction() as session:
         session.add(Job(id="j", role="consumer", agreement_id="a", peer_id="p", operation="he.score",
                         status="succeeded", result=STORED[stored]))  # fmt: skip
-    job = jobs.get(ctx, "j")
-    assert jobs.view(job)["summary"] == {"scored": 2, "not_found": 1}
-    page: dict[str, Any] = jobs.result(ctx, "j", 0, 100)
+    job = job_store.get(ctx, "j")
+    assert job_store.view(job)["summary"] == {"scored": 2, "not_found": 1}
+    page: dict[str, Any] = job_store.result(ctx, "j", 0, 100)
     assert (page["count"], page["offset"], page["scores"]) == (3, 0, ROWS)
-    page = jobs.result(ctx, "j", 1, 1)
+    page = job_store.result(ctx, "j", 1, 1)
     assert (page["count"], page["offset"], page["scores"]) == (3, 1, ROWS[1:2])
-    assert jobs.result(ctx, "j", 3, 10)["scores"] == []
+    assert job_store.result(ctx, "j", 3, 10)["scores"] == []

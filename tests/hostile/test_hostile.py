@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from sandbox import cgroup
+from sandbox.backends import create_backend
 from sandbox.errors import SandboxError
-from sandbox.interface import Backend, WorkerJob, WorkerResult, create_backend
+from sandbox.interface import Backend, WorkerJob, WorkerResult
 from sandbox.limits import Limits
 from sandbox.process import namespaces_available
 from tests.hostile.cases import CASES, Case, Host

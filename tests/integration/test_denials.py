@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from connectors.jobs import CONSUMER_WITHHELD
+from connectors.psi_jobs import CONSUMER_WITHHELD
 from tds.errors import ApiError
 from tests.integration.conftest import agreed, c, ledger_for, negotiate, publish, run_job
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.interface import Backend, WorkerJob, create_backend
+from sandbox.backends import create_backend
+from sandbox.interface import Backend, WorkerJob
 from sandbox.limits import Limits
 from tests.conftest import require_backend
 

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from sandbox import framing
+from sandbox.backends import create_backend
 from sandbox.errors import LimitExceeded, SandboxError, WorkerFailed
-from sandbox.interface import WorkerJob, create_backend
+from sandbox.interface import WorkerJob
 from sandbox.limits import Limits
 from tests.conftest import require_backend
 from tests.sandbox.conftest import psi_run, write

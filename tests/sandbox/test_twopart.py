@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from sandbox import warm
+from sandbox.backends import create_backend
 from sandbox.errors import LimitExceeded, WorkerFailed
-from sandbox.interface import Backend, WorkerJob, create_backend
+from sandbox.interface import Backend, WorkerJob
 from sandbox.limits import Limits
 from sandbox.ops import he
 from tests.sandbox.conftest import gone
