@@ -1,0 +1,139 @@
+"""The participant's own API (``/api/...``, bearer tokens): status, datasets and their offers,
+the space's catalog, contracts, the outbox of usage records. Jobs are in connectors.web.jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from connectors import datasets, negotiation, outbox
+from connectors.errors import Refused
+from connectors.web.common import admin, ctx, space_call
+from node.web import json_body
+
+api = Blueprint("api", __name__)
+
+
+@api.get("/api/status")
+def status() -> Any:
+    admin()
+    return {
+        "id": ctx().id,
+        "url": ctx().config.url,
+        "space": ctx().config.space_url,
+        "sandbox": ctx().backend.name,
+        "membership": ctx().space.participant(ctx().id, fresh=True),
+    }
+
+
+@api.post("/api/datasets")
+def add_dataset() -> Any:
+    admin()
+    return jsonify(datasets.view(datasets.add(ctx(), json_body(("name", "path", "key_column"))))), 201
+
+
+@api.get("/api/datasets")
+def list_datasets() -> Any:
+    admin()
+    return {"datasets": [datasets.view(d) for d in datasets.list_all(ctx())]}
+
+
+@api.get("/api/datasets/<name>")
+def show_dataset(name: str) -> Any:
+    admin()
+    return datasets.view(datasets.get(ctx(), name))
+
+
+@api.post("/api/datasets/<name>/publish")
+def publish_dataset(name: str) -> Any:
+    admin()
+    entry = datasets.publish(ctx(), name, json_body(("offers",))["offers"])
+    ctx().background(datasets.warm_up, ctx())
+    return jsonify(entry), 201 if entry["status"] == "published" else 202
+
+
+@api.get("/api/catalog")
+def search_catalog() -> Any:
+    admin()
+    args = request.args
+    return space_call(
+        ctx().space.search,
+        q=args.get("q"),
+        sector=args.get("sector"),
+        op=args.get("op"),
+        limit=args.get("limit"),
+    )
+
+
+@api.get("/api/catalog/<path:entry_id>")
+def show_catalog_entry(entry_id: str) -> Any:
+    admin()
+    return space_call(ctx().space.entry, entry_id)
+
+
+@api.post("/api/contracts")
+def request_contract() -> Any:
+    admin()
+    body = json_body(("offer", "purpose", "operations"))
+    if not isinstance(body["operations"], list):
+        raise Refused("operations: expected a list")
+    neg = negotiation.request(
+        ctx(), str(body["offer"]), str(body["purpose"]), body["operations"], body.get("price")
+    )
+    return jsonify(negotiation.view(neg)), 201
+
+
+@api.get("/api/contracts")
+def list_contracts() -> Any:
+    admin()
+    return {"contracts": [negotiation.view(n) for n in negotiation.list_all(ctx())]}
+
+
+@api.get("/api/contracts/<path:ref>")
+def show_contract(ref: str) -> Any:
+    admin()
+    return negotiation.view(negotiation.find(ctx(), ref))
+
+
+@api.post("/api/contracts/<path:ref>/approve")
+def approve_contract(ref: str) -> Any:
+    admin()
+    return negotiation.view(negotiation.approve(ctx(), ref))
+
+
+@api.post("/api/contracts/<path:ref>/reject")
+def reject_contract(ref: str) -> Any:
+    admin()
+    neg = negotiation.find(ctx(), ref, role="provider")
+    if neg.state != "REQUESTED":
+        raise Refused(
+            f"negotiation {neg.id} is {neg.state}; only a REQUESTED one can be rejected", status=409
+        )
+    reason = str((request.get_json(silent=True) or {}).get("reason") or "rejected by the provider")
+    return negotiation.view(negotiation.terminate(ctx(), ref, reason))
+
+
+@api.post("/api/contracts/<path:ref>/terminate")
+def terminate_contract(ref: str) -> Any:
+    admin()
+    reason = str((request.get_json(silent=True) or {}).get("reason") or "terminated")
+    return negotiation.view(negotiation.terminate(ctx(), ref, reason))
+
+
+@api.get("/api/outbox")
+def show_outbox() -> Any:
+    admin()
+    return {"pending": [outbox.view(r) for r in outbox.pending(ctx())]}
+
+
+@api.get("/api/outbox/receipts")
+def outbox_receipts() -> Any:
+    admin()
+    return {"receipts": outbox.receipts(ctx())}
+
+
+@api.post("/api/outbox/flush")
+def flush_outbox() -> Any:
+    admin()
+    return outbox.deliver_due(ctx())

@@ -1,0 +1,77 @@
+"""Jobs at the connector, for both roles: the consumer's own ``/api/jobs`` (submit, list, wait,
+result pages) and the provider's ``/dsp/jobs`` (a job's framed request, the second message of a
+provider-counted PSI, the consumer's withheld notice and its countersignature)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from connectors import job_store, jobs, psi_counted, psi_jobs, records
+from connectors.errors import Refused
+from connectors.web.common import admin, ctx, framed, int_arg, peer
+from node.web import json_body
+
+jobs_api = Blueprint("jobs", __name__)
+
+# the endpoints whose bodies may be as large as the connector's max_body_mb (base_app's bulk)
+BULK = ("jobs.dsp_job", "jobs.dsp_job_count")
+
+
+@jobs_api.post("/api/jobs")
+def submit_job() -> Any:
+    admin()
+    job = jobs.submit(ctx(), json_body(("operation",)))
+    return jsonify(job_store.view(job)), 202
+
+
+@jobs_api.get("/api/jobs")
+def list_jobs() -> Any:
+    admin()
+    return {"jobs": [job_store.view(j) for j in job_store.list_all(ctx(), int_arg("limit", 100))]}
+
+
+@jobs_api.get("/api/jobs/<path:job_id>/result")
+def job_result(job_id: str) -> Any:
+    admin()
+    return job_store.result(ctx(), job_id, int_arg("offset", 0), int_arg("limit", job_store.DEFAULT_PAGE))
+
+
+@jobs_api.get("/api/jobs/<path:job_id>")
+def show_job(job_id: str) -> Any:
+    admin()
+    if "wait" not in request.args:
+        return job_store.view(job_store.get(ctx(), job_id))
+    try:
+        seconds = float(request.args["wait"])
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= job_store.MOST_WAIT_S:  # also refuses nan
+        raise Refused(
+            f"wait: expected seconds from 0 to {job_store.MOST_WAIT_S:g}, got {request.args['wait']!r}",
+            status=400,
+        )
+    return job_store.view(job_store.wait(ctx(), job_id, seconds))
+
+
+@jobs_api.post("/dsp/jobs")
+def dsp_job() -> Any:
+    caller = peer()
+    return framed(jobs.handle_job(ctx(), caller, request.get_data(cache=True)))
+
+
+@jobs_api.post("/dsp/jobs/<path:job_id>/count")
+def dsp_job_count(job_id: str) -> Any:
+    return framed(psi_counted.count(ctx(), peer(), job_id, request.get_data(cache=True)))
+
+
+@jobs_api.post("/dsp/jobs/<path:job_id>/withheld")
+def dsp_job_withheld(job_id: str) -> Any:
+    return psi_jobs.on_withheld(ctx(), peer(), job_id, json_body(("record",)))
+
+
+@jobs_api.post("/dsp/jobs/<path:job_id>/countersignature")
+def dsp_countersignature(job_id: str) -> Any:
+    records.on_countersignature(ctx(), peer(), job_id, json_body())
+    return {}
