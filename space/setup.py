@@ -8,8 +8,8 @@ from pathlib import Path
 from contracts.keys import SigningKey
 from node.config import KEY, TOKEN, NodeConfig, default_db, private_dir, private_files, write_file
 from node.db import check_url, create_database
-from space.app import NEGATIVE_LIST
 from space.models import Token
+from space.web.common import NEGATIVE_LIST
 
 MIGRATIONS = "space:migrations"
 
