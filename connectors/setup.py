@@ -9,15 +9,25 @@ import httpx
 
 from connectors.models import Token
 from contracts.keys import SigningKey
-from node.config import KEY, TOKEN, NodeConfig, default_db, private_dir, private_files, write_file
+from node.config import (
+    KEY,
+    TOKEN,
+    ConfigError,
+    NodeConfig,
+    default_db,
+    private_dir,
+    private_files,
+    write_file,
+)
 from node.db import check_url, create_database
 from node.signing import SignedClient
 
 MIGRATIONS = "connectors:migrations"
 
 
-class SetupError(Exception):
-    pass
+class SetupError(ConfigError):
+    """A connector that cannot be set up: the space cannot be reached or does not answer as
+    one, or the data directory is taken. A configuration error to the command line."""
 
 
 def space_identity(space_url: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ largest fractional remainders, ties to the earlier beneficiary).
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -142,3 +143,9 @@ def chained_index(medians: Sequence[tuple[str, float]]) -> list[tuple[str, float
 
 def median(values: Iterable[int]) -> float:
     return float(statistics.median(list(values)))
+
+
+def period_of(when: dt.datetime) -> str:
+    """The settlement period (a calendar month, YYYY-MM, in UTC) that ``when`` falls in."""
+    utc = when.astimezone(dt.UTC)
+    return f"{utc.year:04d}-{utc.month:02d}"

@@ -17,7 +17,6 @@ MODULE_LINES, FUNCTION_LINES = 450, 80
 # Still over the limits, each at most as long as it is now (issue 13's note names them).
 TOO_LONG_YET = {
     "space/ledger.py": 600,
-    "tds/cli.py": 1070,
     "connectors/negotiation.py": 465,
 }
 TOO_LONG_FUNCTIONS_YET = {

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, request
 
 from node.models import utcnow
 from node.web import json_body
-from space import ledger, operator, settlement
+from space import ledger, operator, preview, settlement
 from space.errors import AlertingConflict, NotFound, Refused
 from space.web.common import (
     db,
@@ -72,3 +72,12 @@ def market_index() -> Any:
     reader()
     with db().session() as session:
         return {"index": settlement.index(session, request.args.get("sector") or None)}
+
+
+@settlement_api.get("/settlements/<period>/preview")
+def show_preview(period: str) -> Any:
+    """The period as it would settle now (space.preview): unsigned, marked provisional. An
+    operator or auditor sees everything, a participant its own statement."""
+    own = reader()
+    with db().session() as session:
+        return preview.preview(session, period, settings().commission_bp, utcnow(), own)

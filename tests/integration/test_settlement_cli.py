@@ -73,6 +73,25 @@ def test_settle_a_month_download_statements_and_read_the_index(
         client.close()
 
         space_dir = str(live.space.config.path)
+        # before settling: the closed month as it would settle, unsigned and provisional
+        shown = tds("--data-dir", space_dir, "settle", "--preview", "--period", last)
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.splitlines()[0].startswith("PROVISIONAL, as of ")
+        assert shown.stdout.splitlines()[0].endswith(
+            f"(unsigned; the period is not settled): period {last}: 1 agreements, fees 3003 fen, "
+            "commission 150 fen (500 bp), over the log's first 3 records"
+        )
+        preview = json.loads(tds("--data-dir", space_dir, "--json", "settle", "--preview").stdout)
+        assert (preview["period"], preview["provisional"], preview["summary"]["fees_fen"]) == (
+            current,
+            True,
+            0,
+        )
+        usage = tds("--data-dir", space_dir, "settle")
+        assert (usage.returncode, usage.stderr.splitlines()[-1]) == (
+            2,
+            "Error: give --period YYYY-MM (a closed month), or --preview",
+        )
         done = tds("--data-dir", space_dir, "settle", "--period", last)
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[0] == (
@@ -104,6 +123,11 @@ def test_settle_a_month_download_statements_and_read_the_index(
 
         payees = [statement(who)["document"]["receivable_fen"] for who in ("telecom", "coop", "space")]
         assert statement("bank")["document"]["payable_fen"] == sum(payees) == 3003
+        settled = tds("settle", "--preview", "--period", last, *auditor)
+        assert (settled.returncode, settled.stderr.strip()) == (
+            1,
+            f"error: period {last} is settled: read /settlements/{last}, not a preview (HTTP 409)",
+        )
         index = tds("market", "index", *auditor)
         assert index.returncode == 0, index.stderr
         assert index.stdout.splitlines()[1].split() == ["telecom", last, "3", "1001.0", "100.00"]

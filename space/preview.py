@@ -1,0 +1,44 @@
+"""A provisional settlement: the period's summary and statements as they would be if it closed
+now, over the log as it stands. Read-only and unsigned — nothing is stored, no price point is
+indexed, nothing is billed — and marked provisional, so that no one mistakes it for a
+statement: until the period closes, later uses, countersignatures and the operator's
+decisions still change it. Settlement itself (space.settlement.settle) is the only act that
+issues statements.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from policies.model import format_datetime
+from space import ledger, settlement
+from space.errors import Refused
+from space.models import Settlement
+
+
+def preview(
+    session: Session, period: str, commission_bp: int, now: dt.datetime, participant: str | None = None
+) -> dict[str, Any]:
+    """The provisional settlement of ``period`` at ``now``: everything for an operator or an
+    auditor (``participant`` None), else that participant's own statement only."""
+    start, end = settlement.bounds(period)
+    if start > now:
+        raise Refused(f"period {period} has not begun (it opens {format_datetime(start)})", status=409)
+    if session.get(Settlement, period) is not None:
+        raise Refused(f"period {period} is settled: read /settlements/{period}, not a preview", status=409)
+    head = ledger.latest_head(session)
+    tree = (head.size, head.root_hash) if head is not None else (0, "")
+    summary, statements, _ = settlement.compute(session, period, tree, commission_bp, now)
+    marks = {"provisional": True, "as_of": format_datetime(now), "closes_at": format_datetime(end)}
+    for document in (summary, *statements.values()):
+        del document["settled_at"]  # not settled: its time is "as of"
+        document.update(marks)
+    if participant is not None:
+        own = statements.get(participant)
+        return {"@type": "tds:SettlementPreview", "period": period, **marks,
+                "statements": {participant: own} if own else {}}  # fmt: skip
+    return {"@type": "tds:SettlementPreview", "period": period, **marks, "summary": summary,
+            "statements": statements}  # fmt: skip

@@ -1,0 +1,1 @@
+"""The command line's groups and commands, one module each; tds.cli puts them together."""

@@ -1,0 +1,70 @@
+"""What every command module uses: the node's data directory and output mode (State), printing
+for people or as JSON, and calls to this node's own API or the space's."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from node.config import ConfigError, NodeConfig, load
+from tds.client import NodeAPI
+from tds.errors import TdsError
+
+
+class State:
+    def __init__(self, data_dir: Path, as_json: bool) -> None:
+        self.data_dir = data_dir
+        self.as_json = as_json
+
+    def config(self, role: str | None = None) -> NodeConfig:
+        try:
+            return load(self.data_dir, role)
+        except ConfigError as exc:
+            raise TdsError(str(exc)) from exc
+
+    def api(self, role: str | None = None) -> NodeAPI:
+        return NodeAPI.of(self.config(role))
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def emit(state: State, data: Any, human: str | None = None) -> None:
+    if state.as_json or human is None:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=None if state.as_json else 2))
+    else:
+        click.echo(human)
+
+
+def call(
+    state: State, method: str, path: str, body: Any = None, *, role: str = "connector", **params: Any
+) -> Any:
+    """One call to this node's own API with its admin (connector) or operator (space) token."""
+    api = state.api(role)
+    try:
+        return api.call(method, path, json=body, params=params)
+    finally:
+        api.close()
+
+
+def operator_call(state: State, method: str, path: str, body: Any = None) -> Any:
+    return call(state, method, path, body, role="space")
+
+
+def audit_api(state: State, space_url: str | None, token: str | None) -> NodeAPI:
+    if space_url and token:
+        return NodeAPI(space_url, token)
+    if space_url or token:
+        raise click.UsageError("give both --space and --token, or neither (then --data-dir is the space's)")
+    return state.api("space")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("TDS_LOG", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )

@@ -1,0 +1,102 @@
+"""``tds connector``: set up, serve and inspect a participant's connector."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from tds.commands.common import State, call, emit, pass_state, setup_logging
+from tds.errors import TdsError
+
+
+@click.group()
+def connector() -> None:
+    """Run a participant's connector."""
+
+
+@connector.command("init")
+@click.option("--name", required=True, help="Participant id: 3–40 of a-z, 0-9 and '-'.")
+@click.option("--space", "space_url", required=True, help="The space's base URL.")
+@click.option("--url", default="http://127.0.0.1:8701", show_default=True, help="Base URL to serve on.")
+@click.option("--legal-name", required=True, help="Registered legal name.")
+@click.option("--credit-code", required=True, help="Unified social credit code (GB 32100).")
+@click.option("--roles", default="provider,consumer", show_default=True)
+@click.option("--jurisdiction", default="CN", show_default=True, help="ISO 3166 code, e.g. CN-HA.")
+@click.option("--db", "db_url", help="Database URL (default: SQLite in the data directory).")
+@click.option("--option", "options", multiple=True, help="KEY=VALUE connector setting (JSON values).")
+@pass_state
+def connector_init(
+    state: State,
+    name: str,
+    space_url: str,
+    url: str,
+    legal_name: str,
+    credit_code: str,
+    roles: str,
+    jurisdiction: str,
+    db_url: str | None,
+    options: tuple[str, ...],
+) -> None:
+    """Create a connector and register it with the space (which admits it)."""
+    from connectors.setup import SetupError, init_connector
+    from node.signing import RemoteError
+
+    parsed: dict[str, Any] = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--option {item!r}: expected KEY=VALUE")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    try:
+        config, token, registration = init_connector(
+            state.data_dir,
+            name=name,
+            url=url,
+            space_url=space_url,
+            legal_name=legal_name,
+            credit_code=credit_code,
+            roles=[r.strip() for r in roles.split(",") if r.strip()],
+            jurisdiction=jurisdiction,
+            db_url=db_url,
+            options=parsed,
+        )
+    except RemoteError as exc:
+        raise TdsError(f"the space refused the registration: {exc.problem.get('detail', exc)}") from exc
+    except SetupError as exc:
+        raise TdsError(str(exc)) from exc
+    emit(
+        state,
+        {"id": name, "status": registration["status"], "admin_token": token},
+        f"connector {name} created in {config.data_dir}; registration is {registration['status']}"
+        + ("" if registration["status"] == "admitted" else f" (the operator runs: tds space admit {name})")
+        + f"\nadmin token (shown once, also in admin.token): {token}",
+    )
+
+
+@connector.command("serve")
+@pass_state
+def connector_serve(state: State) -> None:
+    """Serve the connector's API until interrupted."""
+    from connectors.app import create_app
+    from node.web import serve
+
+    config = state.config("connector")
+    setup_logging()
+    serve(create_app(config), config.host, config.port)
+
+
+@connector.command("status")
+@pass_state
+def connector_status(state: State) -> None:
+    """Show this connector's membership as the space sees it."""
+    found = call(state, "GET", "/api/status")
+    member = found["membership"]
+    emit(state, found, f"{found['id']}: {member['status']} at {found['space']}; sandbox {found['sandbox']}")
+
+
+COMMANDS = [connector]

@@ -1,0 +1,219 @@
+"""``tds job`` and ``tds outbox``: submit jobs and follow them; the usage records waiting to go out."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tds.client import NodeAPI
+from tds.commands.common import State, call, emit, pass_state
+from tds.errors import JobEnded
+
+
+@click.group()
+def job() -> None:
+    """Run sandboxed jobs under agreements."""
+
+
+def _job_line(found: dict[str, Any]) -> str:
+    line = f"{found['id']}  {found['operation']}  {found['status']}"
+    if found["summary"]:
+        line += "  " + ", ".join(f"{k} {v}" for k, v in found["summary"].items())
+    if found["error"]:
+        line += f"\n    {found['error']}"
+    return line
+
+
+@job.command("submit")
+@click.option("--agreement", "agreements", required=True, multiple=True,
+              help="Agreement (or negotiation) id; repeat for he.aggregate.")  # fmt: skip
+@click.option(
+    "--op",
+    "operation",
+    required=True,
+    type=click.Choice(["psi.cardinality", "psi.intersection", "he.aggregate", "he.score"]),
+)
+@click.option("--input", "input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PSI: the CSV whose key column is matched.")  # fmt: skip
+@click.option(
+    "--column", help="PSI: the input's key column; he.aggregate: the column; he.score: the ids' column."
+)
+@click.option("--stats", help="he.aggregate: count,sum,mean,variance,histogram,linreg.")
+@click.option(
+    "--where", "where_expr", help="he.aggregate: a filter, e.g. \"age >= 18 and city in ('郑州')\"."
+)
+@click.option("--bins", help="he.aggregate histogram: ascending edges, e.g. 0,10,20,50.")
+@click.option("--features", help="he.aggregate linreg: feature columns, comma-separated.")
+@click.option("--target", help="he.aggregate linreg: the target column.")
+@click.option("--epsilon", type=float,
+              help="he.aggregate, psi.cardinality: differential privacy ε for this job.")  # fmt: skip
+@click.option("--bounds", help="he.aggregate with ε: clip values to LOWER,UPPER.")
+@click.option(
+    "--mechanism", type=click.Choice(["laplace", "gaussian"]), help="he.aggregate with ε: the noise."
+)
+@click.option("--delta", type=float, help="he.aggregate, Gaussian noise: δ (≤ 0.001).")
+@click.option("--ids", "ids_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="he.score: CSV of the ids to score.")  # fmt: skip
+@click.option("--model", "model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='he.score: {"features": [...], "weights": [...], "bias": n}.')  # fmt: skip
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the job to end.")
+@pass_state
+def job_submit(state: State, agreements: tuple[str, ...], operation: str, progress: bool | None, wait: bool,
+               **options: Any) -> None:  # fmt: skip
+    """Submit a job; the input never leaves this connector."""
+    body = _job_body(operation, agreements, options)
+    api = state.api("connector")
+    try:
+        found = api.post("/api/jobs", body)
+        if wait:
+            found = _follow(api, found, sys.stderr.isatty() if progress is None else progress)
+    finally:
+        api.close()
+    emit(state, found, _job_line(found))
+    if found["status"] in JobEnded.CODES:
+        raise JobEnded(found["status"], found["error"] or found["status"])
+
+
+def _numbers(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError as exc:
+        raise click.UsageError(f"{option}: expected comma-separated numbers, got {text!r}") from exc
+
+
+def _job_body(operation: str, agreements: tuple[str, ...], o: dict[str, Any]) -> dict[str, Any]:
+    if operation != "he.aggregate" and len(agreements) != 1:
+        raise click.UsageError(f"{operation} runs under exactly one --agreement")
+    if operation.startswith("psi."):
+        if o["input_file"] is None or o["column"] is None:
+            raise click.UsageError(f"{operation} needs --input and --column")
+        psi: dict[str, Any] = {"agreement": agreements[0], "operation": operation,
+                               "input": str(o["input_file"].resolve()), "column": o["column"]}  # fmt: skip
+        if o["epsilon"] is not None:  # psi.cardinality counted by the provider, with noise of ε
+            psi["epsilon"] = o["epsilon"]
+        return psi
+    if operation == "he.score":
+        if o["ids_file"] is None or o["model_file"] is None or o["column"] is None:
+            raise click.UsageError("he.score needs --ids, --column and --model")
+        return {"agreement": agreements[0], "operation": operation, "ids": str(o["ids_file"].resolve()),
+                "column": o["column"], "model": str(o["model_file"].resolve())}  # fmt: skip
+    if not o["stats"]:
+        raise click.UsageError("he.aggregate needs --stats")
+    body: dict[str, Any] = {
+        "agreements": list(agreements),
+        "operation": operation,
+        "stats": o["stats"].split(","),
+    }
+    for key in ("column", "target"):
+        if o[key]:
+            body[key] = o[key]
+    if o["where_expr"]:
+        body["where"] = o["where_expr"]
+    if o["features"]:
+        body["features"] = o["features"].split(",")
+    if o["bins"]:
+        body["bins"] = _numbers(o["bins"], "--bins")
+    if o["epsilon"] is not None:
+        body["epsilon"] = o["epsilon"]
+    if o["bounds"]:
+        body["bounds"] = _numbers(o["bounds"], "--bounds")
+    for key in ("mechanism", "delta"):
+        if o[key] is not None:
+            body[key] = o[key]
+    return body
+
+
+def _follow(api: NodeAPI, found: dict[str, Any], show: bool) -> dict[str, Any]:
+    path = f"/api/jobs/{found['id']}"
+    if not show:
+        return dict(api.wait_for_job(found["id"], timeout=7 * 24 * 3600))
+    with click.progressbar(length=1000, label="job", file=sys.stderr, show_eta=True) as bar:
+        done = 0
+        while found["status"] == "running":
+            found = api.get(path, wait=0.2)  # answered at once when the job ends
+            target = int(found["progress"] * 1000)
+            bar.label = f"job: {found['phase']:<10}"
+            bar.update(max(0, target - done))
+            done = max(done, target)
+        bar.update(1000 - done)
+    return found
+
+
+@job.command("status")
+@click.argument("job_id")
+@pass_state
+def job_status(state: State, job_id: str) -> None:
+    """Show a job's state, progress and outcome."""
+    found = call(state, "GET", f"/api/jobs/{job_id}")
+    emit(state, found, _job_line(found))
+
+
+@job.command("result")
+@click.argument("job_id")
+@click.option("--offset", type=int, default=0)
+@click.option("--limit", type=int, default=1000)
+@pass_state
+def job_result(state: State, job_id: str, offset: int, limit: int) -> None:
+    """Print a finished job's result."""
+    found = call(state, "GET", f"/api/jobs/{job_id}/result", offset=offset, limit=limit)
+    if "cardinality" in found:
+        emit(state, found, f"|A ∩ B| = {found['cardinality']}")
+    elif "statistics" in found:
+        lines = [
+            f"{name}: {json.dumps(value, ensure_ascii=False)}" for name, value in found["statistics"].items()
+        ]
+        lines.append(
+            f"from {found['contributors']} providers: {json.dumps(found['answers'], ensure_ascii=False)}"
+        )
+        emit(state, found, "\n".join(lines))
+    elif "scores" in found:
+        emit(
+            state,
+            found,
+            "\n".join(
+                f"{r['id']},{'not found' if r.get('not_found') else r['score']}" for r in found["scores"]
+            ),
+        )
+    else:
+        emit(state, found, "\n".join(found["intersection"]))
+
+
+@job.command("list")
+@pass_state
+def job_list(state: State) -> None:
+    """List recent jobs."""
+    found = call(state, "GET", "/api/jobs")
+    emit(state, found, "\n".join(_job_line(j) for j in found["jobs"]) or "no jobs")
+
+
+@click.group()
+def outbox() -> None:
+    """Usage records waiting for delivery to the ledger."""
+
+
+@outbox.command("flush")
+@pass_state
+def outbox_flush(state: State) -> None:
+    """Deliver every due usage record now."""
+    found = call(state, "POST", "/api/outbox/flush")
+    emit(state, found, f"delivered {found['delivered']}, failed {found['failed']}")
+
+
+@outbox.command("receipts")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="File to write.")
+@pass_state
+def outbox_receipts(state: State, out: Path) -> None:
+    """Write this connector's receipts (JSON Lines) for `tds audit verify --receipts`."""
+    found = call(state, "GET", "/api/outbox/receipts")["receipts"]
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in found), "utf-8")
+    emit(state, {"file": str(out), "receipts": len(found)}, f"wrote {len(found)} receipts to {out}")
+
+
+COMMANDS = [job, outbox]
