@@ -15,7 +15,9 @@ from flask import (
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from space import agreements, catalog, settlement
+from contracts.settlement import period_of
+from node.models import utcnow
+from space import agreements, catalog, preview, settlement
 from space.console import queries
 from space.console.formatting import yuan
 from space.console.usage_log import row_view
@@ -24,6 +26,7 @@ from space.console.views import (
     db,
     int_arg,
     signed_in,
+    tds,
 )
 from space.errors import NotFound
 from space.models import CatalogEntry, Settlement
@@ -148,6 +151,23 @@ def settlements_list() -> Any:
         ]
         index = settlement.index(session)
     return render_template("settlements.html", periods=periods, index=index)
+
+
+@blueprint.get("/settlements/preview")
+@blueprint.get("/settlements/<period>/preview")
+@signed_in()
+def preview_page(period: str | None = None) -> Any:
+    """The period (by default the current one) as it would settle now: provisional, unsigned
+    (space.preview). A participant sees its own statement only."""
+    now = utcnow()
+    period = period or period_of(now)
+    own = None if g.user.reads_all else g.user.participant
+    with db().session() as session:
+        shown = preview.preview(session, period, tds("settings").commission_bp, now, own)
+    return render_template(
+        "preview.html", period=period, summary=shown.get("summary"), statements=shown["statements"],
+        as_of=now, closes_at=settlement.bounds(period)[1],
+    )  # fmt: skip
 
 
 @blueprint.get("/settlements/<period>")

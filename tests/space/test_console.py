@@ -487,3 +487,30 @@ def test_agreements_and_catalog_pages(space: dict[str, Any]) -> None:
     assert "lab results" not in catalog_page  # held for review: not a stranger's to see
     full = auditor.get("/console/catalog?status=pending_review").get_data(as_text=True)
     assert "lab results" in full and "NL-102" in full
+
+
+def test_the_provisional_settlement_page(space: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The open period as it would settle now, for every role, marked provisional; nothing is
+    issued by looking at it."""
+    monkeypatch.setenv(clock.ENV, clock.offset_to(NOW + dt.timedelta(days=2)))  # 2026-11-29
+    use(space["db"], space["agreement"], "2026-11-22T10:00:00Z", 5000, 7)
+    before = state(space["db"])
+    auditor = signed_in(space["app"], space["tokens"]["auditor"])
+    listed = auditor.get("/console/settlements").get_data(as_text=True)
+    assert 'href="/console/settlements/preview"' in listed
+    page = auditor.get("/console/settlements/preview").get_data(as_text=True)
+    assert "Provisional settlement 2026-11" in page and 'id="provisional"' in page
+    assert '<dd id="fees">CN¥50.00</dd>' in page
+    assert [who for who in re.findall(r"<tr><td>([a-z]+)</td><td class=\"amount\">", page)] == [
+        "bank", "space", "telecom"
+    ]  # fmt: skip
+    bank = signed_in(space["app"], space["tokens"]["participant"])
+    own = bank.get("/console/settlements/2026-11/preview").get_data(as_text=True)
+    assert re.findall(r"<tr><td>([a-z]+)</td><td class=\"amount\">", own) == ["bank"]
+    assert 'id="fees"' not in own
+    settled = auditor.get("/console/settlements/2026-10/preview")
+    assert settled.status_code == 409
+    assert "period 2026-10 is settled: read /settlements/2026-10, not a preview" in settled.get_data(
+        as_text=True
+    )
+    assert state(space["db"]) == before
