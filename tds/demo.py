@@ -1,10 +1,14 @@
-"""``make demo``: the main story on one machine, with real processes on loopback.
+"""``make demo``: the whole story on one machine, with real processes on loopback.
 
-A space and two connectors — a bank (consumer) and a telecom operator (provider) — with
-generated customer phone numbers and a known overlap. The telecom publishes its subscriber
-list (metadata only); the bank finds it, negotiates an agreement, runs psi.cardinality and
-psi.intersection, then one job more than the agreement allows, which is denied. Every
-attempt is in the ledger, which the demo reads back and checks.
+A space and six connectors. A bank and a telecom operator hold generated customers' phone
+numbers with a known overlap: the telecom publishes its subscriber list (metadata only), the
+bank finds it, negotiates, runs psi.cardinality and psi.intersection, then one job more than the
+agreement allows, which is denied; then it scores its model on the telecom's features
+(he.score). Three hospitals publish lab results, and a public-health institute gets their
+statistics together, with differential privacy, without seeing a row (he.aggregate). The
+auditor then verifies the usage log and the connectors' receipts without trusting the operator,
+and the operator previews the current period's settlement and its revenue split (tds.demo_he
+holds the homomorphic steps and the closing ones).
 """
 
 from __future__ import annotations
@@ -18,11 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from contracts.audit import audit
 from node import clock
 from policies.model import format_datetime
-from tds.audit import fetch
-from tds.errors import TdsError
+from tds import demo_he
 from tds.local import cluster, negotiate, publish_dataset, run_job
 
 Say = Callable[[str], None] | None
@@ -57,6 +59,9 @@ def offer(now: dt.datetime) -> dict[str, Any]:
     }
 
 
+TELECOM_COLUMNS = "phone,plan,tenure_months,arpu"
+
+
 def phone_sets(n: int, overlap: int, seed: int = 2025) -> tuple[list[str], list[str]]:
     """Two lists of n distinct mainland mobile numbers sharing exactly ``overlap``."""
     rng = random.Random(seed)
@@ -77,6 +82,25 @@ def write_csv(path: Path, header: str, rows: list[str]) -> None:
     path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
 
 
+def write_phone_data(root: Path, n: int, overlap: int) -> tuple[list[str], list[str]]:
+    """The bank's customers and the telecom's subscribers (with the features the bank scores)."""
+    bank_phones, telecom_phones = phone_sets(n, overlap)
+    write_csv(
+        root / "bank_customers.csv",
+        "phone,segment",
+        [f"{p},{'retail' if i % 3 else 'sme'}" for i, p in enumerate(bank_phones)],
+    )
+    write_csv(
+        root / "telecom_subscribers.csv",
+        TELECOM_COLUMNS,
+        [
+            f"{p},{'5G' if i % 2 else '4G'},{i % 120},{30 + (i * 37) % 170}"
+            for i, p in enumerate(telecom_phones)
+        ],
+    )
+    return bank_phones, telecom_phones
+
+
 def run_demo(n: int, overlap: int, keep: Path | None, say: Say) -> dict[str, Any]:
     def tell(text: str) -> None:
         if say:
@@ -86,92 +110,70 @@ def run_demo(n: int, overlap: int, keep: Path | None, say: Say) -> dict[str, Any
     with tempfile.TemporaryDirectory(prefix="tds-demo-") as tmp:
         root = keep or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        bank_phones, telecom_phones = phone_sets(n, overlap)
-        write_csv(
-            root / "bank_customers.csv",
-            "phone,segment",
-            [f"{p},{'retail' if i % 3 else 'sme'}" for i, p in enumerate(bank_phones)],
-        )
-        write_csv(
-            root / "telecom_subscribers.csv",
-            "phone,plan,tenure_months",
-            [f"{p},{'5G' if i % 2 else '4G'},{i % 120}" for i, p in enumerate(telecom_phones)],
-        )
+        bank_phones, _ = write_phone_data(root, n, overlap)
         tell(f"generated {n} bank customers and {n} telecom subscribers, {overlap} in common")
         with cluster(root) as space:
             tell(f"space running at {space.space.url}")
-            bank = space.add_connector("bank", "郑州示例银行股份有限公司", 1)
-            telecom = space.add_connector("telecom", "河南示例通信有限公司", 2)
-            tell(f"admitted bank ({bank.url}) and telecom ({telecom.url}) with signed credentials")
-            operator, bank_api, telecom_api = space.operator(), bank.api(), telecom.api()
+            apis = demo_he.join(space, tell)
             try:
-                entry = publish_dataset(
-                    telecom_api,
-                    "subscribers",
-                    root / "telecom_subscribers.csv",
-                    offer(clock.now()),
-                    title="移动用户号码库 (mobile subscribers)",
-                    description="在网手机号码，用于风控核验 / active mobile numbers for risk checks",
-                    sector="信息通信",
-                    keywords=["手机号", "phone", "risk"],
-                    pi_level="general",
-                )
-                tell(f"telecom published {entry['id']} ({entry['row_count']} rows, metadata only)")
-                found = bank_api.get("/api/catalog", q="手机号", op="psi.cardinality")["results"]
-                offer_id = found[0]["offers"][0]["id"]
-                neg = negotiate(bank_api, offer_id, ["psi.cardinality", "psi.intersection"])
-                if neg["state"] != "FINALIZED":
-                    raise RuntimeError(f"negotiation ended {neg['state']}: {neg['reason']}")
-                agreement = neg["agreement_id"]
-                tell(f"agreement {agreement} FINALIZED, signed by both, recorded at the space")
-                bank_input = root / "bank_customers.csv"
-                timings: dict[str, float] = {}
-                t0 = time.perf_counter()
-                cardinality = run_job(bank_api, agreement, "psi.cardinality", bank_input)
-                timings["psi_cardinality_s"] = round(time.perf_counter() - t0, 2)
-                tell(
-                    f"psi.cardinality: {cardinality['status']}, |A ∩ B| = "
-                    f"{(cardinality['summary'] or {}).get('cardinality')} (expected {overlap}), "
-                    f"{timings['psi_cardinality_s']} s"
-                )
-                t0 = time.perf_counter()
-                intersection = run_job(bank_api, agreement, "psi.intersection", bank_input)
-                timings["psi_intersection_s"] = round(time.perf_counter() - t0, 2)
-                result = bank_api.get(f"/api/jobs/{intersection['id']}/result", limit=3)
-                tell(
-                    f"psi.intersection: {intersection['status']}, {result['intersection_size']} numbers, "
-                    f"first {result['intersection'][:3]}, {timings['psi_intersection_s']} s"
-                )
-                denied = run_job(bank_api, agreement, "psi.cardinality", bank_input)
-                tell(f"third job: {denied['status']}: {denied['error']}")
-                for api in (bank_api, telecom_api):
-                    api.post("/api/outbox/flush")
-                ledger = operator.get("/ledger/records", limit=1000)
-                bundle = fetch(operator)
-                checked = audit(bundle.space_public_key, bundle.participants, bundle.records, bundle.heads)
-                if not checked.ok:
-                    raise TdsError(f"the usage log does not verify: {checked.problems}")
-                tell(f"usage log (signatures, {checked.heads} signed tree heads and their roots verified):")
-                for entry_ in ledger["records"]:
-                    r = entry_["signed"]["document"]
-                    signers = ", ".join(sorted(entry_["signed"]["signatures"]))
-                    tell(
-                        f"  #{entry_['seq']} {r['operation']:<17} {r['outcome']:<9} "
-                        f"fee {r['fee_fen']:>5} fen  signed by {signers}  {r['reason']}"
-                    )
+                report = psi_story(apis, root, overlap, tell)
+                report["he_score"] = demo_he.score(apis, root, bank_phones[:1000], tell)
+                report["he_aggregate"] = demo_he.aggregate(apis, root, tell)
+                report["audit"], records = demo_he.audit(apis, root, tell)
+                report["ledger_records"], report["ledger_head"] = len(records), demo_he.head(apis["operator"])
+                report["settlement_preview"] = demo_he.preview(apis["operator"], tell)
             finally:
-                for api in (operator, bank_api, telecom_api):
+                for api in apis.values():
                     api.close()
-    report = {
-        "psi_cardinality": (cardinality["summary"] or {}).get("cardinality"),
+    report |= {"n": n, "timings": {**report["timings"], "total_s": round(time.perf_counter() - started, 2)}}
+    tell(json.dumps(report["timings"]))
+    return report
+
+
+def psi_story(apis: dict[str, Any], root: Path, overlap: int, tell: Callable[[str], None]) -> dict[str, Any]:
+    """The telecom publishes, the bank negotiates and runs both PSI jobs, then one too many."""
+    bank_api, telecom_api = apis["bank"], apis["telecom"]
+    entry = publish_dataset(
+        telecom_api,
+        "subscribers",
+        root / "telecom_subscribers.csv",
+        offer(clock.now()),
+        title="移动用户号码库 (mobile subscribers)",
+        description="在网手机号码，用于风控核验 / active mobile numbers for risk checks",
+        sector="信息通信",
+        keywords=["手机号", "phone", "risk"],
+        pi_level="general",
+    )
+    tell(f"telecom published {entry['id']} ({entry['row_count']} rows, metadata only)")
+    found = bank_api.get("/api/catalog", q="手机号", op="psi.cardinality")["results"]
+    neg = negotiate(bank_api, found[0]["offers"][0]["id"], ["psi.cardinality", "psi.intersection"])
+    if neg["state"] != "FINALIZED":
+        raise RuntimeError(f"negotiation ended {neg['state']}: {neg['reason']}")
+    agreement = neg["agreement_id"]
+    tell(f"agreement {agreement} FINALIZED, signed by both, recorded at the space")
+    bank_input = root / "bank_customers.csv"
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    cardinality = run_job(bank_api, agreement, "psi.cardinality", bank_input)
+    timings["psi_cardinality_s"] = round(time.perf_counter() - t0, 2)
+    size = (cardinality["summary"] or {}).get("cardinality")
+    tell(f"psi.cardinality: {cardinality['status']}, |A ∩ B| = {size} (expected {overlap}), "
+         f"{timings['psi_cardinality_s']} s")  # fmt: skip
+    t0 = time.perf_counter()
+    intersection = run_job(bank_api, agreement, "psi.intersection", bank_input)
+    timings["psi_intersection_s"] = round(time.perf_counter() - t0, 2)
+    result = bank_api.get(f"/api/jobs/{intersection['id']}/result", limit=3)
+    tell(
+        f"psi.intersection: {intersection['status']}, {result['intersection_size']} numbers, "
+        f"first {result['intersection'][:3]}, {timings['psi_intersection_s']} s"
+    )
+    denied = run_job(bank_api, agreement, "psi.cardinality", bank_input)
+    tell(f"third job: {denied['status']}: {denied['error']}")
+    return {
+        "psi_cardinality": size,
         "expected_cardinality": overlap,
         "psi_intersection_size": result["intersection_size"],
         "denied_reason": denied["error"],
-        "ledger_records": len(ledger["records"]),
-        "ledger_head": ledger["head"],
         "agreement_id": agreement,
-        "n": n,
-        "timings": {**timings, "total_s": round(time.perf_counter() - started, 2)},
+        "timings": timings,
     }
-    tell(json.dumps(report["timings"]))
-    return report

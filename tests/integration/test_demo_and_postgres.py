@@ -3,6 +3,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from contracts.settlement import period_of
+from node import clock
+from tds.demo import phone_sets
+from tds.demo_he import LAB_ROWS
 from tds.local import cluster
 from tests.integration.conftest import agreed, ledger_for, run_job
 from tests.integration.helpers import verified_log
@@ -24,8 +28,33 @@ def test_demo_json_reports_the_story() -> None:
         report["denied_reason"]
         == "denied by provider: psi.cardinality not permitted: count lteq 2: count is 3"
     )
-    assert report["ledger_records"] == 3
     assert report["agreement_id"].startswith("urn:uuid:")
+    # he.score of the bank's first 1000 customers: those the telecom holds are scored
+    bank, telecom = phone_sets(3000, 700)
+    held = len(set(bank[:1000]) & set(telecom))
+    assert report["he_score"] == {
+        "status": "succeeded",
+        "ids": 1000,
+        "scored": held,
+        "not_found": 1000 - held,
+    }
+    aggregate = report["he_aggregate"]
+    assert (aggregate["status"], aggregate["contributors"]) == ("succeeded", 3)
+    assert (
+        abs(aggregate["count"] - sum(LAB_ROWS)) < 1000
+    )  # ε = 1 per hospital: noise of a few hundred at most
+    assert 5.0 < aggregate["mean"] < 6.6  # glucose ~ N(5.8, 1.3), clipped to [2, 20]
+    # 7 uses (two PSI, one denied, he.score, three parts), each receipt both connectors hold
+    assert report["ledger_records"] == 7
+    assert report["audit"] == {"ok": True, "records": 7, "heads": report["audit"]["heads"], "receipts": 14}
+    preview = report["settlement_preview"]
+    assert preview["provisional"] is True and preview["period"] == period_of(clock.now())
+    # 2 × 5000 (PSI) + 1000 ids × 2 fen (he.score) + 3 × 800 (he.aggregate); 5 % commission
+    assert (preview["fees_fen"], preview["commission_fen"]) == (14400, 720)
+    assert preview["net_fen"] == {
+        "bank": -12000, "telecom": 11400, "institute": -2400, "space": 720,
+        "hospital-kf": 760, "hospital-ly": 760, "hospital-zz": 760,
+    }  # fmt: skip
 
 
 def test_the_story_with_the_space_on_postgresql(postgres_db: str, tmp_path: Path) -> None:
