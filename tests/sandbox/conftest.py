@@ -1,4 +1,5 @@
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,37 @@ def gone(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
+    return False
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (a bwrap worker runs under bwrap and its init)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            todo += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def idle_with(pid: int, library: str, timeout: float = 60.0) -> bool:
+    """Wait until a process of ``pid``'s tree has ``library`` loaded and every one of them is
+    asleep (blocked: a worker that waits for its request), instead of guessing how long its
+    imports take. False if that does not happen within ``timeout`` or the worker ends."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not gone(pid):
+        try:
+            procs = tree(pid)
+            loaded = any(library in Path(f"/proc/{p}/maps").read_text() for p in procs)
+            asleep = all(
+                Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] == "S" for p in procs
+            )
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            loaded = asleep = False  # a process of the tree came or went meanwhile: look again
+        if loaded and asleep:
+            return True
+        time.sleep(0.02)
     return False
 
 

@@ -4,8 +4,6 @@ request ends its worker; a wrong or oversized second part is refused with its re
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -15,7 +13,7 @@ from sandbox.errors import LimitExceeded, WorkerFailed
 from sandbox.interface import Backend, WorkerJob
 from sandbox.limits import Limits
 from sandbox.ops import he
-from tests.sandbox.conftest import gone
+from tests.sandbox.conftest import gone, idle_with
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +32,8 @@ def test_two_parts_give_what_one_part_gives(backend: Backend, scored) -> None:  
     pool = warm.WarmPool(backend, "he")
     try:
         started = pool.begin(WorkerJob("he.score.finish", {}, [secret]))
-        time.sleep(0.3)  # the worker loads the key meanwhile
+        # the worker reads the key, loads it, then reads the rest: the same steps whether the
+        # rest is on the pipe already or comes later (the next test waits for it to be asked)
         parted = started.send({"found": 5000}, batches)
     finally:
         pool.close()
@@ -63,8 +62,7 @@ def test_a_prestarted_worker_takes_the_first_part_and_a_cancel_ends_it(prestarta
     pid = started.launched.proc.pid  # type: ignore[attr-defined]
     waiting = started.begin(WorkerJob("he.score.finish", {}, [secret]))
     assert started.launched is None  # taken by this job: never given to another
-    time.sleep(0.3)
-    assert not gone(pid)  # it has the key and waits for the ciphertexts
+    assert idle_with(pid, "tenseal")  # it has the key and waits for the ciphertexts
     waiting.cancel()
     assert gone(pid)
     waiting.cancel()  # twice is fine

@@ -13,7 +13,7 @@ import pytest
 from sandbox import warm
 from sandbox.interface import Backend, WorkerJob
 from sandbox.limits import Limits
-from tests.sandbox.conftest import gone, write
+from tests.sandbox.conftest import gone, idle_with, write
 
 
 def request(dataset: Path) -> WorkerJob:
@@ -28,8 +28,7 @@ def test_a_prestarted_worker_runs_one_job_like_a_fresh_one(tmp_path: Path, backe
         assert isinstance(started, warm.Cold)  # a container is made per job: nothing to start early
     else:
         pid = started.launched.proc.pid  # type: ignore[attr-defined]
-        time.sleep(0.5)  # it imports NumPy and TenSEAL meanwhile, and waits
-        assert not gone(pid)
+        assert idle_with(pid, "tenseal")  # it imports NumPy and TenSEAL meanwhile, and waits
     hot = started.run(request(data))
     assert hot.header["consumer_set_size"] == cold.header["consumer_set_size"] == 300
     assert (hot.backend, hot.isolation) == (cold.backend, cold.isolation)
