@@ -18,6 +18,7 @@ from connectors.profiling import ProfileError, profile_csv
 from contracts.errors import OfferError
 from contracts.offers import parse_offer
 from node.signing import RemoteError
+from policies import operations
 from sandbox.limits import Limits
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -179,9 +180,6 @@ def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
     return entry
 
 
-HE_OPERATIONS = ("he.aggregate", "he.score")
-
-
 def warm_up(ctx: Connector) -> None:
     """Pre-start one worker per published dataset (and its offers' limits) that homomorphic jobs
     may use, so that the first such job does not wait for a sandbox (sandbox/warm.py)."""
@@ -190,7 +188,7 @@ def warm_up(ctx: Connector) -> None:
             continue
         for offer in dataset.offers:
             actions = {rule.get("action") for rule in offer.get("policy", {}).get("permission", [])}
-            if actions & set(HE_OPERATIONS):
+            if actions & set(operations.names("he")):
                 limits = ctx.settings.limits.tightened(offer.get("sandbox_limits", {}))
                 ctx.warm.prepare(dataset.path, limits)
 

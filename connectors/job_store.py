@@ -19,6 +19,7 @@ from connectors.models import Job
 from contracts.errors import ContractError
 from node.models import utcnow
 from node.signing import RemoteError
+from policies import operations
 from sandbox import framing
 from sandbox.errors import SandboxError
 
@@ -48,14 +49,16 @@ def view(job: Job) -> dict[str, Any]:
 
 
 def _summary(job: Job) -> dict[str, Any] | None:
+    """A succeeded job's result in a line, by its operation's result kind (policies.operations)."""
     if job.status != "succeeded" or job.result is None:
         return None
-    if "statistics" in job.result:
+    kind = operations.get(job.operation).result
+    if kind == "statistics":
         return {"statistics": job.result["statistics"], "contributors": job.result["contributors"]}
-    if "values" in job.result or "scores" in job.result:
+    if kind == "scores":
         count, missing = _score_counts(job.result)
         return {"scored": count - missing, "not_found": missing}
-    if "cardinality" in job.result:
+    if kind == "cardinality":
         return {"cardinality": job.result["cardinality"]}
     return {"intersection_size": len(job.result.get("intersection", []))}
 
@@ -154,13 +157,14 @@ def result(ctx: Connector, job_id: str, offset: int = 0, limit: int = DEFAULT_PA
             status=409,
             kind="no-result",
         )
-    if "cardinality" in job.result:
+    kind = operations.get(job.operation).result
+    if kind == "cardinality":
         # a provider-counted cardinality says with which ε its noise was drawn
         noise: dict[str, Any] = {k: job.result[k] for k in ("epsilon", "noise") if k in job.result}
         return {"job": job.id, "operation": job.operation, "cardinality": job.result["cardinality"], **noise}
-    if "statistics" in job.result:
+    if kind == "statistics":
         return {"job": job.id, "operation": job.operation, **job.result}
-    if "values" in job.result or "scores" in job.result:
+    if kind == "scores":
         count, _ = _score_counts(job.result)
         return {"job": job.id, "operation": job.operation, "count": count, "offset": offset,
                 "scores": _score_rows(job.result, offset, limit)}  # fmt: skip

@@ -32,6 +32,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from node.problems import Problem
+from policies import operations
 from space.console.auth import User, current, sign_in
 from space.errors import Refused
 
@@ -83,12 +84,7 @@ FIELDS = {  # a usage record's fields (contracts/usage.py) as the record page na
     "started_at": _l("Started"),
     "finished_at": _l("Finished"),
 }
-OPERATIONS = (
-    "psi.cardinality",
-    "psi.intersection",
-    "he.aggregate",
-    "he.score",
-)
+OPERATIONS = operations.names("psi", "he")  # the filter's choices: what connectors run (registry)
 
 
 # --- plumbing --------------------------------------------------------------------------------

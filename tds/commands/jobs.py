@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from policies import operations
 from tds.client import NodeAPI
 from tds.commands.common import State, call, emit, pass_state
 from tds.errors import JobEnded
@@ -35,7 +37,7 @@ def _job_line(found: dict[str, Any]) -> str:
     "--op",
     "operation",
     required=True,
-    type=click.Choice(["psi.cardinality", "psi.intersection", "he.aggregate", "he.score"]),
+    type=click.Choice(operations.names("psi", "he")),
 )
 @click.option("--input", "input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="PSI: the CSV whose key column is matched.")  # fmt: skip
@@ -163,26 +165,28 @@ def job_status(state: State, job_id: str) -> None:
 def job_result(state: State, job_id: str, offset: int, limit: int) -> None:
     """Print a finished job's result."""
     found = call(state, "GET", f"/api/jobs/{job_id}/result", offset=offset, limit=limit)
-    if "cardinality" in found:
-        emit(state, found, f"|A ∩ B| = {found['cardinality']}")
-    elif "statistics" in found:
-        lines = [
-            f"{name}: {json.dumps(value, ensure_ascii=False)}" for name, value in found["statistics"].items()
-        ]
-        lines.append(
-            f"from {found['contributors']} providers: {json.dumps(found['answers'], ensure_ascii=False)}"
-        )
-        emit(state, found, "\n".join(lines))
-    elif "scores" in found:
-        emit(
-            state,
-            found,
-            "\n".join(
-                f"{r['id']},{'not found' if r.get('not_found') else r['score']}" for r in found["scores"]
-            ),
-        )
-    else:
-        emit(state, found, "\n".join(found["intersection"]))
+    emit(state, found, RESULT_LINES[operations.get(found["operation"]).result](found))
+
+
+def _statistics(found: dict[str, Any]) -> str:
+    lines = [
+        f"{name}: {json.dumps(value, ensure_ascii=False)}" for name, value in found["statistics"].items()
+    ]
+    lines.append(
+        f"from {found['contributors']} providers: {json.dumps(found['answers'], ensure_ascii=False)}"
+    )
+    return "\n".join(lines)
+
+
+# how a result prints for people, by its operation's result kind (policies.operations)
+RESULT_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "cardinality": lambda found: f"|A ∩ B| = {found['cardinality']}",
+    "statistics": _statistics,
+    "scores": lambda found: "\n".join(
+        f"{r['id']},{'not found' if r.get('not_found') else r['score']}" for r in found["scores"]
+    ),
+    "intersection": lambda found: "\n".join(found["intersection"]),
+}
 
 
 @job.command("list")
