@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.context import Connector, log
-from connectors.models import Job, Negotiation, OutboxRecord
+from connectors.models import Job, Negotiation, OutboxRecord, OutboxState
 from contracts.documents import new_signed
 from contracts.usage import build_record
 from node.models import utcnow
@@ -137,7 +137,7 @@ def finish(
     record: dict[str, Any],
     signed: dict[str, Any],
     metrics: dict[str, Any] | None,
-    state: str = "awaiting_countersignature",
+    state: str = OutboxState.AWAITING,
 ) -> None:
     """Write the attempt's end — its job row (the pending one, or a new one for a refusal that
     reserved nothing) and its record in the outbox, in ``state`` — in the caller's transaction."""
@@ -200,7 +200,7 @@ def recover(ctx: Connector) -> dict[str, int]:
                 record,
                 signed,
                 {"recovered": True},
-                "ready",
+                OutboxState.READY,
             )
         counts["provider"] += 1
     for job_id in running:

@@ -74,9 +74,9 @@ def decide(facts: Facts) -> None:
         raise Denied(f"unknown agreement {facts.agreement}")
     if neg.peer_id != facts.caller:
         raise Denied(f"{facts.caller} is not the consumer of agreement {neg.agreement_id}")
-    if neg.state == State.TERMINATED.value:
+    if neg.state == State.TERMINATED:
         raise Denied(f"agreement {neg.agreement_id} was terminated: {neg.reason}", neg.dataset_id)
-    if neg.state != State.FINALIZED.value:
+    if neg.state != State.FINALIZED:
         raise Denied(f"agreement {neg.agreement_id} is {neg.state}, not FINALIZED", neg.dataset_id)
     if neg.agreement is None:
         raise Denied(
@@ -126,7 +126,7 @@ def ask_space(ctx: Connector, neg: Negotiation) -> SpaceWord:
         if exc.status == 404:
             return SpaceWord("not recorded")
         return SpaceWord("unanswered", f"HTTP {exc.status}" if exc.status else "unreachable")
-    if recorded.get("state") == State.TERMINATED.value:
+    if recorded.get("state") == State.TERMINATED:
         reason = negotiation.termination_reason(agreement_id, recorded)
         negotiation.terminated_at_the_space(ctx, neg, reason)
         return SpaceWord("terminated", reason)
@@ -154,7 +154,7 @@ def gather(
     usable = (
         neg is not None
         and neg.peer_id == caller
-        and neg.state == State.FINALIZED.value
+        and neg.state == State.FINALIZED
         and neg.agreement is not None
     )
     if neg is None or not usable:

@@ -32,7 +32,8 @@ from connectors.consumer_input import input_keys
 from connectors.context import Connector
 from connectors.errors import Refused
 from connectors.he_params import aggregate_params
-from connectors.models import Job, Negotiation, OutboxRecord
+from connectors.models import Job, Negotiation, OutboxRecord, OutboxState
+from contracts.agreements import State
 from contracts.errors import ContractError
 from node.models import utcnow
 from node.signing import RemoteError
@@ -89,7 +90,7 @@ def submit(ctx: Connector, body: dict[str, Any]) -> Job:
 
 def _consumer_agreement(ctx: Connector, ref: str, op: str) -> Negotiation:
     neg = negotiation.find(ctx, ref, role="consumer")
-    if neg.agreement_id is None or neg.state != "FINALIZED":
+    if neg.agreement_id is None or neg.state != State.FINALIZED:
         raise Refused(f"{ref}: the negotiation is {neg.state}, not a finalized agreement")
     if op not in neg.operations:
         raise Refused(f"agreement {neg.agreement_id} does not include {op} (it has {neg.operations})")
@@ -167,7 +168,9 @@ def _keep_records(
     with ctx.db.transaction() as session:
         for _, signed in kept:
             session.add(
-                OutboxRecord(id=signed["document"]["id"], job_id=job_id, signed=signed, state="ready")
+                OutboxRecord(
+                    id=signed["document"]["id"], job_id=job_id, signed=signed, state=OutboxState.READY
+                )
             )
         stored = session.get(Job, job_id)
         assert stored is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, Integer, String, Text
@@ -104,6 +105,16 @@ class ScoredId(Base):
     times: Mapped[int] = mapped_column(Integer)
 
 
+class OutboxState(StrEnum):
+    """Where a usage record is on its way to the space's ledger (stored by value)."""
+
+    AWAITING = "awaiting_countersignature"  # the provider's record, until the consumer signs it
+    READY = "ready"  # to be sent (again, after a failed attempt)
+    DELIVERED = "delivered"  # in the log, with the space's receipt
+    BAD_RECEIPT = "bad_receipt"  # the space's receipt did not verify: kept for a person
+    CONFLICT = "conflict"  # the log holds another record under this id: kept for a person
+
+
 class OutboxRecord(Base):
     """A signed usage record waiting for (or past) delivery to the space's ledger."""
 
@@ -111,9 +122,7 @@ class OutboxRecord(Base):
     id: Mapped[str] = mapped_column(String(60), primary_key=True)  # the record id
     job_id: Mapped[str] = mapped_column(String(60), index=True)
     signed: Mapped[dict[str, Any]]
-    state: Mapped[str] = mapped_column(
-        String(30), index=True
-    )  # awaiting_countersignature ready delivered conflict
+    state: Mapped[str] = mapped_column(String(30), index=True)  # an OutboxState
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -73,7 +73,7 @@ def _move(ctx: Connector, neg_id: str, target: State, **changes: Any) -> Negotia
         neg = session.get(Negotiation, neg_id, with_for_update=True)
         assert neg is not None
         try:
-            neg.state = advance(State(neg.state), target).value
+            neg.state = advance(State(neg.state), target)
         except ContractError as exc:
             raise Conflict(str(exc)) from exc
         for key, value in changes.items():
@@ -144,7 +144,7 @@ def request(
         dataset_id=entry["id"],
         purpose=purpose.strip(),
         operations=list(dict.fromkeys(operations)),
-        state=State.REQUESTED.value,
+        state=State.REQUESTED,
         price=accepted,
     )
     neg.consumer_pid = neg.id
@@ -228,8 +228,8 @@ def _send_verification(ctx: Connector, neg_id: str) -> None:
     )
     with ctx.db.write_lock, ctx.db.transaction() as session:
         stored = session.get(Negotiation, neg_id)
-        if stored is not None and stored.state == State.AGREED.value:
-            stored.state = State.VERIFIED.value
+        if stored is not None and stored.state == State.AGREED:
+            stored.state = State.VERIFIED
 
 
 def on_event(ctx: Connector, caller: str, consumer_pid: str, body: dict[str, Any]) -> None:
@@ -238,7 +238,7 @@ def on_event(ctx: Connector, caller: str, consumer_pid: str, body: dict[str, Any
         raise Refused(f"{caller} is not the provider of negotiation {consumer_pid}", status=403)
     if body.get("eventType") != "FINALIZED":
         raise Refused(f"eventType {body.get('eventType')!r}: a consumer accepts FINALIZED", status=400)
-    if neg.state == State.AGREED.value:
+    if neg.state == State.AGREED:
         _move(ctx, neg.id, State.VERIFIED)
     _move(ctx, neg.id, State.FINALIZED)
 
@@ -306,7 +306,7 @@ def on_request(ctx: Connector, caller: str, body: dict[str, Any]) -> tuple[Negot
         dataset_id=str(dataset.catalog_id),
         purpose=purpose,
         operations=list(dict.fromkeys(operations)),
-        state=State.TERMINATED.value if denied else State.REQUESTED.value,
+        state=State.TERMINATED if denied else State.REQUESTED,
         decision={op: d.to_json() for op, d in decisions.items()},
         reason="; ".join(denied) or None,
         price=proposed,
@@ -325,7 +325,7 @@ def on_request(ctx: Connector, caller: str, body: dict[str, Any]) -> tuple[Negot
 def approve(ctx: Connector, ref: str) -> Negotiation:
     """Agree: build and sign the agreement, then send it to the consumer."""
     neg = find(ctx, ref, role="provider")
-    if neg.state != State.REQUESTED.value:
+    if neg.state != State.REQUESTED:
         raise Conflict(f"negotiation {neg.id} is {neg.state}; only a REQUESTED one can be approved")
     found = datasets.by_offer(ctx, neg.offer_id)
     if found is None:
@@ -371,7 +371,7 @@ def on_verification(ctx: Connector, caller: str, provider_pid: str, body: dict[s
     neg = find(ctx, provider_pid, role="provider")
     if caller != neg.peer_id:
         raise Refused(f"{caller} is not the consumer of negotiation {provider_pid}", status=403)
-    if neg.agreement is None or neg.state != State.AGREED.value:
+    if neg.agreement is None or neg.state != State.AGREED:
         raise Conflict(f"negotiation {provider_pid} is {neg.state}; nothing to verify")
     signature = body.get("tds:signature")
     signed = {
@@ -415,7 +415,7 @@ def _finalize(ctx: Connector, neg_id: str) -> None:
 def terminate(ctx: Connector, ref: str, reason: str) -> Negotiation:
     """End a negotiation or agreement here, at the peer and (if recorded) at the space."""
     neg = find(ctx, ref)
-    was_finalized = neg.state == State.FINALIZED.value
+    was_finalized = neg.state == State.FINALIZED
     neg = _move(ctx, neg.id, State.TERMINATED, reason=reason or "terminated")
     peer_pid = neg.provider_pid if neg.role == "consumer" else neg.consumer_pid
     try:
@@ -437,7 +437,7 @@ def terminate(ctx: Connector, ref: str, reason: str) -> Negotiation:
 def terminated_at_the_space(ctx: Connector, neg: Negotiation, reason: str) -> None:
     """The space says the agreement is terminated (by the operator, or by a party whose message
     never reached us): so it is here too."""
-    if neg.state != State.TERMINATED.value:
+    if neg.state != State.TERMINATED:
         _move(ctx, neg.id, State.TERMINATED, reason=reason)
 
 
@@ -458,7 +458,7 @@ def on_termination(ctx: Connector, caller: str, pid: str, body: dict[str, Any]) 
     neg = find(ctx, pid)
     if caller != neg.peer_id:
         raise Refused(f"{caller} is not a party to negotiation {pid}", status=403)
-    if neg.state == State.TERMINATED.value:
+    if neg.state == State.TERMINATED:
         return
     reasons = body.get("reason") or ["terminated by the peer"]
     _move(ctx, neg.id, State.TERMINATED, reason="; ".join(map(str, reasons)))

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from connectors.context import Connector, log
-from connectors.models import OutboxRecord
+from connectors.models import OutboxRecord, OutboxState
 from contracts.treehead import ReceiptError, check_receipt
 from node.models import utcnow
 from node.signing import RemoteError
@@ -31,10 +31,9 @@ def _due(ctx: Connector, now: dt.datetime) -> list[OutboxRecord]:
                 .where(OutboxRecord.next_attempt_at <= now)
                 .where(
                     or_(
-                        OutboxRecord.state == "ready",
+                        OutboxRecord.state == OutboxState.READY,
                         # a consumer that never countersigns cannot keep a use out of the ledger
-                        (OutboxRecord.state == "awaiting_countersignature")
-                        & (OutboxRecord.created_at <= grace),
+                        (OutboxRecord.state == OutboxState.AWAITING) & (OutboxRecord.created_at <= grace),
                     )
                 )
                 .order_by(OutboxRecord.created_at)
@@ -87,9 +86,9 @@ def _accept(ctx: Connector, row: OutboxRecord, receipt: dict[str, Any]) -> str:
             check_receipt(receipt, row.signed, ctx.settings.space_public_key)
     except ReceiptError as exc:
         log.error("the space's receipt for usage record %s does not verify: %s", row.id, exc)
-        _update(ctx, row.id, state="bad_receipt", last_error=f"receipt does not verify: {exc}")
+        _update(ctx, row.id, state=OutboxState.BAD_RECEIPT, last_error=f"receipt does not verify: {exc}")
         return "failed"
-    _update(ctx, row.id, state="delivered", receipt=receipt, delivered_at=utcnow(), last_error=None)
+    _update(ctx, row.id, state=OutboxState.DELIVERED, receipt=receipt, delivered_at=utcnow(), last_error=None)
     return "delivered"
 
 
@@ -114,7 +113,7 @@ def _failed(ctx: Connector, row: OutboxRecord, exc: RemoteError) -> None:
         "next_attempt_at": utcnow() + dt.timedelta(seconds=min(MAX_BACKOFF_S, 2**attempts)),
     }
     if exc.status == 409:
-        changes["state"] = "conflict"  # same id, other content: a person must look
+        changes["state"] = OutboxState.CONFLICT  # same id, other content: a person must look
         log.error("usage record %s conflicts with the ledger: %s", row.id, exc)
     _update(ctx, row.id, **changes)
 
@@ -127,7 +126,9 @@ def receipts(ctx: Connector) -> list[dict[str, Any]]:
     """Every delivered record with the receipt that proved it in the log, oldest first."""
     with ctx.db.session() as session:
         rows = session.scalars(
-            select(OutboxRecord).where(OutboxRecord.state == "delivered").order_by(OutboxRecord.created_at)
+            select(OutboxRecord)
+            .where(OutboxRecord.state == OutboxState.DELIVERED)
+            .order_by(OutboxRecord.created_at)
         )
         # a record whose provider's copy entered the log first is proved by our countersignature's leaf
         return [
@@ -140,7 +141,7 @@ def receipts(ctx: Connector) -> list[dict[str, Any]]:
 
 def pending(ctx: Connector) -> list[OutboxRecord]:
     with ctx.db.session() as session:
-        return list(session.scalars(select(OutboxRecord).where(OutboxRecord.state != "delivered")))
+        return list(session.scalars(select(OutboxRecord).where(OutboxRecord.state != OutboxState.DELIVERED)))
 
 
 def start(ctx: Connector) -> threading.Thread:

@@ -25,7 +25,7 @@ from connectors import datasets, job_store, negotiation, psi_counted, records
 from connectors.consumer_input import input_keys
 from connectors.context import Connector
 from connectors.errors import NotFound, Refused
-from connectors.models import Job, Negotiation, OutboxRecord
+from connectors.models import Job, Negotiation, OutboxRecord, OutboxState
 from connectors.provider import Computed
 from contracts.agreements import agreement_policy
 from contracts.documents import new_signed
@@ -232,7 +232,7 @@ def on_withheld(ctx: Connector, caller: str, job_id: str, body: dict[str, Any]) 
                 f"{record['outcome']} {record['operation']} use",
                 status=409,
             )
-        if row.state != "awaiting_countersignature":
+        if row.state != OutboxState.AWAITING:
             raise Refused(f"usage record {record['id']} is {row.state}: it stays as it is", status=409)
         neg = negotiation.find(ctx, record["agreement"], role="provider")
         fee = agreed_fee(neg.agreement["document"], "withheld", record["consumer_set_size"])  # type: ignore[index]
@@ -249,7 +249,7 @@ def on_withheld(ctx: Connector, caller: str, job_id: str, body: dict[str, Any]) 
         )
         signed = new_signed(withheld, ctx.id, ctx.key)
         session.delete(row)
-        session.add(OutboxRecord(id=new_id, job_id=job_id, signed=signed, state="awaiting_countersignature"))
+        session.add(OutboxRecord(id=new_id, job_id=job_id, signed=signed, state=OutboxState.AWAITING))
         job = session.get(Job, job_id)
         if job is not None:
             job.status, job.error, job.record_id = "withheld", CONSUMER_WITHHELD, new_id

@@ -15,7 +15,7 @@ from connectors import attempts, job_store, negotiation
 from connectors.attempts import Attempt
 from connectors.context import Connector
 from connectors.errors import NotFound, Refused
-from connectors.models import Job, Negotiation, OutboxRecord
+from connectors.models import Job, Negotiation, OutboxRecord, OutboxState
 from contracts.documents import sign_document, verify_document
 from contracts.errors import ContractError
 from contracts.usage import check_describes
@@ -67,8 +67,8 @@ def on_countersignature(ctx: Connector, caller: str, job_id: str, body: dict[str
             verify_document(signed, keys, keys.__getitem__)
         except ContractError as exc:
             raise Refused(f"countersignature refused: {exc}") from exc
-        if row.state == "awaiting_countersignature":
-            row.signed, row.state = signed, "ready"
+        if row.state == OutboxState.AWAITING:
+            row.signed, row.state = signed, OutboxState.READY
     ctx.outbox_wakeup.set()
 
 
@@ -115,7 +115,11 @@ def finish(
         stored.phase, stored.progress, stored.finished_at = "done", 1.0, utcnow()
         if countersigned is not None:
             stored.record_id = countersigned["document"]["id"]
-            session.add(OutboxRecord(id=stored.record_id, job_id=job.id, signed=countersigned, state="ready"))
+            session.add(
+                OutboxRecord(
+                    id=stored.record_id, job_id=job.id, signed=countersigned, state=OutboxState.READY
+                )
+            )
     ctx.job_changes.changed()
     if countersigned is not None:
         ctx.outbox_wakeup.set()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from contracts.errors import AgreementError, StateTransitionError
@@ -24,7 +24,9 @@ DSP_CONTEXT = "https://w3id.org/dspace/2025/1/context.jsonld"
 TDS_CONTEXT = "https://w3id.org/tds/2026/1/context.jsonld"  # TDS terms, prefix "tds:"
 
 
-class State(Enum):
+class State(StrEnum):
+    """A contract negotiation's state (Dataspace Protocol §8), stored and sent by value."""
+
     REQUESTED = "REQUESTED"
     OFFERED = "OFFERED"
     ACCEPTED = "ACCEPTED"

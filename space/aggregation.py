@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contracts.agreements import State
 from sandbox import warm
 from sandbox.errors import SandboxError
 from sandbox.interface import Backend, WorkerJob
@@ -50,7 +51,7 @@ def open_aggregation(session: Session, caller: str, body: dict[str, Any]) -> Agg
         agreement = session.get(Agreement, agreement_id)
         if agreement is None or agreement.consumer_id != caller:
             raise Refused(f"agreement {agreement_id}: not an agreement of {caller} recorded here", status=403)
-        if agreement.state != "FINALIZED" or OPERATION not in agreement.signed["document"].get(
+        if agreement.state != State.FINALIZED or OPERATION not in agreement.signed["document"].get(
             "tds:operations", []
         ):
             raise Refused(f"agreement {agreement_id} does not (or no longer) allow {OPERATION}", status=403)

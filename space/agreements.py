@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from contracts.agreements import agreement_policy
+from contracts.agreements import State, agreement_policy
 from contracts.documents import verify_document
 from contracts.errors import ContractError
 from contracts.offers import parse_price
@@ -60,7 +60,7 @@ def record(session: Session, caller: str, signed: Any) -> tuple[Agreement, bool]
         dataset_id=entry.id,
         offer_id=offer.id,
         signed=signed,
-        state="FINALIZED",
+        state=State.FINALIZED,
     )
     session.add(agreement)
     session.flush()
@@ -78,8 +78,8 @@ def terminate(session: Session, agreement_id: str, by: str, reason: str, now: dt
     agreement = get(session, agreement_id)
     if by not in (agreement.provider_id, agreement.consumer_id, registry.SPACE_ID):
         raise Refused(f"{by} is not a party to agreement {agreement_id}", status=403)
-    if agreement.state != "TERMINATED":
-        agreement.state = "TERMINATED"
+    if agreement.state != State.TERMINATED:
+        agreement.state = State.TERMINATED
         agreement.terminated_at = now
         agreement.terminated_by = by
         agreement.termination_reason = reason

@@ -10,6 +10,7 @@ from flask import Blueprint, jsonify, request
 from connectors import datasets, negotiation, outbox
 from connectors.errors import Refused
 from connectors.web.common import admin, ctx, space_call
+from contracts.agreements import State
 from node.web import json_body
 
 api = Blueprint("api", __name__)
@@ -106,7 +107,7 @@ def approve_contract(ref: str) -> Any:
 def reject_contract(ref: str) -> Any:
     admin()
     neg = negotiation.find(ctx(), ref, role="provider")
-    if neg.state != "REQUESTED":
+    if neg.state != State.REQUESTED:
         raise Refused(
             f"negotiation {neg.id} is {neg.state}; only a REQUESTED one can be rejected", status=409
         )
