@@ -31,7 +31,6 @@ from contracts.keys import SigningKey
 from contracts.treehead import SPACE_SIGNER, record_leaf, tree_head_document
 from contracts.usage import BILLABLE, check_use, validate_record
 from node.db import Database
-from node.models import utcnow
 from policies.model import format_datetime
 from space import registry
 from space.errors import AlertingConflict, Conflict, NotFound, Refused, SpaceError
@@ -208,13 +207,14 @@ def _appender(session: Session, caller: str, now: dt.datetime) -> tuple[LedgerHe
     return log, _Appender(session, caller, now, log.size, frontier)
 
 
-def add_leaves(session: Session, key: SigningKey, caller: str, records: list[Any]) -> list[Added]:
+def add_leaves(
+    session: Session, key: SigningKey, caller: str, records: list[Any], now: dt.datetime
+) -> list[Added]:
     """Checks every record, then appends the new ones (and a countersignature leaf for each
     consumer signature a known record arrives with) and the subtree hashes they complete.
     All or nothing: one bad record refuses the batch. Run inside one transaction."""
     checked = []
     looked_up = LookedUp({}, {})
-    now = utcnow()
     for position, signed in enumerate(records):
         try:
             checked.append((signed, _check(session, caller, signed, looked_up, now)))
@@ -304,7 +304,7 @@ def append(
     with database.write_lock:
         try:
             with database.transaction() as session:
-                added = add_leaves(session, key, caller, records)
+                added = add_leaves(session, key, caller, records, clock())
         except AlertingConflict as exc:
             with database.transaction() as session:  # the refusal leaves a trace
                 raise_alert(session, exc.alert)

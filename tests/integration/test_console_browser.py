@@ -23,7 +23,7 @@ from contracts.documents import new_signed, sign_document
 from contracts.usage import build_record
 from node.signing import SignedClient
 from tds.local import cluster, negotiate, publish_dataset, run_job
-from tests.conftest import USAGE_FIELDS, missing
+from tests.conftest import USAGE_FIELDS, at, missing, period
 from tests.integration.helpers import cardinality_offer, phone_sets
 
 CHROMIUM = Path(os.environ.get("TDS_CHROMIUM", "/usr/bin/chromium"))
@@ -64,6 +64,9 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+SETTLED = period(-2)  # the month the operator settles in the console
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A space with bank and telecom admitted, newco waiting; an agreement with three uses in
@@ -85,12 +88,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         )
         agreement = negotiate(bank, entry["offers"][0]["id"], ["psi.cardinality"])["agreement_id"]
         client = SignedClient("telecom", telecom_node.config.key())
+        # the months before last and last, by the nodes' clock: the suite runs on any day
         for finished, outcome in (
-            ("2026-10-03T10:00:00Z", "succeeded"),
-            ("2026-10-04T10:00:00Z", "succeeded"),
-            ("2026-10-05T10:00:00Z", "succeeded"),
-            ("2026-11-02T10:00:00Z", "denied"),
-            ("2026-11-03T10:00:00Z", "denied"),
+            (at(SETTLED, 3), "succeeded"),
+            (at(SETTLED, 4), "succeeded"),
+            (at(SETTLED, 5), "succeeded"),
+            (at(period(-1), 2), "denied"),
+            (at(period(-1), 3), "denied"),
         ):
             fields = {**USAGE_FIELDS, "id": f"urn:uuid:{uuid.uuid4()}", "agreement": agreement}
             fields |= {
@@ -262,10 +266,10 @@ def test_operator_admits_through_the_queue_settles_and_downloads_a_statement(
     operator = world["live"].operator()
     assert operator.get("/participants/newco")["status"] == "admitted"
 
-    page.select_option("#period", "2026-10")
+    page.select_option("#period", SETTLED)
     page.click("#settle")
     page.click("#confirm")
-    page.wait_for_url(re.compile(r".*/console/settlements/2026-10$"))
+    page.wait_for_url(re.compile(rf".*/console/settlements/{SETTLED}$"))
     assert page.inner_text("#fees") == "CN¥30.03"
     shot(page, shots, "settlement")
     page.click("#statements >> text=telecom")
@@ -278,7 +282,7 @@ def test_operator_admits_through_the_queue_settles_and_downloads_a_statement(
     assert page.inner_text("#net") == "CN¥28.53"
     shot(page, shots, "statement")
     actions = operator.get("/admin/actions")["actions"]
-    assert [(a["action"], a["target"]) for a in actions[:2]] == [("settle", "2026-10"), ("admit", "newco")]
+    assert [(a["action"], a["target"]) for a in actions[:2]] == [("settle", SETTLED), ("admit", "newco")]
     operator.close()
     page.goto(f"{world['url']}/console/actions")
     shot(page, shots, "actions")

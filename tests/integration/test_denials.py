@@ -9,6 +9,7 @@ import time
 import pytest
 
 from connectors.psi_jobs import CONSUMER_WITHHELD
+from node import clock
 from tds.errors import ApiError
 from tests.integration.conftest import agreed, c, ledger_for, negotiate, publish, run_job
 
@@ -76,9 +77,10 @@ def test_terminated_agreement(bank, telecom, operator, data) -> None:  # type: i
 
 def test_expired_agreement(bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
     # valid long enough for a slow machine to finish negotiating, then wait until it has expired
-    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=10)
+    # by the nodes' clock (node.clock: the suite may run with it moved to another date)
+    until = clock.now() + dt.timedelta(seconds=10)
     agreement = agreed(bank, telecom, data["telecom_csv"], [c("dateTime", "lt", until.isoformat())])
-    time.sleep(max(0.0, (until - dt.datetime.now(dt.UTC)).total_seconds()) + 0.5)
+    time.sleep(max(0.0, (until - clock.now()).total_seconds()) + 0.5)
     job = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
     assert job["status"] == "denied"
     assert "dateTime lt " in job["error"]

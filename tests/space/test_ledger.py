@@ -169,7 +169,7 @@ def test_unknown_party(members: Database) -> None:
 
 def test_leaves_committed_before_a_crash_get_their_head_on_restart(members: Database) -> None:
     with members.transaction() as session:  # the first step of an append, then the process dies
-        ledger.add_leaves(session, SPACE, "bank", [record(1), record(2)])
+        ledger.add_leaves(session, SPACE, "bank", [record(1), record(2)], NOW)
     with members.session() as session:
         assert ledger.latest_head(session) is None
     with members.transaction() as session:  # what the space does when it starts
