@@ -11,6 +11,7 @@ from contracts.documents import new_signed, sign_document
 from contracts.keys import SigningKey
 from contracts.treehead import ReceiptError, check_consistency, check_head, check_receipt
 from contracts.usage import build_record
+from node import clock
 from node.db import Database
 from space import agreements, ledger
 from space.errors import Conflict, NotFound, Refused
@@ -42,7 +43,7 @@ def record(i: int, **change: object) -> dict:
 
 
 def append(db: Database, *signed: dict, caller: str = "bank") -> list[dict]:
-    return ledger.append(db, SPACE, "http://space.test", caller, list(signed), lambda: NOW)
+    return ledger.append(db, SPACE, "http://space.test", caller, list(signed), clock.now)
 
 
 def leaves(db: Database) -> list[LedgerEntry]:
@@ -169,7 +170,7 @@ def test_unknown_party(members: Database) -> None:
 
 def test_leaves_committed_before_a_crash_get_their_head_on_restart(members: Database) -> None:
     with members.transaction() as session:  # the first step of an append, then the process dies
-        ledger.add_leaves(session, SPACE, "bank", [record(1), record(2)], NOW)
+        ledger.add_leaves(session, SPACE, "bank", [record(1), record(2)], clock.now())
     with members.session() as session:
         assert ledger.latest_head(session) is None
     with members.transaction() as session:  # what the space does when it starts
