@@ -48,9 +48,10 @@ class SpaceWord:
 
 @dataclass(frozen=True)
 class Facts:
-    """Everything :func:`decide` looks at. The space's word, the consumer's jurisdiction and the
-    dataset are gathered only for an agreement this consumer holds in FINALIZED state: no caller
-    makes the provider query the space about an agreement that is not its own."""
+    """Everything :func:`decide` looks at. The space's word is asked only about an agreement this
+    consumer holds in FINALIZED state (no caller makes the provider query the space about one
+    that is not its own), and the consumer's jurisdiction and the dataset only once the space
+    says the agreement is in force (a space that cannot answer refuses the job, whatever else)."""
 
     caller: str
     agreement: str
@@ -159,10 +160,13 @@ def gather(
     )
     if neg is None or not usable:
         return facts, None
+    space = ask_space(ctx, neg)
+    if space.state != "in force":  # decide denies on the space's word: nothing more to ask it
+        return replace(facts, space=space), None
     dataset = datasets.by_catalog_id(ctx, neg.dataset_id)
     gathered = replace(
         facts,
-        space=ask_space(ctx, neg),
+        space=space,
         jurisdiction=ctx.space.member(caller)["jurisdiction"],
         dataset_held=dataset is not None,
     )
