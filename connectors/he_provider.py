@@ -31,10 +31,8 @@ from policies.evaluate import check_result
 from sandbox.interface import WorkerJob
 from sandbox.ops.csvkeys import normalise_key
 
-Answer = tuple[dict[str, Any], list[bytes]]
 
-
-def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes]) -> Answer:
+def handle_job(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes]) -> provider.Answer:
     """A consumer's he.* request: its parameters checked (a malformed one is refused before any
     use is taken), then the skeleton: agreement and policy first, then the sandbox."""
     params = header.get("params")

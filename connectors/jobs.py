@@ -22,8 +22,6 @@ from policies.errors import UnknownOperation
 from sandbox import framing
 from sandbox.limits import MiB
 
-Answer = tuple[dict[str, Any], list[bytes]]  # a reply header and its blobs, framed by the web layer
-
 # the families this connector runs, for each role (the script family comes with issue 14)
 SUBMIT: dict[str, Callable[[Connector, dict[str, Any]], Job]] = {"psi": psi_jobs.submit, "he": he_jobs.submit}
 
@@ -70,7 +68,7 @@ def parse_request(body: bytes, cap: int) -> tuple[dict[str, Any], list[bytes]]:
     return header, blobs
 
 
-def handle_job(ctx: Connector, caller: str, body: bytes) -> Answer:
+def handle_job(ctx: Connector, caller: str, body: bytes) -> provider.Answer:
     """A consumer's job request at the provider: the reply header (with the signed usage
     record) and its blobs, or a problem carrying the record of the denial or failure."""
     header, blobs = parse_request(body, ctx.settings.max_body_mb * MiB)

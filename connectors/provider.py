@@ -41,6 +41,7 @@ class Computed:
 
 
 Compute = Callable[[Negotiation, Any], Computed]
+Answer = tuple[dict[str, Any], list[bytes]]  # a reply header and its blobs, framed by the web layer
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def provide(
     attempt_id: str,
     guarded: Guarded | None = None,
     on_end: Callable[[str, str], None] | None = None,
-) -> tuple[dict[str, Any], list[bytes]]:
+) -> Answer:
     """Run one job request through the skeleton; returns the reply header (with the signed
     ``usage_record``) and its blobs, or raises the attempt's problem (denied, failed) carrying
     the record. ``on_end(outcome, reason)`` runs before the record is written."""

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from connectors import attempts, datasets, guard, job_store, negotiation, records
+from connectors import attempts, datasets, guard, job_store, negotiation, provider, records
 from connectors.attempts import Attempt
 from connectors.context import Connector, log
 from connectors.errors import NotFound, Refused
@@ -52,7 +52,6 @@ from sandbox.limits import MiB
 
 MODE = "counted"
 OPERATION = "psi.cardinality"
-Answer = tuple[dict[str, Any], list[bytes]]  # a reply header and its blobs, framed by the web layer
 MAX_EPSILON = 10.0  # e^-10: noise of ±0.0001 rows — above this, ε is not a privacy parameter
 WAIT_S = 600.0  # how long the provider keeps a run's key and setup for the consumer's second step
 
@@ -116,7 +115,7 @@ def _refuse(ctx: Connector, caller: str, header: dict[str, Any], attempt: Attemp
     raise AssertionError(f"record_attempt returned for a {attempt.outcome} attempt")
 
 
-def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes]) -> Answer:
+def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes]) -> provider.Answer:
     """Step 1 at the provider: policy, reservation, and its own set encrypted under k_p."""
     end_expired(ctx)
     epsilon = check_epsilon(header.get("epsilon"))
@@ -175,7 +174,7 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
     return reply, [computed.blobs[0]]
 
 
-def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> Answer:
+def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.Answer:
     """Step 2 at the provider: the noisy count, k, the record."""
     end_expired(ctx)
     try:

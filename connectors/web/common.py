@@ -11,6 +11,7 @@ from flask import Response, current_app, request
 from connectors.context import Connector
 from connectors.errors import Refused
 from connectors.models import Token
+from connectors.provider import Answer
 from node import signing
 from node.signing import RemoteError
 from node.web import require_token
@@ -48,7 +49,7 @@ def space_call(func: Any, *args: Any, **kwargs: Any) -> Any:
         raise Refused(str(exc.problem.get("detail") or exc), status=exc.status or 502, kind="space") from exc
 
 
-def framed(answer: tuple[dict[str, Any], list[bytes]]) -> Response:
+def framed(answer: Answer) -> Response:
     """A job service's answer (reply header, blobs) as the framed HTTP body."""
     header, blobs = answer
     return Response(framing.encode(header, blobs), mimetype=framing.MEDIA_TYPE)
