@@ -46,7 +46,7 @@ from node import clock
 from node.db import Database, migrate
 from node.signing import SignedClient
 from policies.model import format_datetime
-from space import ledger
+from space import tree
 from space.models import LedgerHead, MerkleNode
 from tds.local import cluster, create_postgres_database, postgres_cluster
 
@@ -183,7 +183,7 @@ def build_million(db_url: str, leaves: int) -> bytes:
         assert head is not None
         head.size = leaves
     with database.session() as session:
-        root = ledger.root_at(session, leaves)
+        root = tree.root_at(session, leaves)
     database.dispose()
     return root
 
@@ -196,7 +196,7 @@ def proof_times(db_url: str, leaves: int, count: int, root: bytes) -> list[float
         for _ in range(count):
             index = rng.randrange(leaves)
             start = time.perf_counter()
-            proof = ledger.inclusion_proof(session, index, leaves)
+            proof = tree.inclusion_proof(session, index, leaves)
             times.append((time.perf_counter() - start) * 1000)
             leaf = merkle.leaf_hash(hashlib.sha256(index.to_bytes(8, "big")).digest())
             merkle.verify_inclusion(index, leaves, leaf, [bytes.fromhex(h) for h in proof], root)

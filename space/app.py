@@ -43,7 +43,7 @@ from node.db import Database
 from node.egress import GuardedBackend
 from node.models import utcnow
 from node.web import base_app
-from space import console, ledger
+from space import console, disputes, tree
 from space.models import SeenNonce
 from space.settings import SpaceSettings
 from space.web.admin import admin_api
@@ -71,8 +71,8 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
     space_key = key or config.key()
     with database.write_lock, database.transaction() as session:
         # leaves committed just before a crash get their signed head now
-        ledger.sign_head(session, space_key, config.url, utcnow())
-    ledger.adopt_late(database, space_key, config.url, utcnow)
+        tree.sign_head(session, space_key, config.url, utcnow())
+    disputes.adopt_late(database, space_key, config.url, utcnow)
     app.extensions["tds"] = {
         "db": database,
         "config": config,

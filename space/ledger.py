@@ -1,15 +1,15 @@
 """The usage ledger as a transparency log (RFC 9162 §2.1 hashing, proofs; signed tree heads).
 
 Appending is two steps, each its own transaction: :func:`add_leaves` commits the records with
-the perfect-subtree hashes they complete; only then :func:`sign_head` signs a tree head over
-them. A head is therefore never signed over leaves that could still be rolled back, and a crash
+the perfect-subtree hashes they complete; only then :func:`space.tree.sign_head` signs a tree
+head over them. A head is therefore never signed over leaves that could still be rolled back, and a crash
 between the two leaves committed leaves that the next :func:`sign_head` covers.
 
 Appends are idempotent by record id: the same record again gets the same receipt (its first
 head and the proof against it); the same document with its consumer's signature, which the leaf
 lacks, appends a countersignature leaf (:mod:`contracts.leaves`); other content under a known id
 is a conflict, raised as an alert for the operator and auditors. The operator's decision on a
-use its consumer never signed is a leaf too (:func:`decide`).
+use its consumer never signed is a leaf too (:func:`space.disputes.decide`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from contracts import leaves, merkle
@@ -28,16 +28,15 @@ from contracts.canonical import canonical_bytes
 from contracts.documents import new_signed, verify_document
 from contracts.errors import ContractError
 from contracts.keys import SigningKey
-from contracts.treehead import SPACE_SIGNER, record_leaf, tree_head_document
-from contracts.usage import BILLABLE, check_use, validate_record
+from contracts.treehead import SPACE_SIGNER, record_leaf
+from contracts.usage import check_use, validate_record
 from node.db import Database
 from policies.model import format_datetime
 from space import registry
-from space.errors import AlertingConflict, Conflict, NotFound, Refused, SpaceError
+from space.errors import AlertingConflict, NotFound, Refused
 from space.models import (
     Agreement,
     DailyUsage,
-    LateSignature,
     LedgerAlert,
     LedgerEntry,
     LedgerHead,
@@ -45,8 +44,8 @@ from space.models import (
     Participant,
     TreeHead,
 )
+from space.tree import MAX_PAGE, head, nodes, receipts, sign_head
 
-MAX_PAGE = 1000
 MAX_BATCH = 1000
 
 
@@ -106,42 +105,6 @@ def _check(session: Session, caller: str, signed: Any, known: LookedUp, now: dt.
     return record
 
 
-def head(session: Session, lock: bool = False) -> LedgerHead:
-    row = session.get(LedgerHead, 1, with_for_update=lock)
-    if row is None:
-        row = LedgerHead(id=1, size=0)
-        session.add(row)
-        session.flush()
-    return row
-
-
-# --- the subtree store ---------------------------------------------------------------------
-def nodes(session: Session, wanted: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
-    """Stored perfect-subtree hashes, in one query."""
-    keys = sorted(set(wanted))
-    if not keys:
-        return {}
-    by_level: dict[int, list[int]] = defaultdict(list)
-    for level, index in keys:
-        by_level[level].append(index)
-    # one IN list per level: both databases then walk the primary key (a row-value IN over
-    # (level, idx) makes SQLite scan the table)
-    condition = or_(
-        *(and_(MerkleNode.level == level, MerkleNode.index.in_(ids)) for level, ids in by_level.items())
-    )
-    rows = session.execute(select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(condition))
-    found = {(level, index): bytes(value) for level, index, value in rows}
-    missing = set(keys) - set(found)
-    if missing:
-        raise RuntimeError(f"the log's subtree store lacks {sorted(missing)[:3]}: it is damaged")
-    return found
-
-
-def root_at(session: Session, size: int) -> bytes:
-    table = nodes(session, merkle.decompose(0, size) if size else [])
-    return merkle.subtree_hash(0, size, table.__getitem__)
-
-
 # --- appending -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Added:
@@ -152,7 +115,7 @@ class Added:
 
 
 @dataclass
-class _Appender:
+class Appender:
     """The leaves one transaction adds, with the subtree hashes they complete."""
 
     session: Session
@@ -201,10 +164,10 @@ class _Appender:
         self.session.flush()
 
 
-def _appender(session: Session, caller: str, now: dt.datetime) -> tuple[LedgerHead, _Appender]:
+def open_appender(session: Session, caller: str, now: dt.datetime) -> tuple[LedgerHead, Appender]:
     log = head(session, lock=True)
     frontier = nodes(session, merkle.decompose(0, log.size) if log.size else [])
-    return log, _Appender(session, caller, now, log.size, frontier)
+    return log, Appender(session, caller, now, log.size, frontier)
 
 
 def add_leaves(
@@ -229,7 +192,7 @@ def add_leaves(
             select(LedgerEntry).where(LedgerEntry.record_id.in_(ids), LedgerEntry.kind == "usage")
         )
     }
-    log, appender = _appender(session, caller, now)
+    log, appender = open_appender(session, caller, now)
     results: list[Added] = []
     for signed, record in checked:
         known = existing.get(record["id"])
@@ -241,7 +204,7 @@ def add_leaves(
     return results
 
 
-def _again(appender: _Appender, key: SigningKey, known: LedgerEntry, signed: dict[str, Any]) -> Added:
+def _again(appender: Appender, key: SigningKey, known: LedgerEntry, signed: dict[str, Any]) -> Added:
     if canonical_bytes(known.signed["document"]) != canonical_bytes(signed["document"]):
         raise AlertingConflict(
             f"usage record {known.record_id} is already in the log (leaf {known.seq}) with other content",
@@ -322,206 +285,6 @@ def append(
                 found["countersignature"] = {"signed": entry.signed, "receipt": extra}
             out.append(found)
         return out
-
-
-# --- the operator's decisions on disputed uses ------------------------------------------------
-def disputed(session: Session, after: int = -1, limit: int = 100) -> list[LedgerEntry]:
-    """Billable uses whose consumer never signed, in the leaf or later, and no decision yet."""
-    settled_leaves = select(LedgerEntry.subject).where(LedgerEntry.kind != "usage")
-    query = (
-        select(LedgerEntry)
-        .where(
-            LedgerEntry.kind == "usage",
-            LedgerEntry.outcome.in_(BILLABLE),
-            LedgerEntry.seq > after,
-            LedgerEntry.record_id.not_in(settled_leaves.where(LedgerEntry.subject.is_not(None))),
-        )
-        .order_by(LedgerEntry.seq)
-    )
-    found = []
-    for entry in session.scalars(query):
-        if _consumer_signed(entry):
-            continue
-        found.append(entry)
-        if len(found) >= max(1, min(limit, MAX_PAGE)):
-            break
-    return found
-
-
-def _consumer_signed(entry: LedgerEntry) -> bool:
-    document = entry.signed.get("document") if isinstance(entry.signed, dict) else None
-    consumer = document.get("consumer") if isinstance(document, dict) else None
-    return consumer in (entry.signed.get("signatures") or {})
-
-
-def decide(
-    database: Database,
-    key: SigningKey,
-    log_id: str,
-    actor: str,
-    record_id: str,
-    verdict: str,
-    reason: str,
-    clock: Callable[[], dt.datetime],
-) -> dict[str, Any]:
-    """Appends the operator's decision on a disputed use (bill it, or void it) as a leaf signed by
-    the space; returns its receipt. Only a billable use its consumer never signed can be decided,
-    and only once."""
-    with database.write_lock:
-        with database.transaction() as session:
-            entry = entry_by_record(session, record_id)
-            record = entry.signed["document"]
-            if entry.kind != "usage" or entry.outcome not in BILLABLE:
-                raise Conflict(
-                    f"{record_id} is a {entry.kind} leaf with outcome {entry.outcome}: only a "
-                    f"{' or '.join(BILLABLE)} use can be disputed"
-                )
-            countersigned = countersignature_of(session, record_id)
-            if _consumer_signed(entry) or countersigned is not None:
-                where = f"leaf {countersigned.seq}" if countersigned is not None else "its own leaf"
-                raise Conflict(f"usage record {record_id} is not disputed: its consumer signed it ({where})")
-            try:
-                document = leaves.decision(
-                    record, entry.seq, verdict, reason, actor, format_datetime(clock())
-                )
-            except ContractError as exc:
-                raise Refused(str(exc), status=400) from exc
-            earlier = session.scalar(select(LedgerEntry).where(LedgerEntry.record_id == document["id"]))
-            if earlier is not None:
-                raise Conflict(
-                    f"usage record {record_id} was decided already: "
-                    f"{earlier.signed['document']['decision']} at leaf {earlier.seq}"
-                )
-            log, appender = _appender(session, actor, clock())
-            seq = appender.add(new_signed(document, SPACE_SIGNER, key), "decision", record)
-            appender.flush(log)
-        with database.transaction() as session:
-            sign_head(session, key, log_id, clock())
-    with database.session() as session:
-        return receipts(session, [seq])[0]
-
-
-def adopt_late(database: Database, key: SigningKey, log_id: str, clock: Callable[[], dt.datetime]) -> int:
-    """Countersignatures kept beside the log before migration 0007 become leaves (each checked
-    again: a row that does not verify is dropped with an alert). Returns how many rows it took."""
-    with database.write_lock:
-        with database.transaction() as session:
-            rows = list(session.scalars(select(LateSignature).order_by(LateSignature.received_at)))
-            if not rows:
-                return 0
-            log, appender = _appender(session, SPACE_SIGNER, clock())
-            for row in rows:
-                try:
-                    entry = entry_by_record(session, row.record_id)
-                    record = entry.signed["document"]
-                    document = leaves.countersignature(
-                        record, entry.seq, row.signer, row.signature, format_datetime(row.received_at)
-                    )
-                    leaves.check_countersignature(
-                        document, record, registry.get(session, row.signer).public_key
-                    )
-                except (ContractError, SpaceError) as exc:  # no such record or signer, or a bad signature
-                    reason = exc.detail if isinstance(exc, SpaceError) else str(exc)
-                    alert = {"kind": "late-signature-dropped", "record_id": row.record_id}
-                    raise_alert(session, {**alert, "submitted_by": row.signer, "detail": {"reason": reason}})
-                else:
-                    if countersignature_of(session, row.record_id) is None:
-                        appender.add(new_signed(document, SPACE_SIGNER, key), "countersignature", record)
-                session.delete(row)
-            appender.flush(log)
-        with database.transaction() as session:
-            sign_head(session, key, log_id, clock())
-    return len(rows)
-
-
-# --- tree heads ------------------------------------------------------------------------------
-def sign_head(session: Session, key: SigningKey, log_id: str, now: dt.datetime) -> TreeHead:
-    """The signed head for the log's committed size, signing one if there is none yet."""
-    size = head(session).size
-    latest = latest_head(session)
-    if latest is not None and latest.size == size:
-        return latest
-    root = root_at(session, size)
-    document = tree_head_document(log_id, size, root, format_datetime(now))
-    signed = new_signed(document, SPACE_SIGNER, key)
-    row = TreeHead(size=size, root_hash=root.hex(), signed=signed, issued_at=now)
-    session.add(row)
-    session.flush()
-    return row
-
-
-def latest_head(session: Session) -> TreeHead | None:
-    return session.scalar(select(TreeHead).order_by(TreeHead.size.desc()).limit(1))
-
-
-def heads(session: Session, after: int = -1, limit: int = 100) -> list[TreeHead]:
-    query = select(TreeHead).where(TreeHead.size > after).order_by(TreeHead.size)
-    return list(session.scalars(query.limit(max(1, min(limit, MAX_PAGE)))))
-
-
-def head_of_size(session: Session, size: int) -> TreeHead:
-    found = session.get(TreeHead, size)
-    if found is None:
-        raise NotFound(f"no signed tree head of size {size}; list them at /ledger/heads")
-    return found
-
-
-# --- proofs and receipts ---------------------------------------------------------------------
-def inclusion_proof(session: Session, index: int, size: int) -> list[str]:
-    try:
-        ranges = merkle.inclusion_ranges(index, size)
-    except merkle.ProofError as exc:
-        raise Refused(str(exc), status=400) from exc
-    table = nodes(session, merkle.needed_nodes(ranges))
-    return [h.hex() for h in merkle.hashes_for(ranges, table.__getitem__)]
-
-
-def consistency_proof(session: Session, old: int, new: int) -> list[str]:
-    current = head(session).size
-    if not 0 < old <= new <= current:
-        raise Refused(
-            f"consistency proof: expected 0 < from ≤ to ≤ {current}, got {old} and {new}", status=400
-        )
-    ranges = merkle.consistency_ranges(old, new)
-    table = nodes(session, merkle.needed_nodes(ranges))
-    return [h.hex() for h in merkle.hashes_for(ranges, table.__getitem__)]
-
-
-def receipt(session: Session, entry: LedgerEntry) -> dict[str, Any]:
-    """The leaf, the first signed head that includes it, and the inclusion proof against it:
-    the same bytes every time it is asked for."""
-    return receipts(session, [entry.seq])[0]
-
-
-def receipts(session: Session, seqs: list[int]) -> list[dict[str, Any]]:
-    """Receipts for several leaves, with the subtree hashes of all their proofs in one query."""
-    if not seqs:
-        return []
-    rows = {e.seq: e for e in session.scalars(select(LedgerEntry).where(LedgerEntry.seq.in_(seqs)))}
-    firsts: dict[int, TreeHead] = {}
-    candidates: list[TreeHead] = []
-    for seq in sorted(set(seqs)):
-        first = next((h for h in candidates if h.size > seq), None)
-        if first is None:
-            first = session.scalar(
-                select(TreeHead).where(TreeHead.size > seq).order_by(TreeHead.size).limit(1)
-            )
-            if first is None:
-                raise RuntimeError(f"leaf {seq} has no signed head yet; sign_head must run first")
-            candidates = [first]  # seqs ascend: a later leaf's first head is this one or later
-        firsts[seq] = first
-    ranges = {seq: merkle.inclusion_ranges(seq, firsts[seq].size) for seq in seqs}
-    table = nodes(session, merkle.needed_nodes(r for rs in ranges.values() for r in rs))
-    return [
-        {
-            "record_id": rows[seq].record_id,
-            "leaf_index": seq,
-            "leaf_hash": rows[seq].leaf_hash,
-            "tree_head": firsts[seq].signed,
-            "inclusion_proof": [h.hex() for h in merkle.hashes_for(ranges[seq], table.__getitem__)],
-        }
-        for seq in seqs
-    ]
 
 
 def entry_by_record(session: Session, record_id: str) -> LedgerEntry:

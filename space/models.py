@@ -155,7 +155,7 @@ class LedgerAlert(Base):
 
 class LateSignature(Base):
     """Before migration 0007: a countersignature kept beside its record's leaf. At start-up the
-    space appends each as a countersignature leaf and deletes the row (ledger.adopt_late)."""
+    space appends each as a countersignature leaf and deletes the row (disputes.adopt_late)."""
 
     __tablename__ = "late_signatures"
     record_id: Mapped[str] = mapped_column(String(60), primary_key=True)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from policies.model import format_datetime
-from space import ledger, settlement
+from space import settlement, tree
 from space.errors import Refused
 from space.models import Settlement
 
@@ -29,9 +29,9 @@ def preview(
         raise Refused(f"period {period} has not begun (it opens {format_datetime(start)})", status=409)
     if session.get(Settlement, period) is not None:
         raise Refused(f"period {period} is settled: read /settlements/{period}, not a preview", status=409)
-    head = ledger.latest_head(session)
-    tree = (head.size, head.root_hash) if head is not None else (0, "")
-    summary, statements, _ = settlement.compute(session, period, tree, commission_bp, now)
+    head = tree.latest_head(session)
+    covered = (head.size, head.root_hash) if head is not None else (0, "")
+    summary, statements, _ = settlement.compute(session, period, covered, commission_bp, now)
     marks = {"provisional": True, "as_of": format_datetime(now), "closes_at": format_datetime(end)}
     for document in (summary, *statements.values()):
         del document["settled_at"]  # not settled: its time is "as of"

@@ -42,7 +42,7 @@ from contracts.settlement import (
 )
 from contracts.usage import BILLABLE, check_use, timestamp, validate_record
 from policies.model import format_datetime
-from space import ledger, registry
+from space import registry, tree
 from space.errors import AlertingConflict, NotFound, Refused
 from space.models import (
     Agreement,
@@ -179,14 +179,14 @@ def _status(session: Session, entry: LedgerEntry, doc: dict[str, Any], later: li
 
 
 def compute(
-    session: Session, period: str, tree: tuple[int, str], commission_bp: int, settled_at: dt.datetime
+    session: Session, period: str, covered: tuple[int, str], commission_bp: int, settled_at: dt.datetime
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, tuple[int, float]]]:
     """(summary, statements by participant, (uses, median unit price) by sector) of a period,
-    over the first ``tree[0]`` leaves of the log (whose root is ``tree[1]``)."""
+    over the first ``covered[0]`` leaves of the log (whose root is ``covered[1]``)."""
     lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
     agreements_out = []
     prices: dict[str, list[int]] = defaultdict(list)
-    period_uses = _uses(session, period, tree[0])
+    period_uses = _uses(session, period, covered[0])
     for agreement_id, uses in sorted(period_uses.billed.items()):
         agreement = session.get(Agreement, agreement_id)
         assert agreement is not None  # _uses bills only uses of agreements the space recorded
@@ -221,14 +221,43 @@ def compute(
                 "split": [{**s.to_json(), "amount_fen": p} for s, p in zip(shares, parts, strict=True)],
             }
         )
+    log = {"tree_size": covered[0], "root_hash": covered[1]}
+    when = format_datetime(settled_at)
+    statements = _statements(period, log, when, lines, period_uses)
+    summary = {
+        "@type": "tds:Settlement",
+        "period": period,
+        "currency": "CNY",
+        "log": log,
+        "settled_at": when,
+        "commission_bp": commission_bp,
+        "agreements": agreements_out,
+        "fees_fen": sum(a["fee_fen"] for a in agreements_out),
+        "commission_fen": sum(a["commission_fen"] for a in agreements_out),
+        "disputed": period_uses.disputed,
+        "disputed_fen": sum(line["fee_fen"] for line in period_uses.disputed),
+        **({"voided": period_uses.voided} if period_uses.voided else {}),
+        "excluded": period_uses.excluded,
+    }
+    sectors = {sector: (len(values), median(values)) for sector, values in prices.items()}
+    return summary, statements, sectors
+
+
+def _statements(
+    period: str,
+    log: dict[str, Any],
+    when: str,
+    lines: dict[str, list[dict[str, Any]]],
+    period_uses: PeriodUses,
+) -> dict[str, dict[str, Any]]:
+    """Each party's statement: its lines, what it receives and pays, and the uses disputed or voided
+    that name it (as provider or consumer)."""
     disputed: dict[str, list[dict[str, Any]]] = defaultdict(list)
     voided: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for lines_of, found in ((disputed, period_uses.disputed), (voided, period_uses.voided)):
         for line in found:
             for party in (line["provider"], line["consumer"]):
                 lines_of[party].append(line)
-    log = {"tree_size": tree[0], "root_hash": tree[1]}
-    when = format_datetime(settled_at)
     statements = {}
     for participant in sorted(set(lines) | set(disputed) | set(voided)):
         own = lines.get(participant, [])
@@ -252,23 +281,7 @@ def compute(
             # there are some, so that periods settled before decisions existed keep their bytes
             **({"voided": voided[participant]} if voided.get(participant) else {}),
         }
-    summary = {
-        "@type": "tds:Settlement",
-        "period": period,
-        "currency": "CNY",
-        "log": log,
-        "settled_at": when,
-        "commission_bp": commission_bp,
-        "agreements": agreements_out,
-        "fees_fen": sum(a["fee_fen"] for a in agreements_out),
-        "commission_fen": sum(a["commission_fen"] for a in agreements_out),
-        "disputed": period_uses.disputed,
-        "disputed_fen": sum(line["fee_fen"] for line in period_uses.disputed),
-        **({"voided": period_uses.voided} if period_uses.voided else {}),
-        "excluded": period_uses.excluded,
-    }
-    sectors = {sector: (len(values), median(values)) for sector, values in prices.items()}
-    return summary, statements, sectors
+    return statements
 
 
 def statement_csv(document: dict[str, Any]) -> str:
@@ -299,13 +312,13 @@ def settle(
     if existing is not None:
         _check_unchanged(session, existing, key, commission_bp)
         return existing, False
-    head = ledger.latest_head(session)
-    tree = (head.size, head.root_hash) if head is not None else (0, "")
-    summary, statements, sectors = compute(session, period, tree, commission_bp, now)
+    head = tree.latest_head(session)
+    covered = (head.size, head.root_hash) if head is not None else (0, "")
+    summary, statements, sectors = compute(session, period, covered, commission_bp, now)
     row = Settlement(
         period=period,
         settled_at=now,
-        tree_size=tree[0],
+        tree_size=covered[0],
         summary=canonical_bytes(new_signed(summary, registry.SPACE_ID, key)).decode(),
     )
     session.add(row)
@@ -326,9 +339,9 @@ def settle(
 
 def _check_unchanged(session: Session, existing: Settlement, key: SigningKey, commission_bp: int) -> None:
     stored = _loads(existing.summary)
-    tree = (stored["document"]["log"]["tree_size"], stored["document"]["log"]["root_hash"])
+    covered = (stored["document"]["log"]["tree_size"], stored["document"]["log"]["root_hash"])
     summary, _, _ = compute(
-        session, existing.period, tree, stored["document"]["commission_bp"], existing.settled_at
+        session, existing.period, covered, stored["document"]["commission_bp"], existing.settled_at
     )
     later = _uses(session, existing.period, 1 << 62)
     counted = (

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from space import ledger
+from space import tree
 from space.models import (
     Agreement,
     CatalogEntry,
@@ -60,7 +60,7 @@ def _seq_bound(session: Session, moment: dt.datetime) -> int:
         .order_by(LedgerEntry.appended_at)
         .limit(1)
     )
-    return ledger.head(session).size if found is None else int(found)
+    return tree.head(session).size if found is None else int(found)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def log_page(session: Session, chosen: LogFilter, before: int | None, limit: int
     outcome); the other filters are checked on the rows that index yields. A filter whose
     matches are rare or absent therefore costs a bounded scan per page ("no more matches down to
     record N; search older"), never a walk through the whole log."""
-    top = ledger.head(session).size
+    top = tree.head(session).size
     low = 0
     if chosen.until is not None:
         top = min(top, _seq_bound(session, chosen.until))
@@ -170,8 +170,8 @@ def overview(session: Session) -> dict[str, Any]:
         "participants": counts(session, Participant.status),
         "datasets": counts(session, CatalogEntry.status),
         "agreements": counts(session, Agreement.state),
-        "log_size": ledger.head(session).size,
-        "head": ledger.latest_head(session),
+        "log_size": tree.head(session).size,
+        "head": tree.latest_head(session),
     }
 
 

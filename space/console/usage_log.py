@@ -19,7 +19,7 @@ from contracts.canonical import canonical_bytes
 from contracts.documents import verify_document
 from contracts.errors import SignatureError
 from contracts.treehead import SPACE_SIGNER
-from space import ledger
+from space import ledger, tree
 from space.console import queries
 from space.console.views import (
     FIELDS,
@@ -113,7 +113,7 @@ def log() -> Any:
     before = int_arg("before")
     with db().session() as session:
         page = queries.log_page(session, chosen, before)
-        size = ledger.head(session).size
+        size = tree.head(session).size
     return render_template(
         "log.html",
         rows=[row_view(e) for e in page.rows],
@@ -160,7 +160,7 @@ def record(seq: int) -> Any:
             for p in session.scalars(select(Participant).where(Participant.id.in_(signers)))
         }
         keys[SPACE_SIGNER] = tds("key").public_key
-        head = ledger.latest_head(session)
+        head = tree.latest_head(session)
         proof = None
         if head is not None and head.size > seq:
             proof = {
@@ -168,7 +168,7 @@ def record(seq: int) -> Any:
                 "leaf": _b64(canonical_bytes(signed)),
                 "leaf_hash": entry.leaf_hash,
                 "index": seq,
-                "proof": ledger.inclusion_proof(session, seq, head.size),
+                "proof": tree.inclusion_proof(session, seq, head.size),
                 "head": _b64(canonical_bytes(head.signed["document"])),
                 "head_signature": head.signed["signatures"][SPACE_SIGNER],
                 "space_key": tds("key").public_key,

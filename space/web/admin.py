@@ -11,7 +11,7 @@ from sqlalchemy import select
 from node.models import utcnow
 from node.problems import Problem
 from node.web import json_body, require_token
-from space import agreements, catalog, console, ledger, operator, registry
+from space import agreements, catalog, console, disputes, ledger, operator, registry
 from space.models import Participant, Token
 from space.web.common import (
     config,
@@ -31,14 +31,14 @@ def admin_disputes() -> Any:
     require_token(db(), Token, ("operator", "auditor"))
     numbers = int_args(after=-1, limit=100)
     with db().session() as session:
-        return {"disputed": [ledger.view(e) for e in ledger.disputed(session, **numbers)]}
+        return {"disputed": [ledger.view(e) for e in disputes.disputed(session, **numbers)]}
 
 
 @admin_api.post("/admin/disputes/<path:record_id>/decision")
 def admin_decide(record_id: str) -> Any:
     actor = operator_actor()
     body = json_body(("decision", "reason"))
-    receipt = ledger.decide(
+    receipt = disputes.decide(
         db(), space_key(), config().url, actor, record_id, body["decision"], body["reason"], utcnow
     )
     with db().transaction() as session:

@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, request
 
 from node.models import utcnow
 from node.web import json_body, require_token
-from space import ledger
+from space import ledger, tree
 from space.errors import NotFound, Refused
 from space.models import Token
 from space.web.common import (
@@ -60,7 +60,7 @@ def list_records() -> Any:
             operation=args.get("operation") or None,
             **numbers,
         )
-        latest = ledger.latest_head(session)
+        latest = tree.latest_head(session)
         return {
             "head": ledger.head_view(latest) if latest else None,
             "records": [ledger.view(e) for e in found],
@@ -76,7 +76,7 @@ def show_record(record_id: str) -> Any:
             raise Refused(f"{own} is not a party to usage record {record_id}", status=403)
         return {
             **ledger.view(entry),
-            "receipt": ledger.receipt(session, entry),
+            "receipt": tree.receipt(session, entry),
             "about": [ledger.view(e) for e in ledger.about(session, record_id)],
         }
 
@@ -85,7 +85,7 @@ def show_record(record_id: str) -> Any:
 def ledger_head() -> Any:
     reader()
     with db().session() as session:
-        latest = ledger.latest_head(session)
+        latest = tree.latest_head(session)
         if latest is None:
             raise NotFound("the log has no signed tree head yet")
         return ledger.head_view(latest)
@@ -95,9 +95,7 @@ def ledger_head() -> Any:
 def ledger_heads() -> Any:
     reader()
     with db().session() as session:
-        return {
-            "heads": [ledger.head_view(h) for h in ledger.heads(session, **int_args(after=-1, limit=100))]
-        }
+        return {"heads": [ledger.head_view(h) for h in tree.heads(session, **int_args(after=-1, limit=100))]}
 
 
 @ledger_api.get("/ledger/proof/inclusion")
@@ -105,8 +103,8 @@ def inclusion() -> Any:
     reader()
     numbers = int_args(index=-1, size=-1)
     with db().session() as session:
-        ledger.head_of_size(session, numbers["size"])  # proofs are against signed heads only
-        proof = ledger.inclusion_proof(session, numbers["index"], numbers["size"])
+        tree.head_of_size(session, numbers["size"])  # proofs are against signed heads only
+        proof = tree.inclusion_proof(session, numbers["index"], numbers["size"])
         return {"leaf_index": numbers["index"], "tree_size": numbers["size"], "proof": proof}
 
 
@@ -115,7 +113,7 @@ def consistency() -> Any:
     reader()
     numbers = int_args(first=0, second=0)
     with db().session() as session:
-        proof = ledger.consistency_proof(session, numbers["first"], numbers["second"])
+        proof = tree.consistency_proof(session, numbers["first"], numbers["second"])
         return {**numbers, "proof": proof}
 
 

@@ -18,7 +18,7 @@ from contracts.treehead import check_receipt
 from contracts.usage import build_record
 from node import clock
 from node.db import Database
-from space import ledger
+from space import disputes, ledger, tree
 from space.errors import Conflict, NotFound, Refused
 from space.models import LateSignature, LedgerAlert, LedgerEntry, MerkleNode
 from tests.attacks.test_forged_bills import PERIOD, append, fields
@@ -45,7 +45,7 @@ def provider_only(db: Database, fee: int = 700) -> tuple[str, dict[str, Any]]:
 def decide(
     db: Database, record_id: str, verdict: Any, reason: Any = "the consumer confirmed by phone"
 ) -> dict:
-    return ledger.decide(
+    return disputes.decide(
         db, SPACE, "http://space.test", "operator Wang", record_id, verdict, reason, lambda: NOW
     )
 
@@ -54,7 +54,7 @@ def log_of(db: Database) -> dict[str, Any]:
     with db.session() as session:
         return {
             "records": [ledger.view(e) for e in ledger.entries(session, limit=1000)],
-            "heads": [h.signed for h in ledger.heads(session)],
+            "heads": [h.signed for h in tree.heads(session)],
         }
 
 
@@ -91,7 +91,7 @@ def test_deleting_a_late_countersignature_unbills_the_use_but_auditors_see_it(ma
     with market.transaction() as session:  # the operator rewrites its database
         session.execute(delete(LedgerEntry).where(LedgerEntry.kind == "countersignature"))
         session.execute(delete(MerkleNode).where(MerkleNode.level == 0, MerkleNode.index == 1))
-        ledger.head(session).size = 1
+        tree.head(session).size = 1
     summary = settle(market, PERIOD)[0]["document"]
     assert (summary["fees_fen"], len(summary["disputed"])) == (0, 1)  # un-billed …
     assert audited(market, seen) == ["head of size 2: the log has only 1 records"]  # … and caught
@@ -120,7 +120,7 @@ def test_the_operators_decision_on_a_disputed_use_is_a_signed_leaf(
     _, alone = provider_only(market)
     record_id = alone["document"]["id"]
     with market.session() as session:
-        assert [e.record_id for e in ledger.disputed(session)] == [record_id]
+        assert [e.record_id for e in disputes.disputed(session)] == [record_id]
     receipt = decide(market, record_id, verdict)
     leaf = log_of(market)["records"][receipt["leaf_index"]]
     assert check_receipt(receipt, leaf["signed"], SPACE.public_key).size == 2
@@ -131,7 +131,7 @@ def test_the_operators_decision_on_a_disputed_use_is_a_signed_leaf(
     )
     assert leaf["signed"]["document"]["decided_by"] == "operator Wang"
     with market.session() as session:
-        assert ledger.disputed(session) == []
+        assert disputes.disputed(session) == []
     summary = settle(market, PERIOD)[0]["document"]
     assert (summary["fees_fen"], len(summary["disputed"]), len(summary.get("voided", []))) == (
         fees,
@@ -196,7 +196,7 @@ def test_countersignatures_kept_beside_the_log_by_an_older_version_become_leaves
     with market.transaction() as session:
         session.add(LateSignature(record_id=record_id, signer="bank", signature=good))
         session.add(LateSignature(record_id="urn:uuid:gone", signer="bank", signature=good))
-    assert ledger.adopt_late(market, SPACE, "http://space.test", lambda: NOW) == 2
+    assert disputes.adopt_late(market, SPACE, "http://space.test", lambda: NOW) == 2
     with market.session() as session:
         assert session.scalars(select(LateSignature)).all() == []
         (alert,) = session.scalars(select(LedgerAlert)).all()

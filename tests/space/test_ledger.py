@@ -13,7 +13,7 @@ from contracts.treehead import ReceiptError, check_consistency, check_head, chec
 from contracts.usage import build_record
 from node import clock
 from node.db import Database
-from space import agreements, ledger
+from space import agreements, ledger, tree
 from space.errors import Conflict, NotFound, Refused
 from space.models import LedgerEntry, TreeHead
 from tests.conftest import ALICE, BOB, MALLORY, USAGE_FIELDS
@@ -67,10 +67,10 @@ def test_heads_are_consistent_and_the_root_is_recomputable(members: Database) ->
     append(members, *[record(i) for i in range(10)])
     append(members, record(10))
     with members.session() as session:
-        heads = ledger.heads(session)
+        heads = tree.heads(session)
         assert [h.size for h in heads] == [10, 11]
         old, new = (check_head(h.signed, SPACE.public_key) for h in heads)
-        check_consistency(old, new, ledger.consistency_proof(session, 10, 11))
+        check_consistency(old, new, tree.consistency_proof(session, 10, 11))
     data = [bytes.fromhex(e.leaf_hash) for e in leaves(members)]
 
     def mth(hashes: list[bytes]) -> bytes:
@@ -172,9 +172,9 @@ def test_leaves_committed_before_a_crash_get_their_head_on_restart(members: Data
     with members.transaction() as session:  # the first step of an append, then the process dies
         ledger.add_leaves(session, SPACE, "bank", [record(1), record(2)], clock.now())
     with members.session() as session:
-        assert ledger.latest_head(session) is None
+        assert tree.latest_head(session) is None
     with members.transaction() as session:  # what the space does when it starts
-        signed = ledger.sign_head(session, SPACE, "http://space.test", NOW)
+        signed = tree.sign_head(session, SPACE, "http://space.test", NOW)
     assert signed.size == 2
     receipt = append(members, record(1))[0]
     check_receipt(receipt, record(1), SPACE.public_key)
@@ -195,6 +195,6 @@ def test_proof_requests_out_of_range_are_refused(members: Database) -> None:
     append(members, record(1), record(2))
     with members.session() as session:
         with pytest.raises(Refused, match="leaf index 2 is outside a tree of size 2"):
-            ledger.inclusion_proof(session, 2, 2)
+            tree.inclusion_proof(session, 2, 2)
         with pytest.raises(Refused, match=r"expected 0 < from ≤ to ≤ 2, got 1 and 3"):
-            ledger.consistency_proof(session, 1, 3)
+            tree.consistency_proof(session, 1, 3)
