@@ -67,6 +67,7 @@ class Negotiation(Base):
     uses: Mapped[int] = mapped_column(Integer, default=0)  # provider: uses granted so far
     epsilon_spent: Mapped[float] = mapped_column(Float, default=0.0)  # provider: DP budget used
     price: Mapped[dict[str, Any] | None]  # consumer: the price it accepts; provider: a proposed price
+    approval: Mapped[str | None] = mapped_column(String(10))  # provider: automatic | manual
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -11,17 +11,17 @@ Consumer                                  Provider
 
 Either side may send ContractNegotiationTerminationMessage at any time; a finalized
 agreement terminated this way is also terminated at the space. Follow-up messages are sent
-in the background, so every handler answers at once (DSP's asynchronous callbacks).
+in the background, so every handler answers at once (DSP's asynchronous callbacks). This
+module holds the states, the consumer's side and termination; the provider's side is
+:mod:`connectors.negotiation_provider`.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sqlalchemy import or_, select
 
-from connectors import datasets
 from connectors.context import Connector, log
 from connectors.errors import Conflict, NotFound, Refused
 from connectors.models import Negotiation
@@ -29,17 +29,14 @@ from contracts import dsp
 from contracts.agreements import (
     State,
     advance,
-    build_agreement,
     check_agreement_matches,
     new_pid,
 )
-from contracts.documents import new_signed, sign_document, verify_document
+from contracts.documents import sign_document, verify_document
 from contracts.errors import ContractError
-from contracts.offers import parse_offer, parse_price
-from node.models import utcnow
+from contracts.offers import parse_price
 from node.problems import Problem
 from node.signing import RemoteError
-from policies.evaluate import NEGOTIATION_DEFERRABLE, evaluate
 
 
 def dsp_error(status: int, consumer_pid: str, provider_pid: str, code: str, reasons: list[str]) -> Problem:
@@ -67,7 +64,7 @@ def find(ctx: Connector, ref: str, role: str | None = None) -> Negotiation:
     return found
 
 
-def _move(ctx: Connector, neg_id: str, target: State, **changes: Any) -> Negotiation:
+def move(ctx: Connector, neg_id: str, target: State, **changes: Any) -> Negotiation:
     """Advance a negotiation's state (checked by the DSP state machine) and apply changes."""
     with ctx.db.write_lock, ctx.db.transaction() as session:
         neg = session.get(Negotiation, neg_id, with_for_update=True)
@@ -99,6 +96,7 @@ def view(neg: Negotiation) -> dict[str, Any]:
         "price": neg.price,
         "reason": neg.reason,
         "decision": neg.decision,
+        "approval": neg.approval,
         "agreement": neg.agreement,
         "updated_at": neg.updated_at.isoformat(),
     }
@@ -163,7 +161,7 @@ def request(
         answer = ctx.client.send("POST", f"{neg.peer_endpoint}/negotiations/request", json=body).json()
     except RemoteError as exc:
         reasons = exc.problem.get("reason") or [exc.problem.get("detail") or str(exc)]
-        return _move(
+        return move(
             ctx,
             neg.id,
             State.TERMINATED,
@@ -203,7 +201,7 @@ def on_agreement(ctx: Connector, caller: str, consumer_pid: str, body: dict[str,
     except ContractError as exc:
         raise Refused(f"agreement refused: {exc}") from exc
     countersigned = sign_document(signed, ctx.id, ctx.key)
-    _move(
+    move(
         ctx,
         neg.id,
         State.AGREED,
@@ -239,176 +237,8 @@ def on_event(ctx: Connector, caller: str, consumer_pid: str, body: dict[str, Any
     if body.get("eventType") != "FINALIZED":
         raise Refused(f"eventType {body.get('eventType')!r}: a consumer accepts FINALIZED", status=400)
     if neg.state == State.AGREED:
-        _move(ctx, neg.id, State.VERIFIED)
-    _move(ctx, neg.id, State.FINALIZED)
-
-
-# --- provider side ----------------------------------------------------------------------------
-def on_request(ctx: Connector, caller: str, body: dict[str, Any]) -> tuple[Negotiation, bool]:
-    """Handle ContractRequestMessage: evaluate the offer's policy before anything is stored."""
-    consumer_pid = body.get("consumerPid")
-    offer = body.get("offer")
-    if (
-        body.get("@type") != "ContractRequestMessage"
-        or not isinstance(consumer_pid, str)
-        or not isinstance(offer, dict)
-    ):
-        raise Refused("expected a ContractRequestMessage with consumerPid and offer", status=400)
-    provider_pid = new_pid()
-    found = datasets.by_offer(ctx, str(offer.get("@id")))
-    if found is None:
-        raise dsp_error(
-            404, consumer_pid, provider_pid, "unknown-offer", [f"no offer {offer.get('@id')!r} here"]
-        )
-    dataset, offer_doc = found
-    parsed = parse_offer(offer_doc)
-    operations = [p.get("action") for p in offer.get("permission", []) if isinstance(p, dict)]
-    purpose = body.get("tds:purpose")
-    if not operations or not isinstance(purpose, str) or not purpose:
-        raise dsp_error(
-            400,
-            consumer_pid,
-            provider_pid,
-            "bad-request",
-            ["name the operations as offer.permission[].action and the purpose as tds:purpose"],
-        )
-    proposed = None
-    if body.get("tds:price") is not None:
-        try:
-            proposed = parse_price(body["tds:price"]).to_json()
-        except ContractError as exc:
-            raise dsp_error(400, consumer_pid, provider_pid, "bad-price", [f"tds:price: {exc}"]) from exc
-    member = ctx.space.member(caller)
-    if body.get("callbackAddress") != member["endpoint"] + "/dsp":
-        raise dsp_error(
-            400,
-            consumer_pid,
-            provider_pid,
-            "bad-callback",
-            [f"callbackAddress must be the consumer's registered endpoint {member['endpoint']}/dsp"],
-        )
-    context = {
-        "purpose": purpose,
-        "recipient": caller,
-        "jurisdiction": member["jurisdiction"],
-        "dateTime": utcnow(),
-    }
-    decisions = {op: evaluate(parsed.policy, str(op), context, NEGOTIATION_DEFERRABLE) for op in operations}
-    denied = [d.summary for d in decisions.values() if not d.permitted]
-    neg = Negotiation(
-        id=provider_pid,
-        role="provider",
-        consumer_pid=consumer_pid,
-        provider_pid=provider_pid,
-        peer_id=caller,
-        peer_endpoint=body["callbackAddress"],
-        offer_id=str(offer["@id"]),
-        dataset_id=str(dataset.catalog_id),
-        purpose=purpose,
-        operations=list(dict.fromkeys(operations)),
-        state=State.TERMINATED if denied else State.REQUESTED,
-        decision={op: d.to_json() for op, d in decisions.items()},
-        reason="; ".join(denied) or None,
-        price=proposed,
-    )
-    with ctx.db.transaction() as session:
-        session.add(neg)
-    if denied:
-        raise dsp_error(403, consumer_pid, provider_pid, "policy", denied)
-    # a price other than the listed one is for a person to accept
-    automatic = parsed.auto_approve and proposed in (None, parsed.price.to_json())
-    if automatic:
-        ctx.background(approve, ctx, neg.id)
-    return neg, automatic
-
-
-def approve(ctx: Connector, ref: str) -> Negotiation:
-    """Agree: build and sign the agreement, then send it to the consumer."""
-    neg = find(ctx, ref, role="provider")
-    if neg.state != State.REQUESTED:
-        raise Conflict(f"negotiation {neg.id} is {neg.state}; only a REQUESTED one can be approved")
-    found = datasets.by_offer(ctx, neg.offer_id)
-    if found is None:
-        raise NotFound(f"offer {neg.offer_id} is no longer published here")
-    document = build_agreement(
-        offer_id=neg.offer_id,
-        offer=parse_offer(found[1]),
-        dataset_id=neg.dataset_id,
-        provider=ctx.id,
-        consumer=neg.peer_id,
-        purpose=neg.purpose,
-        operations=neg.operations,
-        consumer_pid=neg.consumer_pid,
-        provider_pid=neg.id,
-        now=utcnow(),
-    )
-    if neg.price is not None:
-        document["tds:price"] = neg.price  # the price the consumer proposed, now agreed
-    signed = new_signed(document, ctx.id, ctx.key)
-    neg = _move(ctx, neg.id, State.AGREED, agreement=signed, agreement_id=document["@id"])
-    ctx.background(_send_agreement, ctx, neg.id)
-    return neg
-
-
-def _send_agreement(ctx: Connector, neg_id: str) -> None:
-    neg = find(ctx, neg_id)
-    assert neg.agreement is not None
-    body = dsp.agreement_message(
-        provider_pid=neg.id,
-        consumer_pid=neg.consumer_pid,
-        agreement=neg.agreement["document"],
-        callback=ctx.dsp_url,
-        signatures=neg.agreement["signatures"],
-    )
-    try:
-        ctx.client.send("POST", f"{neg.peer_endpoint}/negotiations/{neg.consumer_pid}/agreement", json=body)
-    except RemoteError as exc:
-        log.warning("consumer refused agreement %s: %s", neg.agreement_id, exc)
-        _move(ctx, neg.id, State.TERMINATED, reason=f"consumer refused the agreement: {exc}")
-
-
-def on_verification(ctx: Connector, caller: str, provider_pid: str, body: dict[str, Any]) -> None:
-    neg = find(ctx, provider_pid, role="provider")
-    if caller != neg.peer_id:
-        raise Refused(f"{caller} is not the consumer of negotiation {provider_pid}", status=403)
-    if neg.agreement is None or neg.state != State.AGREED:
-        raise Conflict(f"negotiation {provider_pid} is {neg.state}; nothing to verify")
-    signature = body.get("tds:signature")
-    signed = {
-        "document": neg.agreement["document"],
-        "signatures": {**neg.agreement["signatures"], caller: signature},
-    }
-    keys = {ctx.id: ctx.key.public_key, caller: ctx.space.member(caller)["public_key"]}
-    try:
-        verify_document(signed, keys, keys.__getitem__)
-    except ContractError as exc:
-        raise Refused(f"agreement verification refused: {exc}") from exc
-    _move(ctx, neg.id, State.VERIFIED, agreement=signed)
-    ctx.background(_finalize, ctx, neg.id)
-
-
-RECORD_ATTEMPTS = (0.0, 1.0, 4.0, 15.0)  # seconds to wait before each try to record at the space
-
-
-def _finalize(ctx: Connector, neg_id: str) -> None:
-    """Record the agreement at the space (retrying a space that is briefly away), then finalize."""
-    neg = find(ctx, neg_id)
-    assert neg.agreement is not None
-    for attempt, pause in enumerate(RECORD_ATTEMPTS, 1):
-        time.sleep(pause)
-        try:
-            ctx.space.record_agreement(neg.agreement)
-            break
-        except RemoteError as exc:
-            if exc.status not in (0, 502, 503, 504) or attempt == len(RECORD_ATTEMPTS):
-                terminate(ctx, neg.id, f"the space did not record the agreement: {exc}")
-                raise
-    _move(ctx, neg.id, State.FINALIZED)
-    ctx.client.send(
-        "POST",
-        f"{neg.peer_endpoint}/negotiations/{neg.consumer_pid}/events",
-        json=dsp.event_message(provider_pid=neg.id, consumer_pid=neg.consumer_pid, event_type="FINALIZED"),
-    )
+        move(ctx, neg.id, State.VERIFIED)
+    move(ctx, neg.id, State.FINALIZED)
 
 
 # --- either side ------------------------------------------------------------------------------
@@ -416,7 +246,7 @@ def terminate(ctx: Connector, ref: str, reason: str) -> Negotiation:
     """End a negotiation or agreement here, at the peer and (if recorded) at the space."""
     neg = find(ctx, ref)
     was_finalized = neg.state == State.FINALIZED
-    neg = _move(ctx, neg.id, State.TERMINATED, reason=reason or "terminated")
+    neg = move(ctx, neg.id, State.TERMINATED, reason=reason or "terminated")
     peer_pid = neg.provider_pid if neg.role == "consumer" else neg.consumer_pid
     try:
         if neg.provider_pid:  # a request the provider never answered is unknown to it
@@ -438,7 +268,7 @@ def terminated_at_the_space(ctx: Connector, neg: Negotiation, reason: str) -> No
     """The space says the agreement is terminated (by the operator, or by a party whose message
     never reached us): so it is here too."""
     if neg.state != State.TERMINATED:
-        _move(ctx, neg.id, State.TERMINATED, reason=reason)
+        move(ctx, neg.id, State.TERMINATED, reason=reason)
 
 
 def termination_reason(agreement_id: str, recorded: dict[str, Any]) -> str:
@@ -461,4 +291,4 @@ def on_termination(ctx: Connector, caller: str, pid: str, body: dict[str, Any]) 
     if neg.state == State.TERMINATED:
         return
     reasons = body.get("reason") or ["terminated by the peer"]
-    _move(ctx, neg.id, State.TERMINATED, reason="; ".join(map(str, reasons)))
+    move(ctx, neg.id, State.TERMINATED, reason="; ".join(map(str, reasons)))

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from connectors import datasets, negotiation, outbox
+from connectors import datasets, negotiation, negotiation_provider, outbox
 from connectors.errors import Refused
 from connectors.web.common import admin, ctx, space_call
 from contracts.agreements import State
@@ -100,7 +100,7 @@ def show_contract(ref: str) -> Any:
 @api.post("/api/contracts/<path:ref>/approve")
 def approve_contract(ref: str) -> Any:
     admin()
-    return negotiation.view(negotiation.approve(ctx(), ref))
+    return negotiation.view(negotiation_provider.approve(ctx(), ref))
 
 
 @api.post("/api/contracts/<path:ref>/reject")

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
-from connectors import negotiation
+from connectors import negotiation, negotiation_provider
 from connectors.errors import Refused
 from connectors.web.common import ctx, peer
 from contracts import dsp as messages
@@ -21,7 +21,7 @@ dsp = Blueprint("dsp", __name__)
 @dsp.post("/dsp/negotiations/request")
 def dsp_request() -> Any:
     caller = peer()
-    neg, _ = negotiation.on_request(ctx(), caller, json_body())
+    neg = negotiation_provider.on_request(ctx(), caller, json_body())
     body = messages.contract_negotiation(consumer_pid=neg.consumer_pid, provider_pid=neg.id, state=neg.state)
     return jsonify(body), 201
 
@@ -39,7 +39,7 @@ def dsp_show(pid: str) -> Any:
 
 @dsp.post("/dsp/negotiations/<path:pid>/agreement/verification")
 def dsp_verification(pid: str) -> Any:
-    negotiation.on_verification(ctx(), peer(), pid, json_body())
+    negotiation_provider.on_verification(ctx(), peer(), pid, json_body())
     return {}
 
 

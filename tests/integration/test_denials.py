@@ -277,9 +277,12 @@ def test_a_proposed_price_waits_for_the_provider_and_is_what_the_jobs_charge(
     asked = {"model": "per_job", "amount_fen": 4000}
     neg = bank.post("/api/contracts", {**request, "price": asked})
     waiting = bank.wait_for(f"/api/contracts/{neg['id']}", lambda n: n["provider_pid"], 20)
-    time.sleep(1)  # an automatic approval would have come by now
+    at_provider = telecom.get(f"/api/contracts/{waiting['provider_pid']}")
+    # the provider decided, when the request came, that a person approves it: nothing is sent
+    # to the consumer until one does
+    assert (at_provider["state"], at_provider["approval"]) == ("REQUESTED", "manual")
+    assert at_provider["price"] == {**asked, "currency": "CNY"}
     assert bank.get(f"/api/contracts/{neg['id']}")["state"] == "REQUESTED"
-    assert telecom.get(f"/api/contracts/{waiting['provider_pid']}")["price"] == {**asked, "currency": "CNY"}
     telecom.post(f"/api/contracts/{waiting['provider_pid']}/approve")
     done = bank.wait_for(f"/api/contracts/{neg['id']}", lambda n: n["state"] == "FINALIZED", 20)
     assert done["agreement"]["document"]["tds:price"] == {**asked, "currency": "CNY"}

@@ -70,7 +70,9 @@ def test_agreement_is_signed_by_both_and_recorded_at_the_space(live, bank, telec
     assert recorded["state"] == "FINALIZED"
     assert sorted(recorded["signed"]["signatures"]) == ["bank", "telecom"]
     assert recorded["signed"] == bank.get(f"/api/contracts/{agreement}")["agreement"]
-    assert telecom.get(f"/api/contracts/{agreement}")["state"] == "FINALIZED"
+    at_provider = telecom.get(f"/api/contracts/{agreement}")
+    assert (at_provider["state"], at_provider["approval"]) == ("FINALIZED", "automatic")
+    assert bank.get(f"/api/contracts/{agreement}")["approval"] is None  # the consumer approves nothing
     message = {
         "@context": ["https://w3id.org/dspace/2025/1/context.jsonld"],
         "@type": "ContractAgreementMessage",
