@@ -22,9 +22,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.context import Connector, log
-from connectors.models import Job, Negotiation, OutboxRecord, OutboxState
+from connectors.models import Job, JobStatus, Negotiation, OutboxRecord, OutboxState
 from contracts.documents import new_signed
-from contracts.usage import build_record
+from contracts.usage import Outcome, build_record
 from node.models import utcnow
 from policies.model import format_datetime
 
@@ -83,7 +83,7 @@ def reserve(
             agreement_id=str(header["agreement"]),
             peer_id=caller,
             operation=str(header["operation"]),
-            status="running",
+            status=JobStatus.RUNNING,
             phase=PENDING,
             consumer_set_size=header.get("consumer_set_size"),
             metrics={PENDING: pending},
@@ -154,7 +154,7 @@ def finish(
     job.status, job.phase, job.progress = attempt.outcome, "done", 1.0
     job.consumer_set_size = header.get("consumer_set_size")
     job.provider_set_size = attempt.provider_set_size
-    job.error = None if attempt.outcome == "succeeded" else attempt.reason
+    job.error = None if attempt.outcome == Outcome.SUCCEEDED else attempt.reason
     job.backend, job.record_id, job.metrics, job.finished_at = (
         ctx.backend.name,
         record["id"],
@@ -170,13 +170,15 @@ def recover(ctx: Connector) -> dict[str, int]:
     counts = {"provider": 0, "consumer": 0}
     with ctx.db.session() as session:
         pending = list(session.scalars(select(Job).where(Job.role == "provider", Job.phase == PENDING)))
-        running = list(session.scalars(select(Job.id).where(Job.role == "consumer", Job.status == "running")))
+        running = list(
+            session.scalars(select(Job.id).where(Job.role == "consumer", Job.status == JobStatus.RUNNING))
+        )
     for job in pending:
         held = dict((job.metrics or {}).get(PENDING) or {})
         header = {key: held.get(key) for key in ("job", "agreement", "operation", "consumer_set_size")}
         started = dt.datetime.fromisoformat(str(held.get("started")).replace("Z", "+00:00"))
         attempt = Attempt(
-            "failed", INTERRUPTED_PROVIDER, 500, held.get("dataset"), held.get("purpose"), 0, started
+            Outcome.FAILED, INTERRUPTED_PROVIDER, 500, held.get("dataset"), held.get("purpose"), 0, started
         )
         record, signed = sign_record(ctx, job.peer_id, header, attempt)
         with ctx.db.transaction() as session:
@@ -205,7 +207,12 @@ def recover(ctx: Connector) -> dict[str, int]:
         counts["provider"] += 1
     for job_id in running:
         ctx.db.update(
-            Job, job_id, status="failed", phase="done", error=INTERRUPTED_CONSUMER, finished_at=utcnow()
+            Job,
+            job_id,
+            status=JobStatus.FAILED,
+            phase="done",
+            error=INTERRUPTED_CONSUMER,
+            finished_at=utcnow(),
         )
         counts["consumer"] += 1
     if any(counts.values()):

@@ -32,9 +32,10 @@ from connectors.consumer_input import input_keys
 from connectors.context import Connector
 from connectors.errors import Refused
 from connectors.he_params import aggregate_params
-from connectors.models import Job, Negotiation, OutboxRecord, OutboxState
+from connectors.models import Job, JobStatus, Negotiation, OutboxRecord, OutboxState
 from contracts.agreements import State
 from contracts.errors import ContractError
+from contracts.usage import Outcome
 from node.models import utcnow
 from node.signing import RemoteError
 from sandbox import framing
@@ -76,7 +77,7 @@ def submit(ctx: Connector, body: dict[str, Any]) -> Job:
         agreement_id=negs[0].agreement_id,
         peer_id=negs[0].peer_id,
         operation=op,
-        status="running",
+        status=JobStatus.RUNNING,
         phase="queued",
         consumer_set_size=size,
         metrics={"request": {k: v for k, v in request.items() if k != "ids"}},
@@ -137,12 +138,15 @@ def _ask(
             timeout=float(ctx.settings.limits.wall_seconds + 60),
         )
     except RemoteError as exc:
-        outcome = "denied" if exc.status == 403 else "failed"
+        outcome = Outcome.DENIED if exc.status == 403 else Outcome.FAILED
         return {"usage_record": exc.problem.get("usage_record"), "outcome": outcome,
                 "reason": exc.problem.get("detail") or str(exc)}, []  # fmt: skip
     reply, blobs = framing.decode(answer.content, ctx.settings.limits.output_mb * MiB)
     # a 200 is a success, or a withheld part (k not met) that the provider's record says so
-    return {**reply, "outcome": "withheld" if reply.get("outcome") == "withheld" else "succeeded"}, blobs
+    return {
+        **reply,
+        "outcome": Outcome.WITHHELD if reply.get("outcome") == Outcome.WITHHELD else Outcome.SUCCEEDED,
+    }, blobs
 
 
 def _keep_records(
@@ -232,7 +236,7 @@ def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
                 n.agreement_id: (r.get("contribution") or r.get("reason"))
                 for n, r in zip(negs, replies, strict=True)
             }
-            if not any(r["outcome"] == "succeeded" for r in replies):
+            if not any(r["outcome"] == Outcome.SUCCEEDED for r in replies):
                 reasons = "; ".join(f"{a}: {r}" for a, r in answers.items())
                 job_store.fail(ctx, job_id, f"no provider contributed: {reasons}", metrics)
                 return
@@ -254,8 +258,8 @@ def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
                 "answers": state["answers"],
             }
             error = "; ".join(problems) or None
-            job_store.update(ctx, job_id, status="succeeded", phase="done", progress=1.0, result=result,
-                             error=error, metrics=metrics, finished_at=utcnow())  # fmt: skip
+            job_store.update(ctx, job_id, status=JobStatus.SUCCEEDED, phase="done", progress=1.0,
+                             result=result, error=error, metrics=metrics, finished_at=utcnow())  # fmt: skip
     finally:
         if decryption is not None:
             decryption.cancel()
@@ -304,7 +308,7 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
             reply, blobs = _ask(ctx, neg, header, [public, json.dumps(request["ids"]).encode(), *weights])
             metrics["provider_s"] = round(time.perf_counter() - clock, 3)
             problems, deliver = _keep_records(ctx, job_id, "he.score", [(neg, reply)])
-            if reply["outcome"] != "succeeded":
+            if reply["outcome"] != Outcome.SUCCEEDED:
                 error = f"{reply['outcome']} by provider: {reply['reason']}"
                 job_store.update(
                     ctx,
@@ -328,8 +332,8 @@ def run_score(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
             scores = iter((decrypted + request["bias"]).tolist())
             values = [next(scores) if hit else None for hit in found]  # None: not found
             metrics["total_s"] = round(time.perf_counter() - clock, 3)
-            job_store.update(ctx, job_id, status="succeeded", phase="done", progress=1.0, metrics=metrics,
-                             result={"ids": request["ids"], "values": values},
+            job_store.update(ctx, job_id, status=JobStatus.SUCCEEDED, phase="done", progress=1.0,
+                             metrics=metrics, result={"ids": request["ids"], "values": values},
                              error="; ".join(problems) or None, finished_at=utcnow())  # fmt: skip
     finally:
         if decryption is not None:  # its worker is not left waiting for ciphertexts that will not come

@@ -22,9 +22,10 @@ from connectors import datasets, negotiation, provider, repeats
 from connectors.context import Connector, log
 from connectors.errors import NotFound, Refused
 from connectors.he_params import aggregate_params, read_columns_used
-from connectors.models import Job, Negotiation
+from connectors.models import Job, JobStatus, Negotiation
 from connectors.provider import Computed, Guarded
 from contracts.agreements import agreement_policy
+from contracts.usage import Outcome
 from node.models import utcnow
 from node.signing import RemoteError
 from policies.evaluate import check_result
@@ -139,7 +140,7 @@ def _aggregate_step(
 
 
 def _decline_unless_given(ctx: Connector, header: dict[str, Any], outcome: str, reason: str) -> None:
-    if outcome != "succeeded" and "contributed nothing" not in reason:
+    if outcome != Outcome.SUCCEEDED and "contributed nothing" not in reason:
         _decline(ctx, header, reason)
 
 
@@ -208,7 +209,7 @@ def _ids_today(ctx: Connector, agreement_id: str) -> int:
                 Job.role == "provider",
                 Job.agreement_id == agreement_id,
                 Job.operation == "he.score",
-                Job.status == "succeeded",
+                Job.status == JobStatus.SUCCEEDED,
                 Job.created_at >= midnight,
             )
         )
@@ -250,6 +251,6 @@ def _aggregate(
         # the count itself is not told: it is one of the statistics being protected
         reason = "fewer rows than the agreement's minimum (aggregationSize); contributed nothing"
         ctx.space.contribute(header["job"], {**body, "ciphertext": None, "reason": reason})
-        return "withheld", reason, {"contribution": reason, "outcome": "withheld"}
+        return JobStatus.WITHHELD, reason, {"contribution": reason, "outcome": Outcome.WITHHELD}
     ctx.space.contribute(header["job"], {**body, "ciphertext": base64.b64encode(computed.blobs[0]).decode()})
-    return "succeeded", "completed", {"contribution": "contributed"}
+    return JobStatus.SUCCEEDED, "completed", {"contribution": "contributed"}

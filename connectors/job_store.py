@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from connectors.context import Connector, log
 from connectors.errors import NotFound, Refused
-from connectors.models import Job
+from connectors.models import Job, JobStatus
 from contracts.errors import ContractError
 from node.models import utcnow
 from node.signing import RemoteError
@@ -50,7 +50,7 @@ def view(job: Job) -> dict[str, Any]:
 
 def _summary(job: Job) -> dict[str, Any] | None:
     """A succeeded job's result in a line, by its operation's result kind (policies.operations)."""
-    if job.status != "succeeded" or job.result is None:
+    if job.status != JobStatus.SUCCEEDED or job.result is None:
         return None
     kind = operations.get(job.operation).result
     if kind == "statistics":
@@ -96,7 +96,7 @@ def wait(ctx: Connector, job_id: str, seconds: float) -> Job:
             seen = ctx.job_changes.version  # before reading: a change after it wakes us
             job = get(ctx, job_id)
             left = deadline - time.monotonic()
-            if job.status != "running" or left <= 0 or ctx.stopping.is_set():
+            if job.status != JobStatus.RUNNING or left <= 0 or ctx.stopping.is_set():
                 return job
             ctx.job_changes.wait(seen, min(left, 1.0))
     finally:
@@ -117,7 +117,12 @@ def phase_progress(ctx: Connector, job_id: str, start: float, span: float) -> An
 
 def fail(ctx: Connector, job_id: str, error: str, metrics: dict[str, Any] | None = None) -> None:
     """End a consumer's job failed with ``error`` (and the metrics measured until then)."""
-    changes: dict[str, Any] = {"status": "failed", "phase": "done", "error": error, "finished_at": utcnow()}
+    changes: dict[str, Any] = {
+        "status": JobStatus.FAILED,
+        "phase": "done",
+        "error": error,
+        "finished_at": utcnow(),
+    }
     if metrics is not None:
         changes["metrics"] = metrics
     update(ctx, job_id, **changes)
@@ -149,9 +154,9 @@ def ending_failed(ctx: Connector, job_id: str, metrics: dict[str, Any] | None = 
 
 def result(ctx: Connector, job_id: str, offset: int = 0, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
     job = get(ctx, job_id)
-    if job.status == "withheld":
-        raise Refused(job.error or "result withheld", status=403, kind="withheld")
-    if job.status != "succeeded" or job.result is None:
+    if job.status == JobStatus.WITHHELD:
+        raise Refused(job.error or "result withheld", status=403, kind=JobStatus.WITHHELD)
+    if job.status != JobStatus.SUCCEEDED or job.result is None:
         raise Refused(
             f"job {job_id} is {job.status}" + (f": {job.error}" if job.error else ""),
             status=409,

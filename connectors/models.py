@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Float, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from contracts.usage import Outcome
 from node.models import TYPE_MAP, SeenNonceMixin, TokenMixin, UTCDateTime, utcnow
 
 
@@ -79,7 +80,7 @@ class Job(Base):
     agreement_id: Mapped[str] = mapped_column(String(60), index=True)
     peer_id: Mapped[str] = mapped_column(String(40))
     operation: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20), index=True)  # running succeeded denied failed withheld
+    status: Mapped[str] = mapped_column(String(20), index=True)  # a JobStatus
     phase: Mapped[str] = mapped_column(String(40), default="queued")
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     input_path: Mapped[str | None] = mapped_column(String(500))
@@ -104,6 +105,16 @@ class ScoredId(Base):
     agreement_id: Mapped[str] = mapped_column(String(60), primary_key=True)
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     times: Mapped[int] = mapped_column(Integer)
+
+
+class JobStatus(StrEnum):
+    """Where a job is (stored by value): running, or ended as its usage record's outcome."""
+
+    RUNNING = "running"
+    SUCCEEDED = Outcome.SUCCEEDED.value
+    DENIED = Outcome.DENIED.value
+    FAILED = Outcome.FAILED.value
+    WITHHELD = Outcome.WITHHELD.value
 
 
 class OutboxState(StrEnum):

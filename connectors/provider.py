@@ -22,6 +22,7 @@ from connectors.attempts import Attempt
 from connectors.context import Connector
 from connectors.models import Negotiation
 from contracts.offers import agreed_fee
+from contracts.usage import Outcome
 from node.models import utcnow
 from node.signing import RemoteError
 from sandbox.errors import SandboxError
@@ -32,7 +33,7 @@ class Computed:
     """A compute step's end: the outcome (succeeded or withheld) and what goes back to the
     consumer beside the usage record."""
 
-    outcome: str = "succeeded"
+    outcome: str = Outcome.SUCCEEDED
     reason: str = "completed"
     reply: dict[str, Any] = field(default_factory=dict)
     blobs: list[bytes] = field(default_factory=list)
@@ -85,13 +86,13 @@ def provide(
         except (SandboxError, RemoteError) as exc:
             if not (isinstance(exc, SandboxError) and guard.consumers_fault(exc)):
                 attempts.give_back(ctx, neg.id, guarded.epsilon)
-            done = Computed("failed", str(exc), metrics=done.metrics)
+            done = Computed(Outcome.FAILED, str(exc), metrics=done.metrics)
             status = guard.failure_status(exc)
         # withheld (k not met): the use and its ε count and the agreed fee is due, as for a
         # success, unless the offer waived it (the README's outcome table)
         fee = agreed_fee(neg.agreement["document"], done.outcome, header.get("consumer_set_size"))  # type: ignore[index]
     except guard.Denied as exc:
-        done = Computed("denied", str(exc), metrics=done.metrics)
+        done = Computed(Outcome.DENIED, str(exc), metrics=done.metrics)
         dataset_id, status = exc.dataset, 403
     if on_end is not None:
         on_end(done.outcome, done.reason)

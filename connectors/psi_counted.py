@@ -38,9 +38,11 @@ from connectors import attempts, datasets, guard, job_store, negotiation, provid
 from connectors.attempts import Attempt
 from connectors.context import Connector, log
 from connectors.errors import NotFound, Refused
+from connectors.models import Job, JobStatus, Negotiation
 from contracts.agreements import agreement_policy
 from contracts.errors import ContractError
 from contracts.offers import agreed_fee
+from contracts.usage import Outcome
 from node.models import utcnow
 from node.problems import Problem
 from node.signing import RemoteError
@@ -100,7 +102,7 @@ def end_expired(ctx: Connector) -> int:
     for run in ended:
         reason = f"the consumer did not send the second PSI message within {WAIT_S:g} s"
         attempt = Attempt(
-            "failed", reason, 410, run.dataset_id, run.purpose, 0, run.started, run.provider_set_size
+            Outcome.FAILED, reason, 410, run.dataset_id, run.purpose, 0, run.started, run.provider_set_size
         )
         try:
             records.record_attempt(ctx, run.caller, run.header, attempt, job_id=run.header["job"])
@@ -145,12 +147,17 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
             )
         )
     except guard.Denied as exc:
-        _refuse(ctx, caller, header, Attempt("denied", str(exc), 403, exc.dataset, None, 0, started))
+        _refuse(ctx, caller, header, Attempt(Outcome.DENIED, str(exc), 403, exc.dataset, None, 0, started))
     except SandboxError as exc:  # its own data or limits: the provider's fault
         assert neg is not None
         attempts.give_back(ctx, neg.id, epsilon)
         status = 507 if isinstance(exc, LimitExceeded) else 500
-        _refuse(ctx, caller, header, Attempt("failed", str(exc), status, dataset_id, neg.purpose, 0, started))
+        _refuse(
+            ctx,
+            caller,
+            header,
+            Attempt(Outcome.FAILED, str(exc), status, dataset_id, neg.purpose, 0, started),
+        )
     size = int(computed.header["consumer_set_size"])  # the provider's own items, as the client
     run = _Waiting(
         caller,
@@ -190,7 +197,7 @@ def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.Ans
         del _WAITING[(ctx.id, job_id)]
     neg = negotiation.find(ctx, run.header["agreement"], role="provider")
     epsilon = float(run.header["epsilon"])
-    outcome, reason, status, noisy = "failed", "", 500, None
+    outcome, reason, status, noisy = Outcome.FAILED, "", 500, None
     try:
         computed = ctx.backend.run(
             WorkerJob(
@@ -209,7 +216,7 @@ def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.Ans
     except SandboxError as exc:
         if not guard.consumers_fault(exc):
             attempts.give_back(ctx, run.neg_id, epsilon)
-        outcome, reason = "failed", str(exc)
+        outcome, reason = Outcome.FAILED, str(exc)
         status = guard.failure_status(exc)
     else:
         noisy = int(computed.header["cardinality"])
@@ -217,7 +224,7 @@ def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.Ans
         withheld = withheld_reason(
             tuple(policy.constraint_values(OPERATION, "resultSize")), {"resultSize": noisy}
         )
-        outcome, reason = ("withheld", withheld) if withheld else ("succeeded", "completed")
+        outcome, reason = (Outcome.WITHHELD, withheld) if withheld else (Outcome.SUCCEEDED, "completed")
     fee = agreed_fee(neg.agreement["document"], outcome, run.header["consumer_set_size"])  # type: ignore[index]
     attempt = Attempt(
         outcome, reason, status, run.dataset_id, run.purpose, fee, run.started, run.provider_set_size
@@ -225,7 +232,7 @@ def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.Ans
     signed = records.record_attempt(ctx, caller, run.header, attempt, job_id=job_id)
     reply = {
         "usage_record": signed,
-        "cardinality": noisy if outcome == "succeeded" else None,
+        "cardinality": noisy if outcome == Outcome.SUCCEEDED else None,
         "epsilon": epsilon,
         "provider_set_size": run.provider_set_size,
     }
@@ -286,34 +293,36 @@ def run_consumer(ctx: Connector, job_id: str, epsilon: float) -> None:
             records.provider_refused(ctx, job, exc)
             return
         reply, _ = framing.decode(answer.content, cap)
-        signed_record = reply.get("usage_record")
-        outcome = (signed_record or {}).get("document", {}).get("outcome")
         metrics = {
             "total_s": round(time.perf_counter() - clock, 3),
             "consumer_sandbox_peak_rss_mb": max(first.peak_rss_mb, second.peak_rss_mb),
         }
-        if outcome == "withheld":
-            reason = signed_record["document"]["reason"]  # type: ignore[index]
-            records.finish(
-                ctx,
-                job,
-                neg,
-                signed_record,
-                status="withheld",
-                error=f"{reason}; the provider counted it",
-                result=None,
-                metrics=metrics,
-                record_outcome="withheld",
-            )
-            return
-        noisy = reply.get("cardinality")
-        if isinstance(noisy, bool) or not isinstance(noisy, int) or noisy < 0:
-            raise ContractError(f"the provider's count: expected a whole number ≥ 0, got {noisy!r}")
-        result = {
-            "cardinality": noisy,
-            "epsilon": epsilon,
-            "noise": "discrete Laplace, added by the provider",
-        }
+        _finish(ctx, job, neg, reply, epsilon, metrics)
+
+
+def _finish(
+    ctx: Connector, job: Job, neg: Negotiation, reply: dict[str, Any], epsilon: float, metrics: dict[str, Any]
+) -> None:
+    """End the consumer's job with the provider's count, or withheld as its record says."""
+    signed_record = reply.get("usage_record")
+    if (signed_record or {}).get("document", {}).get("outcome") == Outcome.WITHHELD:
+        reason = signed_record["document"]["reason"]  # type: ignore[index]
         records.finish(
-            ctx, job, neg, signed_record, status="succeeded", error=None, result=result, metrics=metrics
+            ctx,
+            job,
+            neg,
+            signed_record,
+            status=JobStatus.WITHHELD,
+            error=f"{reason}; the provider counted it",
+            result=None,
+            metrics=metrics,
+            record_outcome=Outcome.WITHHELD,
         )
+        return
+    noisy = reply.get("cardinality")
+    if isinstance(noisy, bool) or not isinstance(noisy, int) or noisy < 0:
+        raise ContractError(f"the provider's count: expected a whole number ≥ 0, got {noisy!r}")
+    result = {"cardinality": noisy, "epsilon": epsilon, "noise": "discrete Laplace, added by the provider"}
+    records.finish(
+        ctx, job, neg, signed_record, status=JobStatus.SUCCEEDED, error=None, result=result, metrics=metrics
+    )

@@ -25,12 +25,12 @@ from connectors import datasets, job_store, negotiation, psi_counted, records
 from connectors.consumer_input import input_keys
 from connectors.context import Connector
 from connectors.errors import NotFound, Refused
-from connectors.models import Job, Negotiation, OutboxRecord, OutboxState
+from connectors.models import Job, JobStatus, Negotiation, OutboxRecord, OutboxState
 from connectors.provider import Computed
 from contracts.agreements import agreement_policy
 from contracts.documents import new_signed
 from contracts.offers import agreed_fee
-from contracts.usage import build_record
+from contracts.usage import Outcome, build_record
 from node.signing import RemoteError
 from policies import operations
 from policies.evaluate import withheld_reason
@@ -58,7 +58,7 @@ def submit(ctx: Connector, body: dict[str, Any]) -> Job:
         agreement_id=neg.agreement_id,
         peer_id=neg.peer_id,
         operation=op,
-        status="running",
+        status=JobStatus.RUNNING,
         phase="queued",
         input_path=str(path.resolve()),
         key_column=column,
@@ -140,14 +140,14 @@ def run_consumer(ctx: Connector, job_id: str) -> None:
         else:
             result_size = step3.header["cardinality"]
             result = {"cardinality": result_size}
-        status, error = "succeeded", None
+        status, error = JobStatus.SUCCEEDED, None
         policy = agreement_policy(neg.agreement["document"])  # type: ignore[index]
         withheld = withheld_reason(
             tuple(policy.constraint_values(job.operation, "resultSize")), {"resultSize": result_size}
         )
         record_outcome = None
         if withheld:
-            status, error, result = "withheld", withheld, None
+            status, error, result = JobStatus.WITHHELD, withheld, None
             signed_record, record_outcome, error = _ask_to_record_withheld(
                 ctx, neg, job, signed_record, withheld
             )
@@ -171,7 +171,7 @@ def _ask_to_record_withheld(
     except (RemoteError, KeyError, TypeError) as exc:
         detail = exc.problem.get("detail") if isinstance(exc, RemoteError) else None
         return signed_record, None, f"{reason}; the provider records the use as succeeded: {detail or exc}"
-    return answer.json(), "withheld", reason
+    return answer.json(), JobStatus.WITHHELD, reason
 
 
 def compute(ctx: Connector, header: dict[str, Any], blobs: list[bytes]) -> Any:
@@ -226,7 +226,7 @@ def on_withheld(ctx: Connector, caller: str, job_id: str, body: dict[str, Any]) 
         record = row.signed["document"]
         if record["consumer"] != caller:
             raise Refused(f"{caller} is not the consumer of job {job_id}", status=403)
-        if record["operation"] not in operations.names("psi") or record["outcome"] != "succeeded":
+        if record["operation"] not in operations.names("psi") or record["outcome"] != Outcome.SUCCEEDED:
             raise Refused(
                 f"only a succeeded PSI use is withheld at its consumer's word; {record['id']} is a "
                 f"{record['outcome']} {record['operation']} use",
@@ -235,7 +235,7 @@ def on_withheld(ctx: Connector, caller: str, job_id: str, body: dict[str, Any]) 
         if row.state != OutboxState.AWAITING:
             raise Refused(f"usage record {record['id']} is {row.state}: it stays as it is", status=409)
         neg = negotiation.find(ctx, record["agreement"], role="provider")
-        fee = agreed_fee(neg.agreement["document"], "withheld", record["consumer_set_size"])  # type: ignore[index]
+        fee = agreed_fee(neg.agreement["document"], Outcome.WITHHELD, record["consumer_set_size"])  # type: ignore[index]
         if fee != record["fee_fen"]:
             raise Refused(
                 f"the offer waives the fee of a withheld result ({fee} fen, not {record['fee_fen']}); in a "
@@ -245,12 +245,12 @@ def on_withheld(ctx: Connector, caller: str, job_id: str, body: dict[str, Any]) 
             )
         new_id = f"urn:uuid:{uuid.uuid4()}"
         withheld = build_record(
-            **{**record, "id": new_id, "outcome": "withheld", "reason": CONSUMER_WITHHELD}
+            **{**record, "id": new_id, "outcome": Outcome.WITHHELD, "reason": CONSUMER_WITHHELD}
         )
         signed = new_signed(withheld, ctx.id, ctx.key)
         session.delete(row)
         session.add(OutboxRecord(id=new_id, job_id=job_id, signed=signed, state=OutboxState.AWAITING))
         job = session.get(Job, job_id)
         if job is not None:
-            job.status, job.error, job.record_id = "withheld", CONSUMER_WITHHELD, new_id
+            job.status, job.error, job.record_id = JobStatus.WITHHELD, CONSUMER_WITHHELD, new_id
     return signed

@@ -15,10 +15,10 @@ from connectors import attempts, job_store, negotiation
 from connectors.attempts import Attempt
 from connectors.context import Connector
 from connectors.errors import NotFound, Refused
-from connectors.models import Job, Negotiation, OutboxRecord, OutboxState
+from connectors.models import Job, JobStatus, Negotiation, OutboxRecord, OutboxState
 from contracts.documents import sign_document, verify_document
 from contracts.errors import ContractError
-from contracts.usage import check_describes
+from contracts.usage import BILLABLE, Outcome, check_describes
 from node.models import utcnow
 from node.problems import Problem
 from node.signing import RemoteError
@@ -39,8 +39,8 @@ def record_attempt(
     record, signed = attempts.sign_record(ctx, caller, header, attempt)
     with ctx.db.transaction() as session:
         attempts.finish(session, ctx, job_id, caller, header, attempt, record, signed, metrics)
-    if attempt.outcome not in ("succeeded", "withheld"):
-        title = "Job denied" if attempt.outcome == "denied" else "Job failed"
+    if attempt.outcome not in BILLABLE:
+        title = "Job denied" if attempt.outcome == Outcome.DENIED else "Job failed"
         raise Problem(
             attempt.status, title, attempt.reason, kind=f"job-{attempt.outcome}", usage_record=signed
         )
@@ -76,11 +76,16 @@ def on_countersignature(ctx: Connector, caller: str, job_id: str, body: dict[str
 def provider_refused(ctx: Connector, job: Job, exc: RemoteError) -> None:
     neg = negotiation.find(ctx, job.agreement_id, role="consumer")
     record = exc.problem.get("usage_record")
-    status = "denied" if exc.status == 403 else "failed"
+    status = JobStatus.DENIED if exc.status == 403 else JobStatus.FAILED
     detail = exc.problem.get("detail") or str(exc)
     if record is None:
         job_store.update(
-            ctx, job.id, status="failed", phase="done", finished_at=utcnow(), error=f"provider: {detail}"
+            ctx,
+            job.id,
+            status=JobStatus.FAILED,
+            phase="done",
+            finished_at=utcnow(),
+            error=f"provider: {detail}",
         )
         return
     finish(ctx, job, neg, record, status=status, error=f"{status} by provider: {detail}", result=None)
@@ -101,13 +106,13 @@ def finish(
     """Check the provider's record describes this job, countersign it, and store it in the
     outbox in the same transaction as the job's final state. The record's outcome is the job's
     status, except that a result this connector withholds was a success at the provider."""
-    expected_outcome = record_outcome or ("succeeded" if status in ("succeeded", "withheld") else status)
+    expected_outcome = record_outcome or (Outcome.SUCCEEDED if status in BILLABLE else status)
     countersigned = None
     try:
         countersigned = countersign(ctx, job.id, job.operation, neg, signed_record, expected_outcome)
     except (ContractError, KeyError, TypeError) as exc:
         error = f"{error + '; ' if error else ''}provider's usage record refused: {exc}"
-        status = "failed" if status == "succeeded" else status
+        status = JobStatus.FAILED if status == JobStatus.SUCCEEDED else status
     with ctx.db.transaction() as session:
         stored = session.get(Job, job.id)
         assert stored is not None

@@ -10,14 +10,25 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
 from contracts.errors import OfferError, UsageRecordError
 from contracts.offers import agreed_fee
 from policies import operations
 
-OUTCOMES = ("succeeded", "denied", "failed", "withheld")
-BILLABLE = ("succeeded", "withheld")  # the outcomes that may carry a fee
+
+class Outcome(StrEnum):
+    """How a job attempt ended, as its usage record says (stored and signed by value)."""
+
+    SUCCEEDED = "succeeded"
+    DENIED = "denied"
+    FAILED = "failed"
+    WITHHELD = "withheld"  # computed, but the result is kept from the consumer (a policy limit)
+
+
+OUTCOMES = tuple(outcome.value for outcome in Outcome)
+BILLABLE = (Outcome.SUCCEEDED.value, Outcome.WITHHELD.value)  # the outcomes that may carry a fee
 MAX_TEXT = 2000  # characters in any text field, such as a reason
 # characters in an id field (urn:uuid ids have 45), and in a participant id: what the log's
 # columns hold (space.models.LedgerEntry), so that a longer one is refused, not a database error
