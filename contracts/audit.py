@@ -155,6 +155,25 @@ def audit(
     ``seen``: signed tree heads; ``receipts``: {signed, receipt}; ``consistency_proofs``:
     (old size, new size) → the space's proof, for consecutive heads."""
     report = Report()
+    checked = _heads(report, space_public_key, heads, seen)
+    receipt_list = list(receipts)
+    wanted = set(checked)
+    for item in receipt_list:
+        head = item.get("receipt", {}).get("tree_head", {})
+        size = head.get("document", {}).get("tree_size") if isinstance(head, Mapping) else None
+        if isinstance(size, int):
+            wanted.add(size)
+    log = _replay(report, space_public_key, participants, records, wanted)
+    _against_heads(report, checked, log, consistency_proofs or {})
+    for item in receipt_list:
+        _receipt(report, space_public_key, log, item)
+    return report
+
+
+def _heads(
+    report: Report, space_public_key: str, heads: Iterable[Any], seen: Iterable[Any]
+) -> dict[int, Head]:
+    """The heads that verify, by size; two of one size with different roots are a fork."""
     checked: dict[int, Head] = {}
     for origin, batch in (("head", heads), ("previously seen head", seen)):
         for signed in batch:
@@ -170,14 +189,25 @@ def audit(
                 )
             checked.setdefault(found.size, found)
             report.heads += origin == "head"
-    receipt_list = list(receipts)
-    wanted = set(checked)
-    for item in receipt_list:
-        head = item.get("receipt", {}).get("tree_head", {})
-        size = head.get("document", {}).get("tree_size") if isinstance(head, Mapping) else None
-        if isinstance(size, int):
-            wanted.add(size)
+    return checked
 
+
+@dataclass
+class _Replayed:
+    """The log rebuilt from its records: its size, and its root at each size asked for."""
+
+    size: int
+    roots: dict[int, bytes]
+
+
+def _replay(
+    report: Report,
+    space_public_key: str,
+    participants: Mapping[str, str],
+    records: Iterable[Mapping[str, Any]],
+    wanted: set[int],
+) -> _Replayed:
+    """Check every leaf's signatures and hash, in order, keeping the roots at the ``wanted`` sizes."""
     roots: dict[int, bytes] = {}
     records_by_id: dict[str, Mapping[str, Any]] = {}
     frontier = _Frontier()
@@ -207,17 +237,26 @@ def audit(
         report.records += 1
         if frontier.size in wanted:
             roots[frontier.size] = frontier.root()
+    return _Replayed(frontier.size, roots)
 
+
+def _against_heads(
+    report: Report,
+    checked: dict[int, Head],
+    log: _Replayed,
+    consistency_proofs: Mapping[tuple[int, int], Any],
+) -> None:
+    """Every signed head's root is the log's at its size, and each head extends the one before."""
     for size in sorted(checked):
         head = checked[size]
-        if size > frontier.size:
-            report.problems.append(f"head of size {size}: the log has only {frontier.size} records")
-        elif size > 0 and roots.get(size) != head.root:
+        if size > log.size:
+            report.problems.append(f"head of size {size}: the log has only {log.size} records")
+        elif size > 0 and log.roots.get(size) != head.root:
             report.problems.append(
                 f"head of size {size}: the records do not hash to its root "
                 "(a record was altered, removed, inserted or reordered)"
             )
-    for (old, new), proof in sorted((consistency_proofs or {}).items()):
+    for (old, new), proof in sorted(consistency_proofs.items()):
         if isinstance(proof, str):  # the space refused to give one
             report.problems.append(f"consistency proof {old} → {new}: the space gives none: {proof}")
             continue
@@ -231,17 +270,18 @@ def audit(
     sizes = sorted(checked)
     report.latest = checked[sizes[-1]] if sizes else None
 
-    for item in receipt_list:
-        receipt, signed = item.get("receipt", {}), item.get("signed", {})
-        report.receipts += 1
-        try:
-            head = check_receipt(receipt, signed, space_public_key)
-        except ReceiptError as exc:
-            report.problems.append(f"receipt for {receipt.get('record_id')}: {exc}")
-            continue
-        if head.size > frontier.size or roots.get(head.size) != head.root:
-            report.problems.append(
-                f"receipt for {receipt.get('record_id')}: "
-                f"its head of size {head.size} does not agree with the log"
-            )
-    return report
+
+def _receipt(report: Report, space_public_key: str, log: _Replayed, item: Mapping[str, Any]) -> None:
+    """A connector's receipt verifies, and its head agrees with the log as replayed."""
+    receipt, signed = item.get("receipt", {}), item.get("signed", {})
+    report.receipts += 1
+    try:
+        head = check_receipt(receipt, signed, space_public_key)
+    except ReceiptError as exc:
+        report.problems.append(f"receipt for {receipt.get('record_id')}: {exc}")
+        return
+    if head.size > log.size or log.roots.get(head.size) != head.root:
+        report.problems.append(
+            f"receipt for {receipt.get('record_id')}: "
+            f"its head of size {head.size} does not agree with the log"
+        )

@@ -8,22 +8,9 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("space", "connectors", "sandbox", "contracts", "policies", "node", "tds")
 MODULE_LINES, FUNCTION_LINES = 450, 80
-
-# Still over the limits, each at most as long as it is now (issue 13's note names them).
-TOO_LONG_YET = {
-    "space/ledger.py": 600,
-    "connectors/negotiation.py": 465,
-}
-TOO_LONG_FUNCTIONS_YET = {
-    "contracts/audit.py:audit": 103,
-    "space/settlement.py:compute": 91,
-    "connectors/psi_counted.py:run_consumer": 84,
-}
 
 
 def modules() -> dict[str, Path]:
@@ -152,20 +139,9 @@ def lengths() -> Iterator[tuple[str, int, dict[str, int]]]:
 def test_modules_and_functions_stay_short() -> None:
     too_long = []
     for rel, lines, functions in lengths():
-        if lines > TOO_LONG_YET.get(rel, MODULE_LINES):
+        if lines > MODULE_LINES:
             too_long.append(f"{rel}: {lines} lines")
-        for name, length in functions.items():
-            if length > TOO_LONG_FUNCTIONS_YET.get(name, FUNCTION_LINES):
-                too_long.append(f"{name}: {length} lines")
+        too_long += [
+            f"{name}: {length} lines" for name, length in functions.items() if length > FUNCTION_LINES
+        ]
     assert too_long == []
-
-
-@pytest.mark.parametrize("allowance", [*TOO_LONG_YET, *TOO_LONG_FUNCTIONS_YET])
-def test_each_allowance_is_still_needed(allowance: str) -> None:
-    """An allowance goes as soon as its module or function is short enough."""
-    sizes = {}
-    for rel, lines, functions in lengths():
-        sizes[rel] = lines
-        sizes.update(functions)
-    limit = FUNCTION_LINES if ":" in allowance else MODULE_LINES
-    assert sizes[allowance] > limit, f"{allowance} is {sizes[allowance]} lines now: drop its allowance"
