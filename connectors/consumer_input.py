@@ -4,19 +4,17 @@ nothing."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from connectors.errors import Refused
 from sandbox.errors import WorkerFailed
 from sandbox.ops.csvkeys import read_keys
 
 
-def input_keys(body: dict[str, Any], field: str) -> tuple[Path, str, list[str]]:
-    """The consumer's own CSV named by ``body[field]``, and the distinct keys of its
-    ``body["column"]``: checked before any job exists, so a bad input creates nothing."""
-    path = Path(str(body.get(field, "")))
-    column = body.get("column")
-    if not isinstance(column, str) or not column:
+def input_keys(file: str, column: str, field: str) -> tuple[Path, str, list[str]]:
+    """The consumer's own CSV ``file`` (the request's ``field``), and the distinct keys of its
+    ``column``: checked before any job exists, so a bad input creates nothing."""
+    path = Path(file)
+    if not column:
         raise Refused(f"column: name the {field} file's key column (--column)")
     if not path.is_file():
         raise Refused(f"{field} {path}: no such file; give a UTF-8 CSV with a header row")

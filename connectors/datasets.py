@@ -15,6 +15,7 @@ from connectors.context import Connector
 from connectors.errors import Conflict, NotFound, Refused
 from connectors.models import Dataset
 from connectors.profiling import ProfileError, profile_csv
+from connectors.requests import NewDataset
 from contracts.errors import OfferError
 from contracts.offers import parse_offer
 from node.signing import RemoteError
@@ -26,31 +27,29 @@ CLASSIFICATIONS = ("general", "important", "core")
 PI_LEVELS = ("none", "general", "sensitive")
 
 
-def _choice(body: dict[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
-    value = body.get(key) or default
+def _choice(key: str, value: str | None, allowed: tuple[str, ...], default: str) -> str:
+    value = value or default
     if value not in allowed:
         raise Refused(f"{key}: expected one of {list(allowed)}, got {value!r}")
-    return str(value)
+    return value
 
 
-def add(ctx: Connector, body: dict[str, Any]) -> Dataset:
-    """Profile the CSV at body["path"], then copy it in; on any error nothing is stored."""
-    name = body.get("name")
-    if not isinstance(name, str) or not NAME.match(name):
+def add(ctx: Connector, body: NewDataset) -> Dataset:
+    """Profile the CSV at ``body.path``, then copy it in; on any error nothing is stored."""
+    name = body.name
+    if not NAME.match(name):
         raise Refused(f"dataset name {name!r}: expected 1–64 of a-z, 0-9, '_' and '-'")
-    source = Path(str(body.get("path", "")))
+    source = Path(body.path)
     if not source.is_file():
         raise Refused(f"{source}: no such file; give the path of a UTF-8 CSV with a header row")
-    key_column = body.get("key_column")
-    if not isinstance(key_column, str) or not key_column:
+    key_column = body.key_column
+    if not key_column:
         raise Refused("key_column: name the column that holds the join key (--key COLUMN)")
-    tags = body.get("tags") or {}
-    if not isinstance(tags, dict):
-        raise Refused("tags: expected {column: [tag, ...]}")
-    classification = _choice(body, "classification", CLASSIFICATIONS, "general")
-    pi_level = _choice(body, "pi_level", PI_LEVELS, "none")
-    keywords = body.get("keywords") or []
-    if not isinstance(keywords, list) or not all(isinstance(k, str) and k for k in keywords):
+    tags = body.tags
+    classification = _choice("classification", body.classification, CLASSIFICATIONS, "general")
+    pi_level = _choice("pi_level", body.pi_level, PI_LEVELS, "none")
+    keywords = body.keywords
+    if not all(keywords):
         raise Refused("keywords: expected a list of non-empty strings")
     with ctx.db.session() as session:
         if session.get(Dataset, name) is not None:
@@ -69,13 +68,13 @@ def add(ctx: Connector, body: dict[str, Any]) -> Dataset:
         name=name,
         path=str(target),
         key_column=profile["key_column"],
-        title=str(body.get("title") or name),
-        description=str(body.get("description") or ""),
-        keywords=keywords,
-        sector=str(body.get("sector") or "其他"),
+        title=body.title or name,
+        description=body.description or "",
+        keywords=list(keywords),
+        sector=body.sector or "其他",
         classification=classification,
         pi_level=pi_level,
-        jurisdiction=str(body.get("jurisdiction") or "CN"),
+        jurisdiction=body.jurisdiction or "CN",
         columns=profile["columns"],
         row_count=profile["row_count"],
         profile={k: profile[k] for k in ("key_distinct", "key_uniqueness")},

@@ -33,6 +33,7 @@ from connectors.context import Connector
 from connectors.errors import Refused
 from connectors.he_params import aggregate_params
 from connectors.models import Job, JobStatus, Negotiation, OutboxRecord, OutboxState
+from connectors.requests import AggregateJob, ScoreJob
 from contracts.agreements import State
 from contracts.errors import ContractError
 from contracts.usage import Outcome
@@ -48,28 +49,21 @@ DELIVERY_DELAY_S = 0.1  # countersignatures go out this long after the job's res
 
 
 # --- consumer side ---------------------------------------------------------------------------
-def submit(ctx: Connector, body: dict[str, Any]) -> Job:
-    op = str(body.get("operation"))
-    if op == "he.aggregate":
-        agreements = body.get("agreements")
-        if (
-            not isinstance(agreements, list)
-            or not agreements
-            or not all(isinstance(a, str) for a in agreements)
-        ):
-            raise Refused("agreements: name one or more agreements (--agreement, repeatable)")
-        if len(set(agreements)) != len(agreements):
+def submit(ctx: Connector, asked: ScoreJob | AggregateJob) -> Job:
+    op = asked.operation
+    if isinstance(asked, AggregateJob):
+        if len(set(asked.agreements)) != len(asked.agreements):
             raise Refused("agreements: an agreement is named twice")
-        negs = [_consumer_agreement(ctx, a, op) for a in agreements]
+        negs = [_consumer_agreement(ctx, a, op) for a in asked.agreements]
         request: dict[str, Any] = {
-            "params": aggregate_params(body),
+            "params": aggregate_params(asked.model_dump(exclude_none=True)),
             "agreements": [n.agreement_id for n in negs],
         }
         size = None
     else:
-        neg = _consumer_agreement(ctx, str(body.get("agreement", "")), op)
+        neg = _consumer_agreement(ctx, asked.agreement, op)
         negs = [neg]
-        request = {**_score_request(body), "agreements": [neg.agreement_id]}
+        request = {**_score_request(asked), "agreements": [neg.agreement_id]}
         size = len(request["ids"])
     job = Job(
         id=f"urn:uuid:{uuid.uuid4()}",
@@ -98,9 +92,9 @@ def _consumer_agreement(ctx: Connector, ref: str, op: str) -> Negotiation:
     return neg
 
 
-def _score_request(body: dict[str, Any]) -> dict[str, Any]:
-    _, _, ids = input_keys(body, "ids")
-    model_path = Path(str(body.get("model", "")))
+def _score_request(asked: ScoreJob) -> dict[str, Any]:
+    _, _, ids = input_keys(asked.ids, asked.column, "ids")
+    model_path = Path(asked.model)
     try:
         model = json.loads(model_path.read_text("utf-8"))
     except (OSError, ValueError) as exc:

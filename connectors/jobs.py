@@ -17,13 +17,21 @@ from connectors import he_jobs, he_provider, provider, psi_counted, psi_jobs
 from connectors.context import Connector
 from connectors.errors import Refused
 from connectors.models import Job
+from connectors.requests import AggregateJob, JobRequest, PsiJob, PsiJobHeader, ScoreJob
+from node.bodies import parse, problems_of
 from policies import operations
 from policies.errors import UnknownOperation
 from sandbox import framing
 from sandbox.limits import MiB
 
 # the families this connector runs, for each role (the script family comes with issue 14)
-SUBMIT: dict[str, Callable[[Connector, dict[str, Any]], Job]] = {"psi": psi_jobs.submit, "he": he_jobs.submit}
+SUBMIT: dict[str, Callable[[Connector, Any], Job]] = {"psi": psi_jobs.submit, "he": he_jobs.submit}
+# the typed request of each operation this connector submits (connectors.requests)
+REQUESTS: dict[str, type[JobRequest]] = {
+    **{op: PsiJob for op in operations.names("psi")},
+    "he.score": ScoreJob,
+    "he.aggregate": AggregateJob,
+}
 
 
 def family(operation: object) -> str:
@@ -38,9 +46,17 @@ def family(operation: object) -> str:
     return entry.family
 
 
-def submit(ctx: Connector, body: dict[str, Any]) -> Job:
-    """Validate a job request and start it; a bad input is refused and nothing is created."""
-    return SUBMIT[family(body.get("operation"))](ctx, body)
+def job_request(body: dict[str, Any]) -> JobRequest:
+    """A job request body as its operation's typed request (REQUESTS), or a refusal naming
+    the operations this connector runs, or every wrong field."""
+    operation = body.get("operation")
+    family(operation)
+    return parse(REQUESTS[str(operation)], body, f"{operation} request")
+
+
+def submit(ctx: Connector, request: JobRequest) -> Job:
+    """Start a job from its typed request; a bad input is refused and nothing is created."""
+    return SUBMIT[family(request.operation)](ctx, request)
 
 
 def parse_request(body: bytes, cap: int) -> tuple[dict[str, Any], list[bytes]]:
@@ -55,16 +71,13 @@ def parse_request(body: bytes, cap: int) -> tuple[dict[str, Any], list[bytes]]:
             raise Refused("job request: expected job and agreement ids", status=400)
         return header, blobs
     psi = operations.names("psi")
-    kinds = {"job": str, "agreement": str, "operation": str, "consumer_set_size": int}
-    wrong = [
-        k for k, t in kinds.items() if not isinstance(header.get(k), t) or isinstance(header.get(k), bool)
-    ]
-    if wrong or len(blobs) != 1 or header["operation"] not in psi or header["consumer_set_size"] < 1:
-        raise Refused(
-            f"job request: expected {{job, agreement, operation in {list(psi)}, "
-            f"consumer_set_size ≥ 1}} and one blob; wrong: {wrong or 'blobs/operation'}",
-            status=400,
-        )
+    wrong = problems_of(PsiJobHeader, header)
+    if header.get("operation") not in psi:
+        wrong.append(f"operation: expected one of {list(psi)}, got {header.get('operation')!r}")
+    if len(blobs) != 1:
+        wrong.append(f"blobs: expected the consumer's one blob, got {len(blobs)}")
+    if wrong:
+        raise Refused(f"job request: {'; '.join(wrong)}", status=400)
     return header, blobs
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import or_, select
 from connectors.context import Connector, log
 from connectors.errors import Conflict, NotFound, Refused
 from connectors.models import Negotiation
+from connectors.requests import ContractAgreementMessage, EventMessage, TerminationMessage
 from contracts import dsp
 from contracts.agreements import (
     State,
@@ -176,15 +177,13 @@ def request(
         return stored
 
 
-def on_agreement(ctx: Connector, caller: str, consumer_pid: str, body: dict[str, Any]) -> None:
+def on_agreement(ctx: Connector, caller: str, consumer_pid: str, message: ContractAgreementMessage) -> None:
     """Handle ContractAgreementMessage: check, countersign, then send the verification."""
     neg = find(ctx, consumer_pid, role="consumer")
     if caller != neg.peer_id:
         raise Refused(f"{caller} is not the provider of negotiation {consumer_pid}", status=403)
-    if body.get("@type") != "ContractAgreementMessage" or not isinstance(body.get("agreement"), dict):
-        raise Refused("expected a ContractAgreementMessage with an agreement", status=400)
-    document = body["agreement"]
-    signed = {"document": document, "signatures": body.get("tds:signatures") or {}}
+    document = message.agreement
+    signed = {"document": document, "signatures": dict(message.signatures)}
     try:
         check_agreement_matches(
             document,
@@ -207,7 +206,7 @@ def on_agreement(ctx: Connector, caller: str, consumer_pid: str, body: dict[str,
         State.AGREED,
         agreement=countersigned,
         agreement_id=document["@id"],
-        provider_pid=body.get("providerPid"),
+        provider_pid=message.provider_pid,
     )
     ctx.background(_send_verification, ctx, neg.id)
 
@@ -230,12 +229,12 @@ def _send_verification(ctx: Connector, neg_id: str) -> None:
             stored.state = State.VERIFIED
 
 
-def on_event(ctx: Connector, caller: str, consumer_pid: str, body: dict[str, Any]) -> None:
+def on_event(ctx: Connector, caller: str, consumer_pid: str, message: EventMessage) -> None:
     neg = find(ctx, consumer_pid, role="consumer")
     if caller != neg.peer_id:
         raise Refused(f"{caller} is not the provider of negotiation {consumer_pid}", status=403)
-    if body.get("eventType") != "FINALIZED":
-        raise Refused(f"eventType {body.get('eventType')!r}: a consumer accepts FINALIZED", status=400)
+    if message.event_type != "FINALIZED":
+        raise Refused(f"eventType {message.event_type!r}: a consumer accepts FINALIZED", status=400)
     if neg.state == State.AGREED:
         move(ctx, neg.id, State.VERIFIED)
     move(ctx, neg.id, State.FINALIZED)
@@ -284,11 +283,11 @@ def on_space_termination(ctx: Connector, agreement_id: str, body: dict[str, Any]
     terminated_at_the_space(ctx, find(ctx, agreement_id), termination_reason(agreement_id, body))
 
 
-def on_termination(ctx: Connector, caller: str, pid: str, body: dict[str, Any]) -> None:
+def on_termination(ctx: Connector, caller: str, pid: str, message: TerminationMessage) -> None:
     neg = find(ctx, pid)
     if caller != neg.peer_id:
         raise Refused(f"{caller} is not a party to negotiation {pid}", status=403)
     if neg.state == State.TERMINATED:
         return
-    reasons = body.get("reason") or ["terminated by the peer"]
+    reasons = message.reason or ["terminated by the peer"]
     move(ctx, neg.id, State.TERMINATED, reason="; ".join(map(str, reasons)))

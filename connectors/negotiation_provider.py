@@ -7,13 +7,13 @@ the consumer is told it is FINALIZED. The messages and the states are in
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from connectors import datasets
 from connectors.context import Connector, log
 from connectors.errors import Conflict, NotFound, Refused
 from connectors.models import Negotiation
 from connectors.negotiation import dsp_error, find, move, terminate
+from connectors.requests import ContractRequestMessage, VerificationMessage
 from contracts import dsp
 from contracts.agreements import State, build_agreement, new_pid
 from contracts.documents import new_signed, verify_document
@@ -24,27 +24,18 @@ from node.signing import RemoteError
 from policies.evaluate import NEGOTIATION_DEFERRABLE, evaluate
 
 
-def on_request(ctx: Connector, caller: str, body: dict[str, Any]) -> Negotiation:
+def on_request(ctx: Connector, caller: str, message: ContractRequestMessage) -> Negotiation:
     """Handle ContractRequestMessage: evaluate the offer's policy before anything is stored."""
-    consumer_pid = body.get("consumerPid")
-    offer = body.get("offer")
-    if (
-        body.get("@type") != "ContractRequestMessage"
-        or not isinstance(consumer_pid, str)
-        or not isinstance(offer, dict)
-    ):
-        raise Refused("expected a ContractRequestMessage with consumerPid and offer", status=400)
+    consumer_pid, offer = message.consumer_pid, message.offer
     provider_pid = new_pid()
-    found = datasets.by_offer(ctx, str(offer.get("@id")))
+    found = datasets.by_offer(ctx, offer.id)
     if found is None:
-        raise dsp_error(
-            404, consumer_pid, provider_pid, "unknown-offer", [f"no offer {offer.get('@id')!r} here"]
-        )
+        raise dsp_error(404, consumer_pid, provider_pid, "unknown-offer", [f"no offer {offer.id!r} here"])
     dataset, offer_doc = found
     parsed = parse_offer(offer_doc)
-    operations = [p.get("action") for p in offer.get("permission", []) if isinstance(p, dict)]
-    purpose = body.get("tds:purpose")
-    if not operations or not isinstance(purpose, str) or not purpose:
+    operations = [p.action for p in offer.permission]
+    purpose = message.purpose
+    if not operations or not purpose:
         raise dsp_error(
             400,
             consumer_pid,
@@ -53,13 +44,13 @@ def on_request(ctx: Connector, caller: str, body: dict[str, Any]) -> Negotiation
             ["name the operations as offer.permission[].action and the purpose as tds:purpose"],
         )
     proposed = None
-    if body.get("tds:price") is not None:
+    if message.price is not None:
         try:
-            proposed = parse_price(body["tds:price"]).to_json()
+            proposed = parse_price(message.price).to_json()
         except ContractError as exc:
             raise dsp_error(400, consumer_pid, provider_pid, "bad-price", [f"tds:price: {exc}"]) from exc
     member = ctx.space.member(caller)
-    if body.get("callbackAddress") != member["endpoint"] + "/dsp":
+    if message.callback_address != member["endpoint"] + "/dsp":
         raise dsp_error(
             400,
             consumer_pid,
@@ -81,8 +72,8 @@ def on_request(ctx: Connector, caller: str, body: dict[str, Any]) -> Negotiation
         consumer_pid=consumer_pid,
         provider_pid=provider_pid,
         peer_id=caller,
-        peer_endpoint=body["callbackAddress"],
-        offer_id=str(offer["@id"]),
+        peer_endpoint=message.callback_address,
+        offer_id=offer.id,
         dataset_id=str(dataset.catalog_id),
         purpose=purpose,
         operations=list(dict.fromkeys(operations)),
@@ -149,13 +140,13 @@ def _send_agreement(ctx: Connector, neg_id: str) -> None:
         move(ctx, neg.id, State.TERMINATED, reason=f"consumer refused the agreement: {exc}")
 
 
-def on_verification(ctx: Connector, caller: str, provider_pid: str, body: dict[str, Any]) -> None:
+def on_verification(ctx: Connector, caller: str, provider_pid: str, message: VerificationMessage) -> None:
     neg = find(ctx, provider_pid, role="provider")
     if caller != neg.peer_id:
         raise Refused(f"{caller} is not the consumer of negotiation {provider_pid}", status=403)
     if neg.agreement is None or neg.state != State.AGREED:
         raise Conflict(f"negotiation {provider_pid} is {neg.state}; nothing to verify")
-    signature = body.get("tds:signature")
+    signature = message.signature
     signed = {
         "document": neg.agreement["document"],
         "signatures": {**neg.agreement["signatures"], caller: signature},

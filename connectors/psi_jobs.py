@@ -27,6 +27,7 @@ from connectors.context import Connector
 from connectors.errors import NotFound, Refused
 from connectors.models import Job, JobStatus, Negotiation, OutboxRecord, OutboxState
 from connectors.provider import Computed
+from connectors.requests import PsiJob, Withheld
 from contracts.agreements import agreement_policy
 from contracts.documents import new_signed
 from contracts.offers import agreed_fee
@@ -39,19 +40,19 @@ from sandbox.interface import WorkerJob
 from sandbox.limits import MiB
 
 
-def submit(ctx: Connector, body: dict[str, Any]) -> Job:
+def submit(ctx: Connector, request: PsiJob) -> Job:
     """Create the consumer's job once its input is checked, and start it: the standard run, or
     with an ``epsilon`` the provider-counted one (connectors.psi_counted)."""
-    op = str(body["operation"])
-    neg = negotiation.find(ctx, str(body.get("agreement", "")), role="consumer")
+    op = request.operation
+    neg = negotiation.find(ctx, request.agreement, role="consumer")
     if neg.agreement_id is None:
         raise Refused(f"negotiation {neg.id} is {neg.state} and has no agreement yet")
-    path, column, keys = input_keys(body, "input")
+    path, column, keys = input_keys(request.input, request.column, "input")
     epsilon = None
-    if body.get("epsilon") is not None:
+    if request.epsilon is not None:
         if op != psi_counted.OPERATION:
             raise Refused(f"epsilon: only {psi_counted.OPERATION} releases a noisy count, not {op}")
-        epsilon = psi_counted.check_epsilon(body["epsilon"])
+        epsilon = psi_counted.check_epsilon(request.epsilon)
     job = Job(
         id=f"urn:uuid:{uuid.uuid4()}",
         role="consumer",
@@ -209,7 +210,7 @@ CONSUMER_WITHHELD = (
 )
 
 
-def on_withheld(ctx: Connector, caller: str, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def on_withheld(ctx: Connector, caller: str, job_id: str, notice: Withheld) -> dict[str, Any]:
     """The consumer withheld a standard PSI result (k not met), which only it can see: the use is
     recorded as ``withheld`` — a new record replacing the succeeded one before either was
     countersigned or delivered — when the fee stays what it was. The provider cannot check the
@@ -217,12 +218,10 @@ def on_withheld(ctx: Connector, caller: str, job_id: str, body: dict[str, Any]) 
     fees needs the provider-counted run: connectors.psi_counted)."""
     with ctx.db.transaction() as session:
         row = session.scalar(
-            select(OutboxRecord).where(
-                OutboxRecord.job_id == job_id, OutboxRecord.id == str(body.get("record"))
-            )
+            select(OutboxRecord).where(OutboxRecord.job_id == job_id, OutboxRecord.id == notice.record)
         )
         if row is None:
-            raise NotFound(f"no usage record {body.get('record')!r} for job {job_id}")
+            raise NotFound(f"no usage record {notice.record!r} for job {job_id}")
         record = row.signed["document"]
         if record["consumer"] != caller:
             raise Refused(f"{caller} is not the consumer of job {job_id}", status=403)

@@ -16,6 +16,7 @@ from connectors.attempts import Attempt
 from connectors.context import Connector
 from connectors.errors import NotFound, Refused
 from connectors.models import Job, JobStatus, Negotiation, OutboxRecord, OutboxState
+from connectors.requests import Countersignature
 from contracts.documents import sign_document, verify_document
 from contracts.errors import ContractError
 from contracts.usage import BILLABLE, Outcome, check_describes
@@ -47,17 +48,17 @@ def record_attempt(
     return signed
 
 
-def on_countersignature(ctx: Connector, caller: str, job_id: str, body: dict[str, Any]) -> None:
+def on_countersignature(ctx: Connector, caller: str, job_id: str, body: Countersignature) -> None:
     with ctx.db.transaction() as session:
         query = select(OutboxRecord).where(OutboxRecord.job_id == job_id)
-        if isinstance(body.get("record"), str):
-            query = query.where(OutboxRecord.id == body["record"])
+        if body.record is not None:
+            query = query.where(OutboxRecord.id == body.record)
         row = session.scalar(query)
         if row is None:
             raise NotFound(f"no usage record for job {job_id}")
         if row.signed["document"]["consumer"] != caller:
             raise Refused(f"{caller} is not the consumer of job {job_id}", status=403)
-        signature = (body.get("signatures") or {}).get(caller)
+        signature = body.signatures.get(caller)
         signed = {
             "document": row.signed["document"],
             "signatures": {**row.signed["signatures"], caller: signature},

@@ -10,6 +10,7 @@ from flask import Flask, request
 from sqlalchemy import select
 
 from node import problems, tokens
+from node.bodies import B, parse
 from node.db import Database
 from node.problems import Problem
 
@@ -54,6 +55,11 @@ def base_app(
             )
 
     return app
+
+
+def body_as(model: type[B]) -> B:
+    """The request's JSON body as a ``model`` (node.bodies), or a 400 naming every wrong field."""
+    return parse(model, json_body())
 
 
 def json_body(required: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -22,8 +22,10 @@ from contracts.agreements import State
 from sandbox import warm
 from sandbox.errors import SandboxError
 from sandbox.interface import Backend, WorkerJob
+from space import requests
 from space.errors import Conflict, NotFound, Refused
 from space.models import Aggregation, Agreement, Contribution
+from space.requests import OpenAggregation
 
 MAX_SLOTS = 4096
 OPERATION = "he.aggregate"
@@ -36,16 +38,16 @@ def _bytes(value: Any, what: str) -> bytes:
         raise Refused(f"{what}: expected base64") from exc
 
 
-def open_aggregation(session: Session, caller: str, body: dict[str, Any]) -> Aggregation:
-    job, agreements, size = body.get("job"), body.get("agreements"), body.get("size")
-    if not isinstance(job, str) or not job.startswith("urn:uuid:"):
+def open_aggregation(session: Session, caller: str, body: OpenAggregation) -> Aggregation:
+    job, agreements, size = body.job, list(body.agreements), body.size
+    if not job.startswith("urn:uuid:"):
         raise Refused("job: expected a urn:uuid")
-    if not isinstance(agreements, list) or not agreements or len(set(agreements)) != len(agreements):
+    if len(set(agreements)) != len(agreements):
         raise Refused("agreements: expected a list of distinct agreement ids")
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_SLOTS:
+    if not 0 < size <= MAX_SLOTS:
         raise Refused(f"size: expected 1 to {MAX_SLOTS} values")
-    context = _bytes(body.get("context"), "context")
-    if hashlib.sha256(context).hexdigest() != body.get("fingerprint"):
+    context = _bytes(body.context, "context")
+    if hashlib.sha256(context).hexdigest() != body.fingerprint:
         raise Refused("fingerprint: not the SHA-256 of the context sent")
     for agreement_id in agreements:
         agreement = session.get(Agreement, agreement_id)
@@ -62,7 +64,7 @@ def open_aggregation(session: Session, caller: str, body: dict[str, Any]) -> Agg
         job=job,
         consumer_id=caller,
         agreements=agreements,
-        fingerprint=body["fingerprint"],
+        fingerprint=body.fingerprint,
         context=context,
         size=size,
     )
@@ -70,24 +72,24 @@ def open_aggregation(session: Session, caller: str, body: dict[str, Any]) -> Agg
     return row
 
 
-def contribute(session: Session, caller: str, job: str, body: dict[str, Any]) -> Contribution:
+def contribute(session: Session, caller: str, job: str, body: requests.Contribution) -> Contribution:
     aggregation = session.get(Aggregation, job)
     if aggregation is None:
         raise NotFound(f"no aggregation {job}")
-    agreement_id = body.get("agreement")
-    agreement = session.get(Agreement, agreement_id) if isinstance(agreement_id, str) else None
+    agreement_id = body.agreement
+    agreement = session.get(Agreement, agreement_id)
     if agreement is None or agreement_id not in aggregation.agreements or agreement.provider_id != caller:
         raise Refused(f"{caller} is not the provider of an agreement in aggregation {job}", status=403)
-    if body.get("fingerprint") != aggregation.fingerprint:
+    if body.fingerprint != aggregation.fingerprint:
         raise Refused(
             "the ciphertext was made under another context than the aggregation's (fingerprint differs)"
         )
-    ciphertext = _bytes(body["ciphertext"], "ciphertext") if body.get("ciphertext") is not None else None
-    reason = str(body.get("reason") or ("contributed" if ciphertext else ""))
+    ciphertext = _bytes(body.ciphertext, "ciphertext") if body.ciphertext is not None else None
+    reason = body.reason or ("contributed" if ciphertext else "")
     if ciphertext is None and not reason:
         raise Refused("a contribution carries a ciphertext or the reason there is none")
-    least = body.get("min_providers", 1)
-    if isinstance(least, bool) or not isinstance(least, int) or least < 1:
+    least = body.min_providers
+    if least < 1:
         raise Refused(f"min_providers: expected a whole number ≥ 1, got {least!r}")
     existing = session.get(Contribution, (job, agreement_id))
     if existing is not None:

@@ -9,9 +9,10 @@ from flask import Blueprint, jsonify, request
 
 from connectors import datasets, negotiation, negotiation_provider, outbox
 from connectors.errors import Refused
+from connectors.requests import ContractRequest, NewDataset, Publication, Reason
 from connectors.web.common import admin, ctx, space_call
 from contracts.agreements import State
-from node.web import json_body
+from node.web import body_as
 
 api = Blueprint("api", __name__)
 
@@ -31,7 +32,7 @@ def status() -> Any:
 @api.post("/api/datasets")
 def add_dataset() -> Any:
     admin()
-    return jsonify(datasets.view(datasets.add(ctx(), json_body(("name", "path", "key_column"))))), 201
+    return jsonify(datasets.view(datasets.add(ctx(), body_as(NewDataset)))), 201
 
 
 @api.get("/api/datasets")
@@ -49,7 +50,7 @@ def show_dataset(name: str) -> Any:
 @api.post("/api/datasets/<name>/publish")
 def publish_dataset(name: str) -> Any:
     admin()
-    entry = datasets.publish(ctx(), name, json_body(("offers",))["offers"])
+    entry = datasets.publish(ctx(), name, body_as(Publication).offers)
     ctx().background(datasets.warm_up, ctx())
     return jsonify(entry), 201 if entry["status"] == "published" else 202
 
@@ -76,12 +77,8 @@ def show_catalog_entry(entry_id: str) -> Any:
 @api.post("/api/contracts")
 def request_contract() -> Any:
     admin()
-    body = json_body(("offer", "purpose", "operations"))
-    if not isinstance(body["operations"], list):
-        raise Refused("operations: expected a list")
-    neg = negotiation.request(
-        ctx(), str(body["offer"]), str(body["purpose"]), body["operations"], body.get("price")
-    )
+    asked = body_as(ContractRequest)
+    neg = negotiation.request(ctx(), asked.offer, asked.purpose, asked.operations, asked.price)
     return jsonify(negotiation.view(neg)), 201
 
 
@@ -111,14 +108,14 @@ def reject_contract(ref: str) -> Any:
         raise Refused(
             f"negotiation {neg.id} is {neg.state}; only a REQUESTED one can be rejected", status=409
         )
-    reason = str((request.get_json(silent=True) or {}).get("reason") or "rejected by the provider")
+    reason = _reason() or "rejected by the provider"
     return negotiation.view(negotiation.terminate(ctx(), ref, reason))
 
 
 @api.post("/api/contracts/<path:ref>/terminate")
 def terminate_contract(ref: str) -> Any:
     admin()
-    reason = str((request.get_json(silent=True) or {}).get("reason") or "terminated")
+    reason = _reason() or "terminated"
     return negotiation.view(negotiation.terminate(ctx(), ref, reason))
 
 
@@ -138,3 +135,8 @@ def outbox_receipts() -> Any:
 def flush_outbox() -> Any:
     admin()
     return outbox.deliver_due(ctx())
+
+
+def _reason() -> str | None:
+    """The optional reason a person gives (a body may be left out altogether)."""
+    return body_as(Reason).reason if request.get_data(cache=True) else None

@@ -10,10 +10,17 @@ from flask import Blueprint, current_app, jsonify
 
 from connectors import negotiation, negotiation_provider
 from connectors.errors import Refused
+from connectors.requests import (
+    ContractAgreementMessage,
+    ContractRequestMessage,
+    EventMessage,
+    TerminationMessage,
+    VerificationMessage,
+)
 from connectors.web.common import ctx, peer
 from contracts import dsp as messages
 from node import signing
-from node.web import json_body
+from node.web import body_as, json_body
 
 dsp = Blueprint("dsp", __name__)
 
@@ -21,7 +28,7 @@ dsp = Blueprint("dsp", __name__)
 @dsp.post("/dsp/negotiations/request")
 def dsp_request() -> Any:
     caller = peer()
-    neg = negotiation_provider.on_request(ctx(), caller, json_body())
+    neg = negotiation_provider.on_request(ctx(), caller, body_as(ContractRequestMessage))
     body = messages.contract_negotiation(consumer_pid=neg.consumer_pid, provider_pid=neg.id, state=neg.state)
     return jsonify(body), 201
 
@@ -39,25 +46,25 @@ def dsp_show(pid: str) -> Any:
 
 @dsp.post("/dsp/negotiations/<path:pid>/agreement/verification")
 def dsp_verification(pid: str) -> Any:
-    negotiation_provider.on_verification(ctx(), peer(), pid, json_body())
+    negotiation_provider.on_verification(ctx(), peer(), pid, body_as(VerificationMessage))
     return {}
 
 
 @dsp.post("/dsp/negotiations/<path:pid>/agreement")
 def dsp_agreement(pid: str) -> Any:
-    negotiation.on_agreement(ctx(), peer(), pid, json_body())
+    negotiation.on_agreement(ctx(), peer(), pid, body_as(ContractAgreementMessage))
     return {}
 
 
 @dsp.post("/dsp/negotiations/<path:pid>/events")
 def dsp_events(pid: str) -> Any:
-    negotiation.on_event(ctx(), peer(), pid, json_body())
+    negotiation.on_event(ctx(), peer(), pid, body_as(EventMessage))
     return {}
 
 
 @dsp.post("/dsp/negotiations/<path:pid>/termination")
 def dsp_termination(pid: str) -> Any:
-    negotiation.on_termination(ctx(), peer(), pid, json_body())
+    negotiation.on_termination(ctx(), peer(), pid, body_as(TerminationMessage))
     return {}
 
 

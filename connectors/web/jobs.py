@@ -10,8 +10,9 @@ from flask import Blueprint, jsonify, request
 
 from connectors import job_store, jobs, psi_counted, psi_jobs, records
 from connectors.errors import Refused
+from connectors.requests import Countersignature, Withheld
 from connectors.web.common import admin, ctx, framed, int_arg, peer
-from node.web import json_body
+from node.web import body_as, json_body
 
 jobs_api = Blueprint("jobs", __name__)
 
@@ -22,7 +23,7 @@ BULK = ("jobs.dsp_job", "jobs.dsp_job_count")
 @jobs_api.post("/api/jobs")
 def submit_job() -> Any:
     admin()
-    job = jobs.submit(ctx(), json_body(("operation",)))
+    job = jobs.submit(ctx(), jobs.job_request(json_body()))
     return jsonify(job_store.view(job)), 202
 
 
@@ -68,10 +69,10 @@ def dsp_job_count(job_id: str) -> Any:
 
 @jobs_api.post("/dsp/jobs/<path:job_id>/withheld")
 def dsp_job_withheld(job_id: str) -> Any:
-    return psi_jobs.on_withheld(ctx(), peer(), job_id, json_body(("record",)))
+    return psi_jobs.on_withheld(ctx(), peer(), job_id, body_as(Withheld))
 
 
 @jobs_api.post("/dsp/jobs/<path:job_id>/countersignature")
 def dsp_countersignature(job_id: str) -> Any:
-    records.on_countersignature(ctx(), peer(), job_id, json_body())
+    records.on_countersignature(ctx(), peer(), job_id, body_as(Countersignature))
     return {}

@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from node.models import utcnow
 from node.problems import Problem
-from node.web import json_body, require_token
+from node.web import body_as, require_token
 from space import agreements, catalog, console, disputes, ledger, operator, registry
 from space.models import Participant, Token
+from space.requests import Decision, NewToken, Review, Termination
 from space.web.common import (
     config,
     db,
@@ -37,9 +38,9 @@ def admin_disputes() -> Any:
 @admin_api.post("/admin/disputes/<path:record_id>/decision")
 def admin_decide(record_id: str) -> Any:
     actor = operator_actor()
-    body = json_body(("decision", "reason"))
+    body = body_as(Decision)
     receipt = disputes.decide(
-        db(), space_key(), config().url, actor, record_id, body["decision"], body["reason"], utcnow
+        db(), space_key(), config().url, actor, record_id, body.decision, body.reason, utcnow
     )
     with db().transaction() as session:
         operator.note(
@@ -48,7 +49,7 @@ def admin_decide(record_id: str) -> Any:
             "decide",
             record_id,
             utcnow(),
-            decision=body["decision"],
+            decision=body.decision,
             leaf=receipt["leaf_index"],
         )
     return jsonify(receipt), 201
@@ -89,7 +90,7 @@ def admin_review(entry_id: str, decision: str) -> Any:
     actor = operator_actor()
     if decision not in ("approve", "reject"):
         raise Problem(404, "Not found", "use /approve or /reject", kind="not-found")
-    note = str((request.get_json(silent=True) or {}).get("note", ""))
+    note = body_as(Review).note if request.get_data(cache=True) else ""
     with db().transaction() as session:
         entry = operator.review(session, actor, entry_id, decision == "approve", note, utcnow())
         return catalog.entry_view(session, entry)
@@ -98,7 +99,7 @@ def admin_review(entry_id: str, decision: str) -> Any:
 @admin_api.post("/admin/agreements/<path:agreement_id>/termination")
 def admin_terminate(agreement_id: str) -> Any:
     actor = operator_actor()
-    reason = str(json_body().get("reason", "terminated by the operator"))
+    reason = body_as(Termination).reason or "terminated by the operator"
     with db().transaction() as session:
         found = agreements.terminate(session, agreement_id, registry.SPACE_ID, reason, utcnow())
         operator.note(session, actor, "terminate", agreement_id, utcnow(), reason=reason)
@@ -110,18 +111,10 @@ def admin_terminate(agreement_id: str) -> Any:
 @admin_api.post("/admin/tokens")
 def admin_token() -> Any:
     actor = operator_actor()
-    body = json_body(("role",))
-    participant = body.get("participant")
+    body = body_as(NewToken)
     with db().transaction() as session:
-        token = operator.issue_token(
-            session,
-            actor,
-            str(body["role"]),
-            str(body.get("label", "")),
-            str(participant) if participant is not None else None,
-            utcnow(),
-        )
-    return jsonify({"token": token, "role": body["role"], "participant": participant}), 201
+        token = operator.issue_token(session, actor, body.role, body.label, body.participant, utcnow())
+    return jsonify({"token": token, "role": body.role, "participant": body.participant}), 201
 
 
 @admin_api.get("/admin/actions")

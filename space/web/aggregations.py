@@ -7,8 +7,9 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from node.web import json_body
+from node.web import body_as
 from space import aggregation
+from space.requests import Contribution, OpenAggregation
 from space.web.common import (
     adders,
     db,
@@ -22,7 +23,7 @@ aggregations_api = Blueprint("aggregations", __name__)
 def open_aggregation() -> Any:
     caller = signed_caller()
     with db().transaction() as session:
-        row = aggregation.open_aggregation(session, caller, json_body(("job", "agreements", "context")))
+        row = aggregation.open_aggregation(session, caller, body_as(OpenAggregation))
         job, expected = row.job, len(row.agreements)
     adders().prepare(None, None)  # the adder starts while the providers compute, if none waits
     return jsonify({"job": job, "expected": expected}), 201
@@ -32,7 +33,7 @@ def open_aggregation() -> Any:
 def contribute(job: str) -> Any:
     caller = signed_caller()
     with db().transaction() as session:
-        row = aggregation.contribute(session, caller, job, json_body(("agreement", "fingerprint")))
+        row = aggregation.contribute(session, caller, job, body_as(Contribution))
         return jsonify({"job": job, "agreement": row.agreement_id, "reason": row.reason}), 201
 
 

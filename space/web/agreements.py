@@ -8,9 +8,10 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from node.models import utcnow
-from node.web import json_body
+from node.web import body_as, json_body
 from space import agreements
 from space.errors import Refused
+from space.requests import Termination
 from space.web.common import (
     db,
     signed_caller,
@@ -43,7 +44,7 @@ def show_agreement(agreement_id: str) -> Any:
 @agreements_api.post("/agreements/<path:agreement_id>/termination")
 def terminate_agreement(agreement_id: str) -> Any:
     caller = signed_caller()
-    reason = str(json_body().get("reason", ""))
+    reason = body_as(Termination).reason or ""
     with db().transaction() as session:
         view = agreements.view(agreements.terminate(session, agreement_id, caller, reason, utcnow()))
     tell_parties(view)

@@ -9,10 +9,11 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from node.models import utcnow
-from node.web import json_body, require_token
+from node.web import body_as, json_body, require_token
 from space import ledger, tree
 from space.errors import NotFound, Refused
 from space.models import Token
+from space.requests import Batch
 from space.web.common import (
     config,
     db,
@@ -34,7 +35,7 @@ def append_record() -> Any:
 @ledger_api.post("/ledger/batch")
 def append_batch() -> Any:
     caller = signed_caller()
-    records = json_body(("records",))["records"]
+    records = body_as(Batch).records
     if not isinstance(records, list) or not 1 <= len(records) <= ledger.MAX_BATCH:
         raise Refused(f"records: expected a list of 1 to {ledger.MAX_BATCH} signed usage records")
     return {"receipts": ledger.append(db(), space_key(), config().url, caller, records, utcnow)}

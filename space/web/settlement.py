@@ -9,9 +9,10 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from node.models import utcnow
-from node.web import json_body
+from node.web import body_as
 from space import ledger, operator, preview, settlement
 from space.errors import AlertingConflict, NotFound, Refused
+from space.requests import Settle
 from space.web.common import (
     db,
     operator_actor,
@@ -26,7 +27,7 @@ settlement_api = Blueprint("settlement", __name__)
 @settlement_api.post("/admin/settlements")
 def admin_settle() -> Any:
     actor = operator_actor()
-    period = str(json_body(("period",))["period"])
+    period = body_as(Settle).period
     try:
         with db().write_lock, db().transaction() as session:
             row, created = operator.settle(

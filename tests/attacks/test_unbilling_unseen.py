@@ -252,7 +252,10 @@ def test_the_operator_api_lists_and_decides_disputes(space: dict[str, Any]) -> N
     refused = client.post(path, json={"decision": "bill", "reason": "x"}, headers=auditor)
     assert refused.status_code == 403
     missing = client.post(path, json={"decision": "bill"}, headers=operator)
-    assert (missing.status_code, missing.get_json()["detail"]) == (400, "missing fields ['reason']")
+    assert (missing.status_code, missing.get_json()["detail"]) == (400, "request body: reason: required")
+    assert missing.get_json()["errors"] == [{"pointer": "/reason", "detail": "reason: required"}]
+    mistyped = client.post(path, json={"decision": "bill", "reason": ["x"]}, headers=operator)
+    assert mistyped.get_json()["detail"] == "request body: reason: expected a valid string, got ['x']"
     answer = client.post(path, json={"decision": "bill", "reason": "agreed"}, headers=operator)
     assert answer.status_code == 201, answer.get_json()
     assert client.get("/admin/disputes", headers=auditor).get_json() == {"disputed": []}

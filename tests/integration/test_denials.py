@@ -196,8 +196,32 @@ def test_unknown_agreement_and_operation(bank, data) -> None:  # type: ignore[no
         )
     with pytest.raises(ApiError, match=r"operation 'script': this connector runs \['psi.cardinality'"):
         bank.post("/api/jobs", {"agreement": "x", "operation": "script", "input": "x", "column": "phone"})
+    score = {"agreement": "x", "operation": "he.score", "ids": "x", "column": "phone"}
+    with pytest.raises(ApiError, match=re.escape("he.score request: model: required (HTTP 400)")):
+        bank.post("/api/jobs", score)
     with pytest.raises(ApiError, match="no contract negotiation or agreement 'x'"):
-        bank.post("/api/jobs", {"agreement": "x", "operation": "he.score", "ids": "x", "column": "phone"})
+        bank.post("/api/jobs", {**score, "model": "x"})
+
+
+def test_a_job_request_is_refused_with_every_wrong_field_and_creates_nothing(bank, data) -> None:  # type: ignore[no-untyped-def]
+    before = bank.get("/api/jobs")["jobs"]
+    request = {
+        "agreement": "x",
+        "operation": "psi.cardinality",
+        "input": str(data["bank_csv"]),
+        "column": "phone",
+    }
+    with pytest.raises(ApiError) as refused:
+        bank.post("/api/jobs", {**request, "epsilon": True, "colum": "phone", "input": 7})
+    assert refused.value.status == 400
+    assert refused.value.problem["detail"] == (
+        "psi.cardinality request: input: expected a valid string, got 7; epsilon: expected a valid number, "
+        "got True; colum: unknown field; expected any of operation, agreement, input, column, epsilon"
+    )
+    assert [e["pointer"] for e in refused.value.problem["errors"]] == ["/input", "/epsilon", "/colum"]
+    with pytest.raises(ApiError, match=re.escape("agreements[1]: expected a valid string, got 3")):
+        bank.post("/api/jobs", {"operation": "he.aggregate", "agreements": ["a", 3], "stats": ["count"]})
+    assert bank.get("/api/jobs")["jobs"] == before
 
 
 def test_provider_failure_is_recorded_and_releases_the_use(live, bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]

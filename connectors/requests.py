@@ -1,0 +1,147 @@
+"""The bodies a connector takes, as typed objects (node.bodies: strict, closed, frozen).
+
+The participant's API (``/api``): a dataset to register, a contract to ask for, a job to run
+(one model per operation, :data:`connectors.jobs.REQUESTS` says which). The Dataspace Protocol
+messages a peer sends (DSP 2025-1 §3.3 contract negotiation; JSON-LD, so further terms pass) and
+the job messages between connectors. What each field means beyond its type (a name's pattern,
+a file that exists, an operation the offer includes) is checked by the service that uses it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field
+
+from node.bodies import Body, Message
+
+
+# --- the participant's API -------------------------------------------------------------------
+class NewDataset(Body):
+    name: str
+    path: str
+    key_column: str
+    title: str | None = None
+    description: str | None = None
+    sector: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    classification: str | None = None
+    pi_level: str | None = None
+    jurisdiction: str | None = None
+    tags: dict[str, list[str]] = Field(default_factory=dict)
+
+
+def _one_or_more(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
+class Publication(Body):
+    # one offer, or a list of them; each parsed by contracts.offers.parse_offer
+    offers: Annotated[list[dict[str, Any]], BeforeValidator(_one_or_more)]
+
+
+class ContractRequest(Body):
+    offer: str
+    purpose: str
+    operations: list[str]
+    price: dict[str, Any] | None = None  # contracts.offers.parse_price reads it
+
+
+class Reason(Body):
+    reason: str | None = None
+
+
+class JobRequest(Body):
+    operation: str
+
+
+class PsiJob(JobRequest):
+    agreement: str
+    input: str  # the consumer's own CSV
+    column: str
+    epsilon: float | None = None  # psi.cardinality counted by the provider with noise of ε
+
+
+class ScoreJob(JobRequest):
+    operation: Literal["he.score"]
+    agreement: str
+    ids: str  # the consumer's CSV of ids
+    column: str
+    model: str  # the consumer's model as JSON: features, weights, bias
+
+
+class AggregateJob(JobRequest):
+    operation: Literal["he.aggregate"]
+    agreements: list[str] = Field(min_length=1)
+    stats: list[str]
+    column: str | None = None
+    target: str | None = None
+    features: list[str] | None = None
+    bins: list[float] | None = None
+    where: str | None = None
+    epsilon: float | None = None
+    bounds: list[float] | None = None
+    mechanism: str | None = None
+    delta: float | None = None
+
+
+# --- between connectors ----------------------------------------------------------------------
+class Permission(Message):
+    action: str
+
+
+class RequestedOffer(Message):
+    id: str = Field(alias="@id")
+    permission: list[Permission] = Field(default_factory=list)
+
+
+class ContractRequestMessage(Message):
+    type: Literal["ContractRequestMessage"] = Field(alias="@type")
+    consumer_pid: str = Field(alias="consumerPid")
+    offer: RequestedOffer
+    callback_address: str | None = Field(None, alias="callbackAddress")
+    purpose: str | None = Field(None, alias="tds:purpose")
+    price: dict[str, Any] | None = Field(None, alias="tds:price")
+
+
+class ContractAgreementMessage(Message):
+    type: Literal["ContractAgreementMessage"] = Field(alias="@type")
+    provider_pid: str | None = Field(None, alias="providerPid")
+    agreement: dict[str, Any]  # the document the provider signed: checked by contracts.agreements
+    signatures: dict[str, str] = Field({}, alias="tds:signatures")
+
+
+class VerificationMessage(Message):
+    type: Literal["ContractAgreementVerificationMessage"] = Field(alias="@type")
+    signature: str = Field(alias="tds:signature")
+
+
+class EventMessage(Message):
+    type: Literal["ContractNegotiationEventMessage"] = Field(alias="@type")
+    event_type: str = Field(alias="eventType")
+
+
+class TerminationMessage(Message):
+    type: Literal["ContractNegotiationTerminationMessage"] = Field(alias="@type")
+    reason: list[str] = Field(default_factory=list)
+
+
+class Withheld(Body):
+    record: str  # the id of the succeeded record the consumer withheld
+
+
+class Countersignature(Body):
+    record: str | None = None  # which of the job's records (a job has one, or two when withheld)
+    signatures: dict[str, str]
+
+
+class PsiJobHeader(Body):
+    """The framed request of a PSI job, as the consumer's connector sends it."""
+
+    job: str
+    agreement: str
+    operation: str
+    consumer_set_size: int = Field(ge=1)
+    mode: str | None = None
+    epsilon: float | None = None
+    blobs: int  # how many blobs follow the header (sandbox.framing)
