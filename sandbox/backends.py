@@ -6,6 +6,8 @@ package imports another that imports it back.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sandbox import bwrap, cgroup, container, process
 from sandbox.errors import SandboxError
 from sandbox.interface import Backend
@@ -28,7 +30,9 @@ def probe(name: str) -> tuple[bool, str]:
     return True, f"rlimits and a process group; {namespaces}; {cg_why}"
 
 
-def create_backend(name: str, limits: Limits, docker_image: str = "") -> Backend:
+def create_backend(
+    name: str, limits: Limits, docker_image: str = "", plugins: tuple[Path, ...] = ()
+) -> Backend:
     """The backend for ``name``; ``auto`` picks the strongest one that works here.
 
     bubblewrap comes before Docker because it adds our seccomp filter and needs no daemon;
@@ -41,12 +45,16 @@ def create_backend(name: str, limits: Limits, docker_image: str = "") -> Backend
         ok, why = probe(name)
         if not ok:
             raise SandboxError(f"sandbox backend {name} does not work here: {why}; try auto or process")
-    return construct(name, limits, docker_image)
+    return construct(name, limits, docker_image, plugins)
 
 
-def construct(name: str, limits: Limits, docker_image: str) -> Backend:
+def construct(name: str, limits: Limits, docker_image: str, plugins: tuple[Path, ...] = ()) -> Backend:
+    """``plugins``: modules of further operations (sandbox.worker.load_plugin); the docker
+    backend's image holds the built-in operations only."""
     if name == "bwrap":
-        return bwrap.BwrapBackend(limits)
+        return bwrap.BwrapBackend(limits, plugins)
     if name == "docker":
+        if plugins:
+            raise SandboxError("sandbox plugins run under the bwrap and process backends, not docker")
         return container.DockerBackend(limits, docker_image or container.HOST_RUNTIME_IMAGE)
-    return process.ProcessBackend(limits)
+    return process.ProcessBackend(limits, plugins)

@@ -112,12 +112,16 @@ class BwrapBackend(ProcessBackend):
             check_dataset(dataset)
             seen_as = f"/data/{Path(dataset).name}"
             args += ["--ro-bind", dataset, seen_as]
+        plugins = []
+        for index, plugin in enumerate(self.plugins):  # read-only, under a name of our own
+            plugins.append(f"/plugins/{index}-{plugin.name}")
+            args += ["--ro-bind", str(plugin), plugins[-1]]
         fds: list[int] = []
         fd = seccomp.filter_fd()
         if fd is not None:
             args += ["--seccomp", str(fd)]
             fds.append(fd)
-        return [*args, "--", *worker_command(sys.executable, limits, prewarm)], seen_as, fds
+        return [*args, "--", *worker_command(sys.executable, limits, prewarm, tuple(plugins))], seen_as, fds
 
     def isolation(self) -> tuple[str, ...]:
         extra = ("seccomp",) if seccomp.program() is not None else ()

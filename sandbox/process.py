@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -25,17 +26,41 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 from sandbox import cgroup, framing
-from sandbox.errors import LimitExceeded
-from sandbox.interface import Progress, WorkerJob, WorkerResult
+from sandbox.errors import LimitExceeded, SandboxError
+from sandbox.interface import RESULT_SHAPES, Progress, WorkerJob, WorkerResult
 from sandbox.limits import Limits, MiB
 from sandbox.runner import interpret, supervise
 from sandbox.twopart import Streaming
 
 BASE_ISOLATION = ("rlimits", "process-group", "empty-cwd", "clean-env")
 CLEAN_ENV = {"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"}
+
+
+def check_plugin(path: Path) -> Path:
+    """An operation module the worker may load: an existing .py file, by its absolute path,
+    whose ``RESULT_SHAPES`` say what each of its ``OPERATIONS`` returns; those shapes join the
+    ones the host checks every result against (sandbox.interface.check_result)."""
+    resolved = Path(path).resolve()
+    if resolved.suffix != ".py" or not resolved.is_file():
+        raise SandboxError(f"sandbox plugin {path}: expected an existing .py file of operations")
+    spec = importlib.util.spec_from_file_location(f"tds_plugin_{resolved.stem}", resolved)
+    assert spec is not None and spec.loader is not None  # a .py file always has a source loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    steps, shapes = getattr(module, "OPERATIONS", {}), getattr(module, "RESULT_SHAPES", {})
+    if not isinstance(steps, dict) or not isinstance(shapes, dict) or not steps or set(steps) != set(shapes):
+        raise SandboxError(
+            f"sandbox plugin {path}: expected OPERATIONS (name → step) and RESULT_SHAPES (name → "
+            "(fields, blob count)) for the same names"
+        )
+    for name, shape in shapes.items():
+        if RESULT_SHAPES.setdefault(name, shape) != shape:
+            raise SandboxError(f"sandbox plugin {path}: operation {name} exists already")
+    return resolved
 
 
 def unshare_prefix() -> list[str]:
@@ -59,8 +84,12 @@ def namespaces_available() -> tuple[bool, str]:
     return True, "network, PID, IPC, UTS and mount namespaces"
 
 
-def worker_command(python: str, limits: Limits, prewarm: str | None = None) -> list[str]:
+def worker_command(
+    python: str, limits: Limits, prewarm: str | None = None, plugins: tuple[str, ...] = ()
+) -> list[str]:
     command = [python, "-I", "-m", "sandbox.worker", "--limits", json.dumps(limits.to_json())]
+    for plugin in plugins:
+        command += ["--plugin", plugin]
     return [*command, "--prewarm", prewarm] if prewarm else command
 
 
@@ -116,8 +145,11 @@ class Launched:
 class ProcessBackend:
     name = "process"
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, plugins: tuple[Path, ...] = ()) -> None:
+        """``plugins``: operation modules the node's operator added (sandbox.worker's --plugin);
+        each is a file outside the sandbox package that the worker loads beside its own."""
         self.limits = limits
+        self.plugins = tuple(check_plugin(p) for p in plugins)
 
     # -- what subclasses change -------------------------------------------------------------
     def command(
@@ -125,7 +157,8 @@ class ProcessBackend:
     ) -> tuple[list[str], str | None, list[int]]:
         """The command line, the dataset path as the worker will see it, and fds to pass."""
         prefix = unshare_prefix() if namespaces_available()[0] else []
-        return [*prefix, *worker_command(sys.executable, limits, prewarm)], dataset, []
+        plugins = tuple(str(p) for p in self.plugins)
+        return [*prefix, *worker_command(sys.executable, limits, prewarm, plugins)], dataset, []
 
     def isolation(self) -> tuple[str, ...]:
         return (*BASE_ISOLATION, *(("namespaces",) if namespaces_available()[0] else ("no-namespaces",)))

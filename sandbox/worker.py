@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib.util
 import json
 import os
 import resource
@@ -235,6 +236,24 @@ def _import_he() -> None:
 PREWARM: dict[str, Callable[[], None]] = {"he": _import_he}
 
 
+def load_plugin(path: str) -> None:
+    """Add the operations of a module the node's operator named (its ``OPERATIONS``: name →
+    step, as here) to the worker's. A plugin adds operations; it replaces none of the built-in
+    ones. It is code the operator chose to run, never something a job request names."""
+    spec = importlib.util.spec_from_file_location(f"tds_plugin_{Path(path).stem}", path)
+    if spec is None or spec.loader is None:
+        raise WorkerFailed("request", f"plugin {path}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    added = getattr(module, "OPERATIONS", None)
+    if not isinstance(added, dict) or not added:
+        raise WorkerFailed("request", f"plugin {path}: expected OPERATIONS, a dict of name → step")
+    taken = sorted(set(added) & set(OPERATIONS))
+    if taken:
+        raise WorkerFailed("request", f"plugin {path}: {taken} are built-in operations already")
+    OPERATIONS.update(added)
+
+
 def _fail(kind: str, message: str) -> int:
     sys.stdout.buffer.write(framing.encode({"error": {"kind": kind, "message": message}}))
     sys.stdout.buffer.flush()
@@ -260,9 +279,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sandbox.worker")
     parser.add_argument("--limits", required=True)
     parser.add_argument("--prewarm", choices=PREWARM, help="import what these operations need first")
+    parser.add_argument("--plugin", action="append", default=[], help="a module of further operations")
     args = parser.parse_args(argv)
     limits = Limits.from_json(json.loads(args.limits))
     apply_limits(limits)
+    try:
+        for plugin in args.plugin:
+            load_plugin(plugin)
+    except WorkerFailed as exc:
+        return _fail(exc.kind, str(exc))
     if args.prewarm:
         PREWARM[args.prewarm]()  # while the request is still on its way (sandbox.process.Prestarted)
     try:
