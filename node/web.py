@@ -57,8 +57,11 @@ def base_app(
     return app
 
 
-def body_as(model: type[B]) -> B:
-    """The request's JSON body as a ``model`` (node.bodies), or a 400 naming every wrong field."""
+def body_as(model: type[B], optional: bool = False) -> B:
+    """The request's JSON body as a ``model`` (node.bodies), or a 400 naming every wrong field;
+    with ``optional``, a request without a body gets the model's defaults."""
+    if optional and not request.get_data(cache=True):
+        return model()
     return parse(model, json_body())
 
 

@@ -25,7 +25,6 @@ from sandbox.interface import Backend, WorkerJob
 from space import requests
 from space.errors import Conflict, NotFound, Refused
 from space.models import Aggregation, Agreement, Contribution
-from space.requests import OpenAggregation
 
 MAX_SLOTS = 4096
 OPERATION = "he.aggregate"
@@ -38,7 +37,7 @@ def _bytes(value: Any, what: str) -> bytes:
         raise Refused(f"{what}: expected base64") from exc
 
 
-def open_aggregation(session: Session, caller: str, body: OpenAggregation) -> Aggregation:
+def open_aggregation(session: Session, caller: str, body: requests.OpenAggregation) -> Aggregation:
     job, agreements, size = body.job, list(body.agreements), body.size
     if not job.startswith("urn:uuid:"):
         raise Refused("job: expected a urn:uuid")

@@ -108,14 +108,14 @@ def reject_contract(ref: str) -> Any:
         raise Refused(
             f"negotiation {neg.id} is {neg.state}; only a REQUESTED one can be rejected", status=409
         )
-    reason = _reason() or "rejected by the provider"
+    reason = body_as(Reason, optional=True).reason or "rejected by the provider"
     return negotiation.view(negotiation.terminate(ctx(), ref, reason))
 
 
 @api.post("/api/contracts/<path:ref>/terminate")
 def terminate_contract(ref: str) -> Any:
     admin()
-    reason = _reason() or "terminated"
+    reason = body_as(Reason, optional=True).reason or "terminated"
     return negotiation.view(negotiation.terminate(ctx(), ref, reason))
 
 
@@ -135,8 +135,3 @@ def outbox_receipts() -> Any:
 def flush_outbox() -> Any:
     admin()
     return outbox.deliver_due(ctx())
-
-
-def _reason() -> str | None:
-    """The optional reason a person gives (a body may be left out altogether)."""
-    return body_as(Reason).reason if request.get_data(cache=True) else None

@@ -90,7 +90,7 @@ def admin_review(entry_id: str, decision: str) -> Any:
     actor = operator_actor()
     if decision not in ("approve", "reject"):
         raise Problem(404, "Not found", "use /approve or /reject", kind="not-found")
-    note = body_as(Review).note if request.get_data(cache=True) else ""
+    note = body_as(Review, optional=True).note
     with db().transaction() as session:
         entry = operator.review(session, actor, entry_id, decision == "approve", note, utcnow())
         return catalog.entry_view(session, entry)
