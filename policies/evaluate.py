@@ -29,7 +29,7 @@ from policies.model import RESULT_OPERANDS, Constraint, Policy, Value
 # what only a job knows: its use count, sizes, columns, statistics, privacy budget, daily volume
 NEGOTIATION_DEFERRABLE: frozenset[str] = RESULT_OPERANDS | {
     "count", "consumerSetSize", "column", "statistic", "epsilon", "epsilonTotal", "idsPerDay",
-    "providers", "idRepeats",
+    "providers", "idRepeats", "runsPerApproval", "release", "reviewRequired",
 }  # fmt: skip
 
 
@@ -93,6 +93,8 @@ def compare(operator: str, value: object, right: Value) -> bool:
         return bool(values) and all(
             isinstance(v, str) and any(_hierarchical_part_of(v, r) for r in right) for v in values
         )
+    if isinstance(right, bool) and not isinstance(value, bool):
+        return operator == "neq"  # true is not 1, false is not 0
     if operator == "eq":
         return value == right
     if operator == "neq":

@@ -24,6 +24,7 @@ class OperandType(Enum):
     INTEGER = "integer"
     DECIMAL = "decimal"
     DATETIME = "dateTime"
+    BOOLEAN = "boolean"
 
 
 # The left operands TDS understands, with the type of value each compares.
@@ -47,11 +48,24 @@ LEFT_OPERANDS: dict[str, OperandType] = {
     # he.score: the most times any requested id has been scored under the agreement, this job
     # included (averaging repeated scores strips the provider's noise)
     "idRepeats": OperandType.INTEGER,
+    # script: bytes of the output a run would release (a result-time operand)
+    "outputBytes": OperandType.INTEGER,
+    # script: the runs an approval grants when it is given, and this run's ordinal under its
+    # approval (1 for the first run of approved code) when a run starts
+    "runsPerApproval": OperandType.INTEGER,
+    # script: how a run's output is released: "review" (a reviewer releases it) or "auto" (an
+    # approved rerun's output is released once the automatic checks pass)
+    "release": OperandType.STRING,
+    # script: whether the code is reviewed before it runs on the data (false: it runs at once)
+    "reviewRequired": OperandType.BOOLEAN,
 }
+
+# Left operands whose right operand is one of a few words.
+ENUMERATED: dict[str, tuple[str, ...]] = {"release": ("review", "auto")}
 
 # Left operands only known once a result exists; evaluated by the consumer's connector before
 # it shows a result, and reported as "deferred" when a request is evaluated.
-RESULT_OPERANDS: frozenset[str] = frozenset({"resultSize", "aggregationSize"})
+RESULT_OPERANDS: frozenset[str] = frozenset({"resultSize", "aggregationSize", "outputBytes"})
 
 ORDER_OPERATORS = ("eq", "neq", "lt", "lteq", "gt", "gteq")
 SET_OPERATORS = ("isAnyOf", "isNoneOf", "isPartOf")
@@ -60,9 +74,10 @@ OPERATORS_BY_TYPE: dict[OperandType, tuple[str, ...]] = {
     OperandType.DECIMAL: ORDER_OPERATORS,
     OperandType.DATETIME: ORDER_OPERATORS,
     OperandType.STRING: ("eq", "neq", *SET_OPERATORS),
+    OperandType.BOOLEAN: ("eq", "neq"),
 }
 
-Value = str | int | float | dt.datetime | tuple[str, ...]
+Value = str | int | float | bool | dt.datetime | tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,8 @@ class Constraint:
             shown = right.isoformat()
         elif isinstance(right, tuple):
             shown = "[" + ", ".join(right) + "]"
+        elif isinstance(right, bool):
+            shown = "true" if right else "false"
         else:
             shown = str(right)
         return f"{self.left} {self.operator} {shown}"
@@ -87,6 +104,8 @@ class Constraint:
             right = format_datetime(right)
         elif isinstance(right, tuple):
             right = list(right)
+        elif isinstance(right, bool):
+            right = {"@value": right, "@type": XSD_BOOLEAN}
         elif isinstance(right, float):
             right = {"@value": repr(right), "@type": XSD_DECIMAL}
         elif isinstance(right, int):
@@ -160,6 +179,7 @@ def parse_datetime(text: str, path: str) -> dt.datetime:
 
 XSD_INTEGER = "xsd:integer"
 XSD_DECIMAL = "xsd:decimal"
+XSD_BOOLEAN = "xsd:boolean"
 
 
 def _parse_right(kind: OperandType, operator: str, raw: object, path: str) -> Value:
@@ -176,6 +196,8 @@ def _parse_right(kind: OperandType, operator: str, raw: object, path: str) -> Va
                 raw = float(raw)
             except ValueError:
                 raise PolicySyntaxError(path, f"expected a decimal number, got {raw!r}") from None
+        if kind is OperandType.BOOLEAN and raw in ("true", "false"):
+            raw = raw == "true"
     if operator in SET_OPERATORS:
         if isinstance(raw, str):
             raw = [raw]
@@ -195,6 +217,10 @@ def _parse_right(kind: OperandType, operator: str, raw: object, path: str) -> Va
         ):
             raise PolicySyntaxError(path, f"expected a decimal number, got {raw!r}")
         return float(raw)
+    if kind is OperandType.BOOLEAN:
+        if not isinstance(raw, bool):
+            raise PolicySyntaxError(path, f"expected true or false, got {raw!r}")
+        return raw
     if kind is OperandType.DATETIME:
         if not isinstance(raw, str):
             raise PolicySyntaxError(path, f"expected an ISO 8601 date-time string, got {raw!r}")
@@ -202,6 +228,16 @@ def _parse_right(kind: OperandType, operator: str, raw: object, path: str) -> Va
     if not isinstance(raw, str) or not raw:
         raise PolicySyntaxError(path, f"expected a non-empty string, got {raw!r}")
     return raw
+
+
+def _check_words(left: str, right: Value, path: str) -> None:
+    words = ENUMERATED.get(left)
+    if words is None:
+        return
+    given = right if isinstance(right, tuple) else (right,)
+    wrong = [w for w in given if w not in words]
+    if wrong:
+        raise PolicySyntaxError(path, f"{left} is one of {list(words)}, got {wrong[0]!r}")
 
 
 def parse_constraint(raw: object, path: str) -> Constraint:
@@ -230,6 +266,7 @@ def parse_constraint(raw: object, path: str) -> Constraint:
     if "rightOperand" not in raw:
         raise PolicySyntaxError(path, "missing rightOperand")
     right = _parse_right(kind, operator, raw["rightOperand"], f"{path}.rightOperand")
+    _check_words(left, right, f"{path}.rightOperand")
     return Constraint(left=left, operator=operator, right=right)
 
 

@@ -75,6 +75,12 @@ for _entry in (
         ("column", "statistic", "epsilon", "epsilonTotal", "providers", "aggregationSize"),
     ),
     Operation("he.score", "he", "scores", "Homomorphic score", ("column", "idsPerDay", "idRepeats")),
-    Operation("script", "script", "output", "Reviewed script"),
+    Operation(
+        "script",
+        "script",
+        "output",
+        "Reviewed script",
+        ("outputBytes", "runsPerApproval", "release", "reviewRequired"),
+    ),
 ):
     register(_entry)
