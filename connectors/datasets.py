@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from connectors.context import Connector
 from connectors.errors import Conflict, NotFound, Refused
+from connectors.mock import mock_sample
 from connectors.models import Dataset
 from connectors.profiling import ProfileError, profile_csv
 from connectors.requests import NewDataset
@@ -23,6 +24,7 @@ from policies import operations
 from sandbox.limits import Limits
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MOCK_K = 10  # the least count behind a value in a mock sample when no offer sets resultSize
 CLASSIFICATIONS = ("general", "important", "core")
 PI_LEVELS = ("none", "general", "sensitive")
 
@@ -130,12 +132,14 @@ def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
     if not isinstance(offers, list) or not offers:
         raise Refused("offers: expected an offer object or a list of them")
     offers, local_limits = [dict(raw) if isinstance(raw, dict) else raw for raw in offers], []
+    ks = []
     for i, raw in enumerate(offers):
         local_limits.append(_offer_limits(ctx, i, raw))
         try:
-            parse_offer(raw)
+            policy = parse_offer(raw).policy
         except OfferError as exc:
             raise Refused(f"offers[{i}]: {exc}", kind="bad-offer") from exc
+        ks += [k for action in policy.actions() if (k := policy.least(action, "resultSize")) is not None]
     body = {
         "dataset": {
             "name": dataset.name,
@@ -156,6 +160,8 @@ def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
             "jurisdiction": dataset.jurisdiction,
         },
         "offers": offers,
+        # synthetic rows for trying scripts on: no real key, row or value rarer than k
+        "mock": mock_sample(Path(dataset.path), dataset.columns, dataset.key_column, max([MOCK_K, *ks])),
     }
     try:
         entry = ctx.space.publish(body)

@@ -87,6 +87,10 @@ class SpaceClient:
     def entry(self, entry_id: str) -> dict[str, Any]:
         return self._get(f"/catalog/{entry_id}")
 
+    def mock(self, entry_id: str) -> str:
+        """An entry's mock sample, CSV text."""
+        return str(self.client.send("GET", f"{self.url}/catalog/{entry_id}/mock.csv").text)
+
     def offer(self, offer_id: str) -> dict[str, Any]:
         return self._get(f"/catalog/offers/{offer_id}")
 

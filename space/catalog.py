@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from typing import Any
 
@@ -21,6 +23,7 @@ CLASSIFICATIONS = ("general", "important", "core")  # GB/T 43697-2024 data gradi
 PI_LEVELS = ("none", "general", "sensitive")  # personal information (PIPL art. 28)
 COLUMN_TYPES = ("string", "integer", "number", "boolean", "date")
 MAX_RESULTS = 200
+MAX_MOCK = 1 << 20  # characters of a mock sample (200 rows of a wide table fit many times)
 
 
 def _text(body: dict[str, Any], key: str, limit: int, required: bool = True) -> str:
@@ -35,6 +38,24 @@ def _choice(body: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise Refused(f"dataset.{key}: expected one of {list(allowed)}, got {value!r}")
     return str(value)
+
+
+def _mock(mock: Any, names: list[str]) -> str | None:
+    """A mock sample is optional; when sent, a CSV whose header is the entry's columns."""
+    if mock is None:
+        return None
+    if not isinstance(mock, str) or len(mock) > MAX_MOCK:
+        raise Refused(f"mock: expected the mock sample as CSV text of at most {MAX_MOCK} characters")
+    try:
+        rows = list(csv.reader(io.StringIO(mock), strict=True))
+    except csv.Error as exc:
+        raise Refused(f"mock: not CSV: {exc}") from exc
+    header = rows[0] if rows else []
+    if header != names:
+        raise Refused(f"mock: expected a header of the entry's columns {names}, got {header}")
+    if any(len(row) != len(names) for row in rows[1:]):
+        raise Refused(f"mock: every row must have the {len(names)} columns of the header")
+    return mock
 
 
 def validate_entry(body: Any, provider: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -80,6 +101,7 @@ def validate_entry(body: Any, provider: str | None = None) -> tuple[dict[str, An
         "classification": _choice(ds, "classification", CLASSIFICATIONS),
         "pi_level": _choice(ds, "pi_level", PI_LEVELS),
         "jurisdiction": _text(ds, "jurisdiction", 20),
+        "mock": _mock(body.get("mock"), [c["name"] for c in columns]),
     }
     offers = body.get("offers")
     if not isinstance(offers, list) or not offers:
@@ -170,6 +192,7 @@ def entry_view(session: Session, entry: CatalogEntry, provider: Participant | No
         "status": entry.status,
         "review_rule": entry.review_rule,
         "published_at": entry.published_at.isoformat(),
+        "mock": entry.mock is not None,
         "offers": [{"id": o.id, **o.document} for o in offers_of(session, entry.id)],
     }
 
@@ -223,6 +246,27 @@ def review(session: Session, entry_id: str, approve: bool, note: str) -> Catalog
     return entry
 
 
+def _mock_distribution(entry: CatalogEntry, space_url: str) -> list[dict[str, Any]]:
+    """The mock sample as a distribution of its own: synthetic rows, not the data (DCAT 3
+    §6.7 downloadURL; the format says what it is). The Dataspace Protocol's catalog schema
+    requires every distribution to name its access service: the space's catalog serves it."""
+    if entry.mock is None:
+        return []
+    return [
+        {
+            "@type": "Distribution",
+            "format": "tds:MockSample",
+            "mediaType": "text/csv",
+            "downloadURL": f"{space_url}/catalog/{entry.id}/mock.csv",
+            "accessService": {
+                "@id": f"{space_url}#catalog",
+                "@type": "DataService",
+                "endpointURL": f"{space_url}/catalog",
+            },
+        }
+    ]
+
+
 def dcat_catalog(session: Session, space_url: str) -> dict[str, Any]:
     """The published catalog as a Dataspace Protocol ``Catalog`` (DCAT 3 in JSON-LD)."""
     datasets = []
@@ -263,7 +307,8 @@ def dcat_catalog(session: Session, space_url: str) -> dict[str, Any]:
                             "@type": "DataService",
                             "endpointURL": provider.endpoint,
                         },
-                    }
+                    },
+                    *_mock_distribution(entry, space_url),
                 ],
             }
         )

@@ -60,6 +60,7 @@ class CatalogEntry(Base):
     review_rule: Mapped[str | None] = mapped_column(String(300))
     review_note: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    mock: Mapped[str | None] = mapped_column(Text)  # the provider's mock sample, CSV (connectors.mock)
 
 
 class Offer(Base):

@@ -42,6 +42,8 @@ class NodeAPI:
                 problem = {"title": response.reason_phrase, "detail": response.text[:300]}
             detail = problem.get("detail") or problem.get("title") or response.reason_phrase
             raise ApiError(f"{detail} (HTTP {response.status_code})", response.status_code, problem)
+        if response.headers.get("content-type", "").startswith("text/"):
+            return response.text  # a CSV download (a mock sample)
         return response.json()
 
     def get(self, path: str, **params: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from connectors import datasets, negotiation, negotiation_provider, outbox
 from connectors.errors import Refused
@@ -66,6 +66,12 @@ def search_catalog() -> Any:
         op=args.get("op"),
         limit=args.get("limit"),
     )
+
+
+@api.get("/api/catalog/<path:entry_id>/mock.csv")
+def catalog_mock(entry_id: str) -> Any:
+    admin()
+    return Response(space_call(ctx().space.mock, entry_id), mimetype="text/csv")
 
 
 @api.get("/api/catalog/<path:entry_id>")

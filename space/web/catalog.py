@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from node.web import json_body
 from space import catalog, registry
-from space.errors import Refused
+from space.errors import NotFound, Refused
 from space.web.common import (
     config,
     db,
@@ -57,6 +57,16 @@ def show_entry(entry_id: str) -> Any:
     token_or_caller()
     with db().session() as session:
         return catalog.entry_view(session, catalog.get_entry(session, entry_id))
+
+
+@catalog_api.get("/catalog/<path:entry_id>/mock.csv")
+def mock_sample(entry_id: str) -> Response:
+    """An entry's mock sample: synthetic rows with its schema, for trying a script on."""
+    with db().session() as session:
+        entry = catalog.get_entry(session, entry_id)
+        if entry.mock is None:
+            raise NotFound(f"catalog entry {entry_id} has no mock sample; its provider published none")
+        return Response(entry.mock, mimetype="text/csv")
 
 
 @catalog_api.get("/catalog/offers/<path:offer_id>")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from node.config import write_file
 from tds.commands.common import State, call, emit, pass_state
 
 
@@ -38,6 +41,25 @@ def catalog_search(state: State, text: str, sector: str | None, op: str | None, 
 def catalog_show(state: State, entry_id: str) -> None:
     """Show one catalog entry with its profile and offers."""
     emit(state, call(state, "GET", f"/api/catalog/{entry_id}"))
+
+
+@catalog.command("mock")
+@click.argument("entry_id")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the CSV here (default: print it)."
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@pass_state
+def catalog_mock(state: State, entry_id: str, out: Path | None, force: bool) -> None:
+    """Download an entry's mock sample: synthetic rows with its schema, none of its data, for
+    trying a script on (tds script try)."""
+    text = call(state, "GET", f"/api/catalog/{entry_id}/mock.csv")
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    write_file(out, text.encode("utf-8"), mode=0o600, replace=force)
+    rows = max(0, text.count("\n") - 1)
+    emit(state, {"entry": entry_id, "path": str(out), "rows": rows}, f"wrote {rows} mock rows to {out}")
 
 
 COMMANDS = [catalog]

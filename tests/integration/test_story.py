@@ -98,6 +98,24 @@ def test_catalog_search_show_and_dcat(live, bank, telecom, data) -> None:  # typ
     catalog = httpx.get(live.space.url + "/catalog.jsonld", trust_env=False)
     assert catalog.headers["content-type"] == "application/ld+json"
     dsp.validate(catalog.json(), "catalog/catalog")
+    # the mock sample: linked from the DCAT entry, the same schema, none of the file's phones
+    (listed,) = [d for d in catalog.json()["dataset"] if d["@id"] == entry["id"]]
+    (mock_link,) = [d["downloadURL"] for d in listed["distribution"] if d["format"] == "tds:MockSample"]
+    assert mock_link == f"{live.space.url}/catalog/{entry['id']}/mock.csv" and shown["mock"] is True
+    linked = httpx.get(mock_link, trust_env=False)
+    assert linked.headers["content-type"].startswith("text/csv")
+    out = live.connectors["bank"].config.path / "mock.csv"
+    done = tds(live, "bank", "--json", "catalog", "mock", entry["id"], "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"entry": entry["id"], "path": str(out), "rows": 200}
+    assert out.read_text() == linked.text and oct(out.stat().st_mode & 0o777) == "0o600"
+    mock_rows = [line.split(",") for line in linked.text.splitlines()]
+    assert mock_rows[0] == [col["name"] for col in shown["columns"]] and len(mock_rows) == 201
+    assert not {row[0] for row in mock_rows[1:]} & set(phones)
+    again = tds(live, "bank", "catalog", "mock", entry["id"], "--out", str(out))
+    assert again.returncode != 0 and "already exists" in again.stderr
+    missing = tds(live, "bank", "catalog", "mock", "urn:uuid:no-such-entry")
+    assert missing.returncode != 0 and "no published catalog entry 'urn:uuid:no-such-entry'" in missing.stderr
 
 
 def test_cli_audit_log_and_job_commands(live, bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]

@@ -240,3 +240,36 @@ def test_dcat_catalog_is_a_valid_dsp_catalog(members: Database) -> None:
     dsp.validate(document, "catalog/catalog")
     assert [d["title"] for d in document["dataset"]] == ["移动用户号码库 mobile subscribers"]
     assert document["dataset"][0]["hasPolicy"][0]["permission"] == [{"action": "psi.cardinality"}]
+
+
+@pytest.mark.parametrize(
+    ("mock", "message"),
+    [
+        (7, "mock: expected the mock sample as CSV text of at most 1048576 characters"),
+        (
+            "x" * (catalog.MAX_MOCK + 1),
+            "mock: expected the mock sample as CSV text of at most 1048576 characters",
+        ),
+        ("name\n1\n", "mock: expected a header of the entry's columns ['phone'], got ['name']"),
+        ("", "mock: expected a header of the entry's columns ['phone'], got []"),
+        ("phone\n1,2\n", "mock: every row must have the 1 columns of the header"),
+        ('phone\n"13800\n', "mock: not CSV: unexpected end of data"),
+    ],
+)
+def test_a_bad_mock_sample_is_refused_and_nothing_is_listed(
+    members: Database, mock: object, message: str
+) -> None:
+    with pytest.raises(Refused) as caught:
+        publish(members, {**BODY, "mock": mock})
+    assert caught.value.detail == message
+    with members.session() as session:
+        assert session.scalar(select(func.count()).select_from(CatalogEntry)) == 0
+
+
+def test_a_mock_sample_is_stored_and_served_in_the_dcat_catalog(members: Database) -> None:
+    entry = publish(members, {**BODY, "mock": "phone\n19912345678\n"})
+    with members.session() as session:
+        assert catalog.entry_view(session, entry)["mock"] is True
+        (listed,) = catalog.dcat_catalog(session, "http://space.test")["dataset"]
+    assert entry.mock == "phone\n19912345678\n"
+    assert listed["distribution"][1]["downloadURL"] == f"http://space.test/catalog/{entry.id}/mock.csv"
