@@ -29,6 +29,7 @@ from contracts.documents import verify_document
 from contracts.errors import ContractError
 from contracts.keys import b64url_decode, verify
 from contracts.merkle import node_hash
+from contracts.script_steps import validate_step
 from contracts.treehead import (
     SPACE_SIGNER,
     Head,
@@ -109,6 +110,19 @@ def _signatures(seq: int, signed: Mapping[str, Any], keys: Mapping[str, str]) ->
         except (ContractError, ValueError):
             problems.append(f"leaf {seq} ({record_id}): signature of {signer} does not verify")
     return problems
+
+
+def _step(seq: int, signed: Mapping[str, Any], keys: Mapping[str, str]) -> list[str]:
+    """A script step: well formed and signed by its provider alone (its consumer never signs
+    one: each step is the provider's act)."""
+    try:
+        validate_step(signed["document"])
+    except ContractError as exc:
+        return [f"leaf {seq} (script step): {exc}"]
+    provider = signed["document"]["provider"]
+    if set(signed.get("signatures") or {}) != {provider}:
+        return [f"leaf {seq} (script step): expected the signature of {provider} alone"]
+    return _signatures(seq, signed, keys)
 
 
 def _space_leaf(
@@ -220,10 +234,14 @@ def _replay(
         signed = entry.get("signed", {})
         kind = leaves.kind_of(signed)
         if kind is None:
-            report.problems.append(f"leaf {expected}: not a usage record, countersignature or decision")
+            report.problems.append(
+                f"leaf {expected}: not a usage record, countersignature, decision or script step"
+            )
         elif kind == "usage":
             report.problems += _signatures(expected, signed, participants)
             records_by_id.setdefault(str(signed["document"].get("id")), signed["document"])
+        elif kind == "script-step":
+            report.problems += _step(expected, signed, participants)
         else:
             report.problems += _space_leaf(
                 expected, signed, kind, space_public_key, records_by_id, participants

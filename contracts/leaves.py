@@ -1,12 +1,14 @@
 """The kinds of leaf in the usage log, and the two the space writes itself (pure).
 
-The log holds three kinds of signed document, told apart by ``@type``:
+The log holds four kinds of signed document, told apart by ``@type``:
 
 - ``tds:UsageRecord`` — a use, signed by its provider and (usually) its consumer
   (:mod:`contracts.usage`);
 - ``tds:Countersignature`` — a consumer's signature over a record that entered the log without
   it. The leaf of a record never changes, so a signature that arrives later is a leaf of its own:
   deleting it would change every later root, which auditors see;
+- ``tds:ScriptStep`` — a step of a reviewed script (submitted, mock run, approved or rejected,
+  output released or withheld), signed by its provider (:mod:`contracts.script_steps`);
 - ``tds:DisputeDecision`` — the operator's decision on a use its provider alone signed: ``bill``
   it or ``void`` it, with the reason. It is the operator's act, in the log, not a row beside it.
 
@@ -27,12 +29,18 @@ from contracts.usage import MAX_TEXT, RECORD_TYPE, timestamp
 
 COUNTERSIGNATURE_TYPE = "tds:Countersignature"
 DECISION_TYPE = "tds:DisputeDecision"
-KINDS = {RECORD_TYPE: "usage", COUNTERSIGNATURE_TYPE: "countersignature", DECISION_TYPE: "decision"}
+STEP_TYPE = "tds:ScriptStep"  # contracts.script_steps: a provider's leaf, signed as a usage record is
+KINDS = {
+    RECORD_TYPE: "usage",
+    COUNTERSIGNATURE_TYPE: "countersignature",
+    DECISION_TYPE: "decision",
+    STEP_TYPE: "script-step",
+}
 DECISIONS = ("bill", "void")
 
 
 def kind_of(signed: Any) -> str | None:
-    """usage, countersignature or decision; None for anything else."""
+    """usage, countersignature, decision or script-step; None for anything else."""
     document = signed.get("document") if isinstance(signed, Mapping) else None
     kind = document.get("@type") if isinstance(document, Mapping) else None
     return KINDS.get(kind) if isinstance(kind, str) else None

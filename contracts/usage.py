@@ -67,16 +67,21 @@ def build_record(**fields: Any) -> dict[str, Any]:
     return record
 
 
-def validate_record(record: Mapping[str, Any]) -> None:
-    missing = sorted(set(FIELDS) - set(record))
-    extra = sorted(set(record) - set(FIELDS))
+def check_fields(document: Mapping[str, Any], fields: Mapping[str, tuple[type, ...]], what: str) -> None:
+    """Exactly ``fields``, each of its types (a boolean is never a number), or UsageRecordError."""
+    missing = sorted(set(fields) - set(document))
+    extra = sorted(set(document) - set(fields))
     if missing or extra:
-        raise UsageRecordError(f"usage record: missing fields {missing}, unknown fields {extra}")
-    for key, types in FIELDS.items():
-        value = record[key]
+        raise UsageRecordError(f"{what}: missing fields {missing}, unknown fields {extra}")
+    for key, types in fields.items():
+        value = document[key]
         if isinstance(value, bool) or not isinstance(value, types):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-            raise UsageRecordError(f"usage record field {key}: expected {names}, got {value!r}")
+            raise UsageRecordError(f"{what} field {key}: expected {names}, got {value!r}")
+
+
+def validate_record(record: Mapping[str, Any]) -> None:
+    check_fields(record, FIELDS, "usage record")
     for key, value in record.items():
         if isinstance(value, str) and len(value) > MAX_TEXT:
             raise UsageRecordError(

@@ -32,7 +32,7 @@ from contracts.treehead import SPACE_SIGNER, record_leaf
 from contracts.usage import check_use, validate_record
 from node.db import Database
 from policies.model import format_datetime
-from space import registry
+from space import registry, steps
 from space.errors import AlertingConflict, NotFound, Refused
 from space.models import (
     Agreement,
@@ -180,7 +180,10 @@ def add_leaves(
     looked_up = LookedUp({}, {})
     for position, signed in enumerate(records):
         try:
-            checked.append((signed, _check(session, caller, signed, looked_up, now)))
+            if leaves.kind_of(signed) == "script-step":
+                checked.append((signed, steps.check(session, caller, signed, looked_up.agreements)))
+            else:
+                checked.append((signed, _check(session, caller, signed, looked_up, now)))
         except Refused as exc:
             raise Refused(f"records[{position}]: {exc.detail}", status=exc.status) from exc
     ids = [record["id"] for _, record in checked]
@@ -189,14 +192,19 @@ def add_leaves(
     existing = {
         e.record_id: e
         for e in session.scalars(
-            select(LedgerEntry).where(LedgerEntry.record_id.in_(ids), LedgerEntry.kind == "usage")
+            select(LedgerEntry).where(
+                LedgerEntry.record_id.in_(ids), LedgerEntry.kind.in_(("usage", "script-step"))
+            )
         )
     }
     log, appender = open_appender(session, caller, now)
     results: list[Added] = []
     for signed, record in checked:
         known = existing.get(record["id"])
-        if known is None:
+        step = record.get("@type") == leaves.STEP_TYPE
+        if known is None and step:
+            results.append(Added(appender.add(signed, "script-step", steps.subject(record)), True))
+        elif known is None:
             results.append(Added(appender.add(signed, "usage", record), True))
         else:
             results.append(_again(appender, key, known, signed))
@@ -217,6 +225,8 @@ def _again(appender: Appender, key: SigningKey, known: LedgerEntry, signed: dict
             leaf_index=known.seq,
         )
     record = known.signed["document"]
+    if known.kind == "script-step":
+        return Added(known.seq, False)  # a step is its provider's alone: nothing comes later
     late = tuple(sorted(set(signed["signatures"]) - set(known.signed["signatures"])))
     countersigned = None
     for signer in late:  # only the consumer may be missing from a leaf: its provider always signs

@@ -55,7 +55,14 @@ def _moment(name: str) -> dt.datetime | None:
 
 
 def _about(entry: LedgerEntry, document: dict[str, Any]) -> str:
-    """What a countersignature or decision leaf says, in a line of the log's table."""
+    """What a countersignature, decision or script-step leaf says, in a line of the log's table."""
+    if entry.kind == "script-step":
+        return _(
+            "script step of job %(job)s: %(step)s, code %(code)s",
+            job=entry.subject,
+            step=document.get("step"),
+            code=str(document.get("code_sha256"))[:12],
+        )
     if entry.kind == "countersignature":
         return _(
             "countersignature of record %(record)s by %(signer)s",

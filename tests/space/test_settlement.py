@@ -41,16 +41,21 @@ def market(members: Database) -> Database:
 
 
 def agreement(
-    db: Database, price: dict, shares: list | None = None, negotiated: dict | None = None, **terms: Any
+    db: Database,
+    price: dict,
+    shares: list | None = None,
+    negotiated: dict | None = None,
+    operations: tuple[str, ...] = ("psi.cardinality",),
+    **terms: Any,
 ) -> str:
     """Publishes an entry with one offer (with other offer ``terms``) and records an agreement on
-    it; returns its id."""
-    offer = {"policy": {"permission": [{"action": "psi.cardinality"}]}, "price": price, **terms}
+    it for ``operations``; returns its id."""
+    offer = {"policy": {"permission": [{"action": op} for op in operations]}, "price": price, **terms}
     if shares:
         offer["revenue_share"] = shares
     body = {
         "dataset": {
-            "name": f"d{len(price)}{price['amount_fen']}{len(shares or [])}{len(terms)}",
+            "name": f"d{len(price)}{price['amount_fen']}{len(shares or [])}{len(terms)}{len(operations)}",
             "title": "subscribers",
             "sector": "telecom",
             "columns": [{"name": "phone", "type": "string", "tags": ["phone"]}],
@@ -74,7 +79,7 @@ def agreement(
         parsed = parse_offer(stored.document, "telecom")
         document = build_agreement(
             offer_id=stored.id, offer=parsed, dataset_id=entry.id, provider="telecom", consumer="bank",
-            purpose="risk-control", operations=["psi.cardinality"], consumer_pid="urn:uuid:c",
+            purpose="risk-control", operations=list(operations), consumer_pid="urn:uuid:c",
             provider_pid="urn:uuid:p", now=NOW,
         )  # fmt: skip
         if negotiated:
