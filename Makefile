@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-psi bench-sandbox bench-ledger bench-he bench-console lint i18n clean
+.PHONY: demo test bench bench-psi bench-sandbox bench-ledger bench-he bench-console bench-script lint i18n clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,11 +22,15 @@ test: $(STAMP)
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 ## bench: every benchmark under bench/, each printing its figures and its baseline
-bench: bench-psi bench-sandbox bench-ledger bench-he bench-console
+bench: bench-psi bench-sandbox bench-ledger bench-he bench-console bench-script
 
 ## bench-psi: PSI in one process vs a full job through two connectors and the space
 bench-psi: $(STAMP)
 	$(BIN)/python bench/psi.py $(PSI_ARGS)
+
+## bench-script: a pandas group-by over 1M rows as an approved rerun vs python directly
+bench-script: $(STAMP)
+	$(BIN)/python bench/script.py
 
 ## bench-ledger: appends/s over HTTP (SQLite, PostgreSQL), proofs at 1M leaves, audit verify
 bench-ledger: $(STAMP)

@@ -21,12 +21,13 @@ from typing import Any
 
 from flask import Flask
 
-from connectors import attempts, datasets, outbox
+from connectors import attempts, datasets, outbox, script_provider
 from connectors.context import Connector
 from connectors.models import SeenNonce
 from connectors.web.api import api
 from connectors.web.dsp import dsp
 from connectors.web.jobs import BULK, jobs_api
+from connectors.web.reviews import reviews_api
 from node import signing
 from node.config import NodeConfig
 from node.db import Database
@@ -44,9 +45,10 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     )
     app.extensions["tds"] = ctx
     app.extensions["tds.nonces"] = signing.NonceStore(ctx.db, SeenNonce)
-    for blueprint in (api, dsp, jobs_api):
+    for blueprint in (api, dsp, jobs_api, reviews_api):
         app.register_blueprint(blueprint)
     attempts.recover(ctx)  # before the first request: no attempt of a stopped run stays pending
+    script_provider.recover(ctx)  # then the script jobs those attempts belonged to
     if deliver:
         outbox.start(ctx)
     ctx.background(datasets.warm_up, ctx)

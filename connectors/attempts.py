@@ -28,6 +28,9 @@ from contracts.usage import Outcome, build_record
 from node.models import utcnow
 from policies.model import format_datetime
 
+# the phases of a consumer's script job that wait at the provider (for a reviewer, or a run
+# there): nothing runs here, so a restart here does not end them (connectors.script_jobs)
+AT_PROVIDER = ("mock_run", "review", "running", "release")
 PENDING = "pending"  # the phase of a provider job whose use is reserved and whose end is not written
 INTERRUPTED_PROVIDER = "the provider's connector stopped during the job; the use is given back"
 INTERRUPTED_CONSUMER = "this connector stopped while the job ran; run the job again"
@@ -171,7 +174,11 @@ def recover(ctx: Connector) -> dict[str, int]:
     with ctx.db.session() as session:
         pending = list(session.scalars(select(Job).where(Job.role == "provider", Job.phase == PENDING)))
         running = list(
-            session.scalars(select(Job.id).where(Job.role == "consumer", Job.status == JobStatus.RUNNING))
+            session.scalars(
+                select(Job.id)
+                .where(Job.role == "consumer", Job.status == JobStatus.RUNNING)
+                .where(~((Job.operation == "script") & Job.phase.in_(AT_PROVIDER)))
+            )
         )
     for job in pending:
         held = dict((job.metrics or {}).get(PENDING) or {})

@@ -58,6 +58,9 @@ class JobChanges:
             return self._version
 
 
+SCRIPT_BACKENDS = ("bwrap", "docker")
+
+
 @dataclass
 class Connector:
     config: NodeConfig
@@ -80,6 +83,12 @@ class Connector:
     @property
     def dsp_url(self) -> str:
         return self.config.url + "/dsp"
+
+    @property
+    def runs_scripts(self) -> bool:
+        """Reviewed scripts run only where the sandbox contains file access: the process backend
+        lets the hostile suite's file cases through as root (README, threat model)."""
+        return self.backend.name in SCRIPT_BACKENDS
 
     def background(self, func: Any, *args: Any) -> None:
         """Run ``func`` after the current request; log (never lose silently) what it raises."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from connectors import identifiers
 from connectors.context import Connector
 from connectors.errors import Conflict, NotFound, Refused
 from connectors.mock import mock_sample
@@ -19,6 +20,7 @@ from connectors.profiling import ProfileError, profile_csv
 from connectors.requests import NewDataset
 from contracts.errors import OfferError
 from contracts.offers import parse_offer
+from node.config import write_file
 from node.signing import RemoteError
 from policies import operations
 from sandbox.limits import Limits
@@ -163,6 +165,13 @@ def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
         # synthetic rows for trying scripts on: no real key, row or value rarer than k
         "mock": mock_sample(Path(dataset.path), dataset.columns, dataset.key_column, max([MOCK_K, *ks])),
     }
+    if "script" in {a for raw in offers for a in parse_offer(raw).policy.actions()} and not ctx.runs_scripts:
+        raise Refused(
+            f"offers: this connector's sandbox is {ctx.backend.name}, which does not contain a script's "
+            "file access; reviewed scripts run only on bwrap or docker (sandbox_backend in the node's "
+            "config; `tds sandbox check` says which work here)",
+            kind="bad-offer",
+        )
     try:
         entry = ctx.space.publish(body)
     except RemoteError as exc:
@@ -172,6 +181,7 @@ def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
             kind=exc.problem.get("type", "").rsplit("/", 1)[-1] or "space",
             rule=exc.problem.get("rule"),
         ) from exc
+    write_file(mock_path(dataset), body["mock"].encode("utf-8"), mode=0o600, replace=True)
     with ctx.db.transaction() as session:
         stored = session.get(Dataset, name)
         assert stored is not None
@@ -185,9 +195,15 @@ def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
     return entry
 
 
+def mock_path(dataset: Dataset) -> Path:
+    """Where the connector keeps the mock sample it published (reviewed scripts' trial runs)."""
+    return Path(dataset.path).with_suffix(".mock.csv")
+
+
 def warm_up(ctx: Connector) -> None:
     """Pre-start one worker per published dataset (and its offers' limits) that homomorphic jobs
-    may use, so that the first such job does not wait for a sandbox (sandbox/warm.py)."""
+    may use, so that the first such job does not wait for a sandbox (sandbox/warm.py); read the
+    identifying values of datasets offered to scripts, which their outputs are checked against."""
     for dataset in list_all(ctx):
         if dataset.catalog_id is None:
             continue
@@ -196,6 +212,8 @@ def warm_up(ctx: Connector) -> None:
             if actions & set(operations.names("he")):
                 limits = ctx.settings.limits.tightened(offer.get("sandbox_limits", {}))
                 ctx.warm.prepare(dataset.path, limits)
+            if "script" in actions:
+                identifiers.of(dataset)  # read once, before the first run's output is checked
 
 
 def _offer_limits(ctx: Connector, index: int, offer: Any) -> dict[str, int]:

@@ -26,6 +26,7 @@ from contracts.agreements import State, agreement_policy
 from node.models import utcnow
 from node.signing import RemoteError
 from policies.evaluate import evaluate
+from policies.model import RESULT_OPERANDS
 from sandbox.errors import LimitExceeded, SandboxError, WorkerFailed
 
 
@@ -63,6 +64,8 @@ class Facts:
     dataset_held: bool = False
     consumer_set_size: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # operands a later step states (a script's run ordinal and release, checked when it runs)
+    later: frozenset[str] = frozenset()
 
 
 def decide(facts: Facts) -> None:
@@ -109,7 +112,9 @@ def decide(facts: Facts) -> None:
         "consumerSetSize": facts.consumer_set_size,
         **facts.extra,
     }
-    decision = evaluate(agreement_policy(neg.agreement["document"]), facts.operation, context)
+    decision = evaluate(
+        agreement_policy(neg.agreement["document"]), facts.operation, context, RESULT_OPERANDS | facts.later
+    )
     if not decision.permitted:
         raise Denied(decision.summary, neg.dataset_id)
     if not facts.dataset_held:

@@ -2,10 +2,12 @@
 family (policies.operations says which), and the provider's parse of a job request.
 
 Consumer: ``submit`` checks the request and the family creates and starts the job
-(connectors.psi_jobs, connectors.he_jobs). Provider: ``handle_job`` parses the framed request
-once, then the family's compute step runs inside the one skeleton of connectors.provider
-(guard → reserve → sandbox → record → answer). The job rows live in connectors.job_store, the
-usage records in connectors.records.
+(connectors.psi_jobs, connectors.he_jobs, connectors.script_jobs). Provider: ``handle_job``
+parses the framed request once, then the family's compute step runs inside the one skeleton of
+connectors.provider (guard → reserve → sandbox → record → answer); a script's provider side
+waits for people between its steps, so it has modules of its own (connectors.script_provider,
+script_review, script_run). The job rows live in connectors.job_store, the usage records in
+connectors.records.
 """
 
 from __future__ import annotations
@@ -13,24 +15,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from connectors import he_jobs, he_provider, provider, psi_counted, psi_jobs
+from connectors import he_jobs, he_provider, provider, psi_counted, psi_jobs, script_jobs
 from connectors.context import Connector
 from connectors.errors import Refused
 from connectors.models import Job
-from connectors.requests import AggregateJob, JobRequest, PsiJob, PsiJobHeader, ScoreJob
+from connectors.requests import AggregateJob, JobRequest, PsiJob, PsiJobHeader, ScoreJob, ScriptJob
 from node.bodies import parse, problems_of
 from policies import operations
 from policies.errors import UnknownOperation
 from sandbox import framing
 from sandbox.limits import MiB
 
-# the families this connector runs, for each role (the script family comes with issue 14)
-SUBMIT: dict[str, Callable[[Connector, Any], Job]] = {"psi": psi_jobs.submit, "he": he_jobs.submit}
+# the families this connector runs, for each role
+SUBMIT: dict[str, Callable[[Connector, Any], Job]] = {
+    "psi": psi_jobs.submit,
+    "he": he_jobs.submit,
+    "script": script_jobs.submit,
+}
 # the typed request of each operation this connector submits (connectors.requests)
 REQUESTS: dict[str, type[JobRequest]] = {
     **{op: PsiJob for op in operations.names("psi")},
     "he.score": ScoreJob,
     "he.aggregate": AggregateJob,
+    "script": ScriptJob,
 }
 
 

@@ -36,7 +36,7 @@ from faker import Faker
 
 from connectors.output_checks import IDENTIFYING_TAGS
 from contracts.credit_code import ALPHABET, check_character
-from sandbox.ops.csvkeys import iter_rows, normalise_key
+from sandbox.ops.csvkeys import normalise_key, read_columns
 
 ROWS = 200  # rows in a mock sample
 MAX_BINS = 20
@@ -49,7 +49,7 @@ def mock_sample(
 ) -> str:
     """The mock sample of the CSV at ``path`` as CSV text, header first (``columns`` as the
     dataset's profile describes them: name, type, tags, completeness)."""
-    values = _read_columns(path, [c["name"] for c in columns])
+    values = read_columns(path, [c["name"] for c in columns])
     rng = np.random.default_rng(secrets.randbits(64))
     fake = Faker("zh_CN")
     fake.seed_instance(secrets.randbits(64))
@@ -72,17 +72,6 @@ def mock_sample(
     writer.writerow([c["name"] for c in columns])
     writer.writerows(zip(*generated, strict=True))
     return out.getvalue()
-
-
-def _read_columns(path: Path, names: list[str]) -> dict[str, list[str]]:
-    rows = iter_rows(path)
-    _, header = next(rows)
-    index = {normalise_key(h): i for i, h in enumerate(header)}
-    columns: dict[str, list[str]] = {name: [] for name in names}
-    for _, row in rows:
-        for name in names:
-            columns[name].append(row[index[name]].strip())
-    return columns
 
 
 # --- keys and identifiers ---------------------------------------------------------------------

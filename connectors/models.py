@@ -141,3 +141,64 @@ class OutboxRecord(Base):
     receipt: Mapped[dict[str, Any] | None]
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class ScriptState(StrEnum):
+    """Where a reviewed script's job is at its provider (stored by value)."""
+
+    MOCK_RUN = "mock_run"  # running on the mock sample before the review request is queued
+    REVIEW = "review"  # its code waits for a reviewer
+    RUNNING = "running"  # approved; running on the data
+    RELEASE = "release"  # its output passed the automatic checks and waits for a reviewer
+    RELEASED = "released"
+    WITHHELD = "withheld"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    DENIED = "denied"
+
+
+class ScriptCode(Base):
+    """One version of a consumer's code under an agreement, as its provider reviewed it: an
+    approval pins the code's SHA-256 and a number of runs."""
+
+    __tablename__ = "script_codes"
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    agreement_id: Mapped[str] = mapped_column(String(60), index=True)
+    consumer_id: Mapped[str] = mapped_column(String(40))
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20))  # review | approved | rejected
+    runs_granted: Mapped[int] = mapped_column(Integer, default=0)
+    runs_used: Mapped[int] = mapped_column(Integer, default=0)
+    reviewer: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ScriptRun(Base):
+    """A consumer's script job at its provider, from submission to released or withheld output."""
+
+    __tablename__ = "script_runs"
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)  # the consumer's job id
+    code_id: Mapped[str] = mapped_column(String(60), index=True)
+    agreement_id: Mapped[str] = mapped_column(String(60), index=True)
+    consumer_id: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20), index=True)  # a ScriptState
+    args: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    columns: Mapped[list[Any] | None]  # the table columns the request declared, if any
+    diff: Mapped[str] = mapped_column(Text, default="")  # against the last approved version
+    mock: Mapped[dict[str, Any] | None]  # the mock run: output or error, seconds, peak memory
+    output: Mapped[str | None] = mapped_column(Text)  # held here until it is released
+    output_format: Mapped[str | None] = mapped_column(String(10))  # json | table
+    output_sha256: Mapped[str | None] = mapped_column(String(64))
+    checks: Mapped[list[Any] | None]  # the automatic checks' reasons (empty: passed)
+    release: Mapped[str] = mapped_column(String(10), default="review")  # review | auto
+    preapproved: Mapped[bool] = mapped_column(default=False)  # its code was approved when it came
+    reviewer: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any] | None]
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

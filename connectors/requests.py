@@ -85,7 +85,62 @@ class AggregateJob(JobRequest):
     delta: float | None = None
 
 
+class ScriptJob(JobRequest):
+    """A reviewed script to run under an agreement: the code itself (``tds job submit --code``
+    reads the file), its arguments, why it should run, and the columns of the table it leaves
+    (none: it leaves a JSON object)."""
+
+    operation: Literal["script"]
+    agreement: str
+    code: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+    columns: list[str] | None = None
+
+
+class NewToken(Body):
+    role: Literal["admin", "reviewer"]
+    label: str = ""  # who it is for: a reviewer's steps name them so
+
+
+class Approval(Body):
+    runs: int = 1  # the runs the approval grants (runsPerApproval bounds them)
+    note: str = ""
+
+
+class Note(Body):
+    note: str
+
+
+class OptionalNote(Body):
+    note: str = ""
+
+
 # --- between connectors ----------------------------------------------------------------------
+class ScriptSubmission(Body):
+    """A consumer's script at its provider's connector; ``code_sha256`` is what an approval pins."""
+
+    job: str
+    agreement: str
+    code: str
+    code_sha256: str
+    args: dict[str, Any]
+    reason: str
+    columns: list[str] | None
+
+
+class ScriptNews(Body):
+    """The provider's word on a script job: its state, and once it has ended the signed usage
+    record, with the signed step that released the output and the output itself."""
+
+    state: str
+    usage_record: dict[str, Any] | None = None
+    step: dict[str, Any] | None = None
+    output: str | None = None
+    output_format: str | None = None
+    detail: str = ""
+
+
 class Permission(Message):
     action: str
 

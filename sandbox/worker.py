@@ -185,8 +185,7 @@ def op_psi_noisy_count(header: dict[str, Any], blobs: Blobs, limits: Limits) -> 
 def op_script_run(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
     params = header["params"]
     dataset = header.get("dataset")
-    result = script.run(_param(params, "source", str), _param(params, "args", dict), dataset)
-    return {"result": result}, []
+    return script.output(_param(params, "source", str), _param(params, "args", dict), dataset), []
 
 
 OPERATIONS: dict[str, Callable[[dict[str, Any], Blobs, Limits], tuple[dict[str, Any], Blobs]]] = {

@@ -28,6 +28,7 @@ from tds.commands import (
     datasets,
     demo,
     jobs,
+    reviews,
     sandbox,
     settlement,
     space,
@@ -48,7 +49,7 @@ FAILURES: tuple[type[Exception], ...] = (
     Problem,  # the services' own errors (connectors.errors, space.errors) when run in this process
 )
 
-MODULES = (space, connector, datasets, catalog, contracts, jobs, audit, settlement, sandbox, demo)
+MODULES = (space, connector, datasets, catalog, contracts, jobs, reviews, audit, settlement, sandbox, demo)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

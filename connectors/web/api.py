@@ -9,9 +9,11 @@ from flask import Blueprint, Response, jsonify, request
 
 from connectors import datasets, negotiation, negotiation_provider, outbox
 from connectors.errors import Refused
-from connectors.requests import ContractRequest, NewDataset, Publication, Reason
+from connectors.models import Token
+from connectors.requests import ContractRequest, NewDataset, NewToken, Publication, Reason
 from connectors.web.common import admin, ctx, space_call
 from contracts.agreements import State
+from node.tokens import new_token, token_hash
 from node.web import body_as
 
 api = Blueprint("api", __name__)
@@ -141,3 +143,15 @@ def outbox_receipts() -> Any:
 def flush_outbox() -> Any:
     admin()
     return outbox.deliver_due(ctx())
+
+
+@api.post("/api/tokens")
+def issue_token() -> Any:
+    """A bearer token for a person (shown once; stored as its hash): a reviewer reads and decides
+    on consumers' scripts (connectors.web.reviews) and nothing else."""
+    admin()
+    asked = body_as(NewToken)
+    token = new_token()
+    with ctx().db.transaction() as session:
+        session.add(Token(token_hash=token_hash(token), role=asked.role, label=asked.label))
+    return jsonify({"token": token, "role": asked.role, "label": asked.label}), 201

@@ -1,6 +1,7 @@
 """Jobs at the connector, for both roles: the consumer's own ``/api/jobs`` (submit, list, wait,
 result pages) and the provider's ``/dsp/jobs`` (a job's framed request, the second message of a
-provider-counted PSI, the consumer's withheld notice and its countersignature)."""
+provider-counted PSI, the consumer's withheld notice and its countersignature); a reviewed
+script's submission and news between the two connectors."""
 
 from __future__ import annotations
 
@@ -8,9 +9,18 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from connectors import job_store, jobs, psi_counted, psi_jobs, records
+from connectors import (
+    job_store,
+    jobs,
+    psi_counted,
+    psi_jobs,
+    records,
+    script_jobs,
+    script_provider,
+    script_run,
+)
 from connectors.errors import Refused
-from connectors.requests import Countersignature, Withheld
+from connectors.requests import Countersignature, ScriptNews, ScriptSubmission, Withheld
 from connectors.web.common import admin, ctx, framed, int_arg, peer
 from node.web import body_as, json_body
 
@@ -75,4 +85,25 @@ def dsp_job_withheld(job_id: str) -> Any:
 @jobs_api.post("/dsp/jobs/<path:job_id>/countersignature")
 def dsp_countersignature(job_id: str) -> Any:
     records.on_countersignature(ctx(), peer(), job_id, body_as(Countersignature))
+    return {}
+
+
+@jobs_api.post("/dsp/scripts")
+def dsp_script() -> Any:
+    """A consumer's script (provider): admitted and queued, or denied with its record."""
+    caller = peer()
+    return jsonify(script_provider.on_submit(ctx(), caller, body_as(ScriptSubmission))), 202
+
+
+@jobs_api.get("/dsp/jobs/<path:job_id>/script")
+def dsp_script_news(job_id: str) -> Any:
+    """Where a script job is (provider), for its consumer only."""
+    return script_run.news(ctx(), job_id, peer())
+
+
+@jobs_api.post("/dsp/jobs/<path:job_id>/script")
+def dsp_script_told(job_id: str) -> Any:
+    """The provider's news of one of our script jobs (consumer)."""
+    caller = peer()
+    script_jobs.on_news(ctx(), caller, job_id, body_as(ScriptNews))
     return {}

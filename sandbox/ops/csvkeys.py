@@ -68,3 +68,16 @@ def read_keys(path: Path, column: str) -> list[str]:
         if key:
             seen[key] = None
     return list(seen)
+
+
+def read_columns(path: Path, names: list[str]) -> dict[str, list[str]]:
+    """Every value (trimmed) of the named columns, by name, in file order; the host's reader for
+    mock samples and for the values a script's output is checked against."""
+    rows = iter_rows(path)
+    _, header = next(rows)
+    index = {normalise_key(h): i for i, h in enumerate(header)}
+    columns: dict[str, list[str]] = {name: [] for name in names}
+    for _, row in rows:
+        for name in names:
+            columns[name].append(row[index[name]].strip())
+    return columns

@@ -99,4 +99,15 @@ def connector_status(state: State) -> None:
     emit(state, found, f"{found['id']}: {member['status']} at {found['space']}; sandbox {found['sandbox']}")
 
 
+@connector.command("token")
+@click.option("--role", type=click.Choice(["reviewer", "admin"]), default="reviewer", show_default=True)
+@click.option("--label", default="", help="Who the token is for: a reviewer's steps name them so.")
+@pass_state
+def connector_token(state: State, role: str, label: str) -> None:
+    """Issue a bearer token: a reviewer reads consumers' scripts and approves, rejects, releases or
+    withholds (tds review, the review console), and can do nothing else here."""
+    found = call(state, "POST", "/api/tokens", {"role": role, "label": label})
+    emit(state, found, f"{role} token (shown once): {found['token']}")
+
+
 COMMANDS = [connector]

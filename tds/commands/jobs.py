@@ -37,7 +37,7 @@ def _job_line(found: dict[str, Any]) -> str:
     "--op",
     "operation",
     required=True,
-    type=click.Choice(operations.names("psi", "he")),
+    type=click.Choice(operations.names("psi", "he", "script")),
 )
 @click.option("--input", "input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="PSI: the CSV whose key column is matched.")  # fmt: skip
@@ -62,13 +62,21 @@ def _job_line(found: dict[str, Any]) -> str:
               help="he.score: CSV of the ids to score.")  # fmt: skip
 @click.option("--model", "model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help='he.score: {"features": [...], "weights": [...], "bias": n}.')  # fmt: skip
+@click.option("--code", "code_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="script: the Python file to run where the data lies, once approved.")  # fmt: skip
+@click.option("--args", "args_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="script: a JSON object the script reads as ARGS.")  # fmt: skip
+@click.option("--reason", default="", help="script: why the code should run, for the reviewer.")
+@click.option("--columns", help="script: the columns of the table it leaves (none: a JSON object).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
-@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the job to end.")
+@click.option("--wait/--no-wait", default=None,
+              help="Wait for the job to end (default: yes, except for a script).")  # fmt: skip
 @pass_state
-def job_submit(state: State, agreements: tuple[str, ...], operation: str, progress: bool | None, wait: bool,
-               **options: Any) -> None:  # fmt: skip
-    """Submit a job; the input never leaves this connector."""
+def job_submit(state: State, agreements: tuple[str, ...], operation: str, progress: bool | None,
+               wait: bool | None, **options: Any) -> None:  # fmt: skip
+    """Submit a job; the input never leaves this connector (a script's code goes to the provider)."""
     body = _job_body(operation, agreements, options)
+    wait = operation != "script" if wait is None else wait
     api = state.api("connector")
     try:
         found = api.post("/api/jobs", body)
@@ -101,6 +109,8 @@ def _job_body(operation: str, agreements: tuple[str, ...], o: dict[str, Any]) ->
         if o["epsilon"] is not None:  # psi.cardinality counted by the provider, with noise of ε
             psi["epsilon"] = o["epsilon"]
         return psi
+    if operation == "script":
+        return _script_body(agreements[0], o)
     if operation == "he.score":
         if o["ids_file"] is None or o["model_file"] is None or o["column"] is None:
             raise click.UsageError("he.score needs --ids, --column and --model")
@@ -130,6 +140,36 @@ def _job_body(operation: str, agreements: tuple[str, ...], o: dict[str, Any]) ->
         if o[key] is not None:
             body[key] = o[key]
     return body
+
+
+def _script_body(agreement: str, o: dict[str, Any]) -> dict[str, Any]:
+    if o["code_file"] is None:
+        raise click.UsageError("script needs --code FILE.py")
+    body: dict[str, Any] = {"agreement": agreement, "operation": "script", "reason": o["reason"],
+                            "code": read_text(o["code_file"], "--code"),
+                            "args": read_json_object(o["args_file"], "--args")}  # fmt: skip
+    if o["columns"]:
+        body["columns"] = [c.strip() for c in o["columns"].split(",")]
+    return body
+
+
+def read_text(path: Path, option: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(f"{option} {path}: not UTF-8 text") from exc
+
+
+def read_json_object(path: Path | None, option: str) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        value = json.loads(read_text(path, option))
+    except ValueError as exc:
+        raise click.UsageError(f"{option} {path}: not JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise click.UsageError(f"{option} {path}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _follow(api: NodeAPI, found: dict[str, Any], show: bool) -> dict[str, Any]:
@@ -186,6 +226,12 @@ RESULT_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
         f"{r['id']},{'not found' if r.get('not_found') else r['score']}" for r in found["scores"]
     ),
     "intersection": lambda found: "\n".join(found["intersection"]),
+    # a script's released output: its table as CSV, or its JSON object
+    "output": lambda found: (
+        found["csv"].rstrip("\n")
+        if found["format"] == "table"
+        else json.dumps(found["output"], ensure_ascii=False, indent=2)
+    ),
 }
 
 

@@ -57,3 +57,10 @@ def test_sandbox_bench_measures_every_backend(docker_engine: None) -> None:
     report = smoke("sandbox.py")
     assert report["unavailable"] == {}
     assert set(report["startup_ms"]) == {"process", "bwrap", "docker"}
+
+
+def test_script_bench_runs_an_approved_rerun_and_its_baseline() -> None:
+    report = smoke("script.py")
+    assert (report["rows"], report["repeat"], report["groups"]) == (2000, 1, 30)
+    assert report["job_s"] > 0 and report["bare_s"] > 0 and report["ratio"] > 0
+    assert report["sandbox"] in ("bwrap", "docker")

@@ -194,8 +194,12 @@ def test_unknown_agreement_and_operation(bank, data) -> None:  # type: ignore[no
                 "column": "phone",
             },
         )
-    with pytest.raises(ApiError, match=r"operation 'script': this connector runs \['psi.cardinality'"):
-        bank.post("/api/jobs", {"agreement": "x", "operation": "script", "input": "x", "column": "phone"})
+    runs = "['psi.cardinality', 'psi.intersection', 'he.aggregate', 'he.score', 'script']"
+    with pytest.raises(ApiError, match=re.escape(f"operation 'psi.everything': this connector runs {runs}")):
+        bank.post("/api/jobs", {"agreement": "x", "operation": "psi.everything", "input": "x"})
+    fields = "input: unknown field; expected any of operation, agreement, code, args, reason, columns"
+    with pytest.raises(ApiError, match=re.escape(f"script request: code: required; {fields}")):
+        bank.post("/api/jobs", {"agreement": "x", "operation": "script", "input": "x"})
     score = {"agreement": "x", "operation": "he.score", "ids": "x", "column": "phone"}
     with pytest.raises(ApiError, match=re.escape("he.score request: model: required (HTTP 400)")):
         bank.post("/api/jobs", score)
