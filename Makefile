@@ -48,14 +48,17 @@ bench-console: $(STAMP)
 bench-sandbox: $(STAMP)
 	$(BIN)/python bench/sandbox.py $(SANDBOX_ARGS)
 
-## i18n: extract the console's strings, merge them into the Chinese catalog, compile it
-I18N := space/console
+## i18n: extract the consoles' strings, merge them into the Chinese catalogs, compile them
+I18N := space/console connectors/console
 i18n: $(STAMP)
-	cd $(I18N) && ../../$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot \
-		--no-location --omit-header --sort-output .
-	cd $(I18N) && ../../$(BIN)/pybabel update -i translations/messages.pot -d translations -l zh \
-		--no-fuzzy-matching -w 100
-	cd $(I18N) && ../../$(BIN)/pybabel compile -d translations --statistics
+	for dir in $(I18N); do \
+	  (cd $$dir && $(CURDIR)/$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot \
+	    --no-location --omit-header --sort-output . && \
+	  if [ -f translations/zh/LC_MESSAGES/messages.po ]; then \
+	    $(CURDIR)/$(BIN)/pybabel update -i translations/messages.pot -d translations -l zh --no-fuzzy-matching -w 100; \
+	  else $(CURDIR)/$(BIN)/pybabel init -i translations/messages.pot -d translations -l zh -w 100; fi && \
+	  $(CURDIR)/$(BIN)/pybabel compile -d translations --statistics) || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

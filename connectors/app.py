@@ -13,6 +13,10 @@
     POST /dsp/jobs/<job>/count                                   a provider-counted PSI's second message
     POST /dsp/jobs/<job>/withheld                                the consumer withheld a PSI result (k)
     POST /dsp/jobs/<job>/countersignature                        the consumer's record signature
+    POST /dsp/scripts                                            a consumer's reviewed script
+    GET  /dsp/jobs/<job>/script, POST (consumer)                 a script job's news
+
+``/review/...``  the review console for the provider's reviewers (connectors.console).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 from flask import Flask
 
-from connectors import attempts, datasets, outbox, script_provider
+from connectors import attempts, console, datasets, outbox, script_provider
 from connectors.context import Connector
 from connectors.models import SeenNonce
 from connectors.web.api import api
@@ -47,6 +51,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     app.extensions["tds.nonces"] = signing.NonceStore(ctx.db, SeenNonce)
     for blueprint in (api, dsp, jobs_api, reviews_api):
         app.register_blueprint(blueprint)
+    console.install(app, ctx)  # the review console at /review/
     attempts.recover(ctx)  # before the first request: no attempt of a stopped run stays pending
     script_provider.recover(ctx)  # then the script jobs those attempts belonged to
     if deliver:

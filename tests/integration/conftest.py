@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 
 from tds.client import NodeAPI
 from tds.local import Cluster, cluster, publish_dataset, run_job  # noqa: F401  (re-exported for the tests)
+from tests.conftest import missing
 
 N, OVERLAP = 2000, 500
 
@@ -142,3 +144,33 @@ def ledger_for(
 
         time.sleep(0.1)
     return records
+
+
+CHROMIUM = Path(os.environ.get("TDS_CHROMIUM", "/usr/bin/chromium"))
+# what a browser on a closed network needs so it does not try to reach Google (and stall)
+QUIET = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Chromium driven by Playwright, for the web consoles' tests (test_console_browser.py,
+    test_review_console.py); outside CI a missing Playwright skips them, in CI it fails."""
+    if os.environ.get("CI"):
+        import playwright.sync_api as playwright_api
+    else:
+        playwright_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        missing(f"Chromium at {CHROMIUM}", "the Debian package chromium")
+    with playwright_api.sync_playwright() as driver:
+        launched = driver.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, chromium_sandbox=False, args=QUIET
+        )
+        yield launched
+        launched.close()

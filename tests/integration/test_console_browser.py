@@ -23,23 +23,8 @@ from contracts.documents import new_signed, sign_document
 from contracts.usage import build_record
 from node.signing import SignedClient
 from tds.local import cluster, negotiate, publish_dataset, run_job
-from tests.conftest import USAGE_FIELDS, at, missing, period
+from tests.conftest import USAGE_FIELDS, at, period
 from tests.integration.helpers import cardinality_offer, phone_sets
-
-CHROMIUM = Path(os.environ.get("TDS_CHROMIUM", "/usr/bin/chromium"))
-# what a browser on a closed network needs so it does not try to reach Google (and stall)
-QUIET = [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-playwright_api = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else None
-if playwright_api is None:
-    import playwright.sync_api as playwright_api  # in CI a missing Playwright is a failure
 
 Page = Any
 
@@ -50,18 +35,6 @@ def shots() -> Path:
     folder = root / "console"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        missing(f"Chromium at {CHROMIUM}", "the Debian package chromium")
-    with playwright_api.sync_playwright() as driver:
-        launched = driver.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, chromium_sandbox=False, args=QUIET
-        )
-        yield launched
-        launched.close()
 
 
 SETTLED = period(-2)  # the month the operator settles in the console
