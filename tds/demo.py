@@ -24,7 +24,7 @@ from typing import Any
 
 from node import clock
 from policies.model import format_datetime
-from tds import demo_he
+from tds import demo_he, demo_script
 from tds.local import cluster, negotiate, publish_dataset, run_job
 
 Say = Callable[[str], None] | None
@@ -119,6 +119,7 @@ def run_demo(n: int, overlap: int, keep: Path | None, say: Say) -> dict[str, Any
                 report = psi_story(apis, root, overlap, tell)
                 report["he_score"] = demo_he.score(apis, root, bank_phones[:1000], tell)
                 report["he_aggregate"] = demo_he.aggregate(apis, root, tell)
+                report["script"] = demo_script.script(apis, root, tell)
                 report["audit"], records = demo_he.audit(apis, root, tell)
                 report["ledger_records"], report["ledger_head"] = len(records), demo_he.head(apis["operator"])
                 report["settlement_preview"] = demo_he.preview(apis["operator"], tell)

@@ -181,6 +181,10 @@ def audit(apis: dict[str, NodeAPI], root: Path, tell: Tell) -> tuple[dict[str, A
     for entry in records:
         r = entry["signed"]["document"]
         signers = ", ".join(sorted(entry["signed"]["signatures"]))
+        if entry["kind"] == "script-step":
+            by = f" by {r['reviewer']}" if r["reviewer"] else ""
+            tell(f"  #{entry['seq']} script step        {r['step']:<9}{by}  signed by {signers}")
+            continue
         tell(
             f"  #{entry['seq']} {r['operation']:<17} {r['outcome']:<9} fee {r['fee_fen']:>5} fen  "
             f"signed by {signers}  {r['reason']}"

@@ -54,6 +54,12 @@ def audit_log(state: State, space_url: str | None, token: str | None, **filters:
 
 
 def _leaf_line(kind: str, document: dict[str, Any]) -> str:
+    if kind == "script-step":
+        by = f" by {document['reviewer']}" if document["reviewer"] else ""
+        return (
+            f"{document['at']}  script step of job {document['job']}: {document['step']}{by}, "
+            f"code {document['code_sha256'][:12]}  {document['consumer']} → {document['provider']}"
+        )
     if kind == "countersignature":
         return f"{document['received_at']}  countersignature of {document['record']} by {document['signer']}"
     return (

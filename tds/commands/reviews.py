@@ -139,33 +139,16 @@ def script_group() -> None:
 def script_try(state: State, code_file: Path, mock_file: Path, args_file: Path | None, backend: str) -> None:
     """Run a script on a mock sample in this machine's sandbox, with the runtime and default
     limits a provider uses, and print its output."""
-    from sandbox.backends import create_backend
-    from sandbox.errors import SandboxError
-    from sandbox.interface import WorkerJob
-    from sandbox.limits import Limits
-    from sandbox.ops import script
-    from tds.errors import TdsError
+    from tds.script_try import try_on_mock
 
-    source = read_text(code_file, "CODE_FILE")
-    job = WorkerJob("script.run", {"source": source, "args": read_json_object(args_file, "--args")}, [],
-                    str(mock_file.resolve()))  # fmt: skip
-    sandbox = create_backend(backend, Limits())
-    if sandbox.name not in ("bwrap", "docker"):
-        raise TdsError(f"the {sandbox.name} backend does not contain scripts; providers run them on bwrap or "
-                       "docker: install bubblewrap, or start a Docker engine")  # fmt: skip
-    try:
-        result = sandbox.run(job)
-    except SandboxError as exc:
-        raise TdsError(f"the script failed on the mock: {exc}") from exc
-    header = result.header
-    out = {"format": header.get("format", "json"), "backend": sandbox.name, "runtime": script.runtime(),
-           "peak_rss_mb": round(result.peak_rss_mb, 1)}  # fmt: skip
-    if out["format"] == "table":
-        out.update(table=header["table"], counts=header.get("counts", []))
-        human = header["table"].rstrip("\n")
-    else:
-        out["output"] = header["result"]
-        human = json.dumps(header["result"], ensure_ascii=False, indent=2)
+    out = try_on_mock(
+        read_text(code_file, "CODE_FILE"), mock_file, read_json_object(args_file, "--args"), backend
+    )
+    human = (
+        out["table"].rstrip("\n")
+        if out["format"] == "table"
+        else json.dumps(out["output"], ensure_ascii=False, indent=2)
+    )
     emit(state, out, human)
 
 

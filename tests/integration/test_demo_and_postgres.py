@@ -44,15 +44,20 @@ def test_demo_json_reports_the_story() -> None:
         abs(aggregate["count"] - sum(LAB_ROWS)) < 1000
     )  # ε = 1 per hospital: noise of a few hundred at most
     assert 5.0 < aggregate["mean"] < 6.6  # glucose ~ N(5.8, 1.3), clipped to [2, 20]
-    # 7 uses (two PSI, one denied, he.score, three parts), each receipt both connectors hold
-    assert report["ledger_records"] == 7
-    assert report["audit"] == {"ok": True, "records": 7, "heads": report["audit"]["heads"], "receipts": 14}
+    # the bank's reviewed script: tried on the mock, approved, released: ARPU by four tenure bands
+    script = report["script"]
+    assert (script["status"], script["bands"], script["columns"]) == ("succeeded", 4, ["band", "n", "mean_arpu"])
+    # 8 uses (two PSI, one denied, he.score, three parts, the script) and the script's 4 steps
+    # (submitted, mock-run, approved, released); the receipts the connectors hold
+    assert report["ledger_records"] == 12
+    assert report["audit"] == {"ok": True, "records": 12, "heads": report["audit"]["heads"], "receipts": 20}
     preview = report["settlement_preview"]
     assert preview["provisional"] is True and preview["period"] == period_of(clock.now())
-    # 2 × 5000 (PSI) + 1000 ids × 2 fen (he.score) + 3 × 800 (he.aggregate); 5 % commission
-    assert (preview["fees_fen"], preview["commission_fen"]) == (14400, 720)
+    # 2 × 5000 (PSI) + 1000 ids × 2 fen (he.score) + 3 × 800 (he.aggregate) + 3000 (the
+    # script); 5 % commission
+    assert (preview["fees_fen"], preview["commission_fen"]) == (17400, 870)
     assert preview["net_fen"] == {
-        "bank": -12000, "telecom": 11400, "institute": -2400, "space": 720,
+        "bank": -15000, "telecom": 14250, "institute": -2400, "space": 870,
         "hospital-kf": 760, "hospital-ly": 760, "hospital-zz": 760,
     }  # fmt: skip
 
