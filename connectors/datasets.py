@@ -24,6 +24,7 @@ from node.config import write_file
 from node.signing import RemoteError
 from policies import operations
 from sandbox.limits import Limits
+from sandbox.ops import script
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MOCK_K = 10  # the least count behind a value in a mock sample when no offer sets resultSize
@@ -165,13 +166,16 @@ def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
         # synthetic rows for trying scripts on: no real key, row or value rarer than k
         "mock": mock_sample(Path(dataset.path), dataset.columns, dataset.key_column, max([MOCK_K, *ks])),
     }
-    if "script" in {a for raw in offers for a in parse_offer(raw).policy.actions()} and not ctx.runs_scripts:
-        raise Refused(
-            f"offers: this connector's sandbox is {ctx.backend.name}, which does not contain a script's "
-            "file access; reviewed scripts run only on bwrap or docker (sandbox_backend in the node's "
-            "config; `tds sandbox check` says which work here)",
-            kind="bad-offer",
-        )
+    if "script" in {a for raw in offers for a in parse_offer(raw).policy.actions()}:
+        if not ctx.runs_scripts:
+            raise Refused(
+                f"offers: this connector's sandbox is {ctx.backend.name}, which does not contain a script's "
+                "file access; reviewed scripts run only on bwrap or docker (sandbox_backend in the node's "
+                "config; `tds sandbox check` says which work here)",
+                kind="bad-offer",
+            )
+        # what a consumer's script may import, and the versions it will run with
+        body["dataset"]["profile"]["script_runtime"] = script.runtime()
     try:
         entry = ctx.space.publish(body)
     except RemoteError as exc:

@@ -16,6 +16,7 @@ import pytest
 from node.signing import RemoteError, SignedClient
 from tds.client import NodeAPI
 from tds.errors import ApiError
+from tds.local import publish_dataset
 from tests.integration.scripts import ended, review_state, script_world, steps_of, submit, tds
 
 GROUP_MEAN = """
@@ -63,6 +64,11 @@ def test_try_submit_review_approve_release_and_every_step_in_the_ledger(world: d
     assert trial["format"] == "table" and trial["counts"] == ["n"]
     assert trial["table"].splitlines()[0] == "city,n,mean_income"
     assert set(trial["runtime"]) == {"python", "numpy", "pandas"}
+    # the catalog entry states the runtime the provider runs scripts with
+    assert (
+        world["lab"].get(f"/api/catalog/{world['entry']['id']}")["profile"]["script_runtime"]
+        == trial["runtime"]
+    )
 
     options = ["--agreement", world["agreement"], "--code", str(code), "--columns", "city,n,mean_income"]
     submitted = tds(
@@ -207,3 +213,32 @@ def test_a_tampered_code_hash_or_unknown_agreement_is_denied_with_a_record(world
     finally:
         client.close()
     assert world["reviews"].get("/api/reviews")["reviews"] == []
+
+
+def test_a_provider_whose_sandbox_is_process_refuses_scripts_saying_why(world: dict[str, Any]) -> None:
+    """The process backend lets the hostile suite's file cases through as root: a connector that
+    runs on it refuses script offers at publish and script jobs when they come (last in the
+    module: it restarts the provider)."""
+    node = world["live"].connectors["bank"]
+    node.stop()
+    node.config.options["sandbox_backend"] = "process"
+    node.config.save()
+    node.start()
+    try:
+        job = submit(world, 'RESULT = {"a": 1}', reason="试试")
+        done = ended(world, job["id"])
+        assert done["status"] == "denied"
+        assert done["error"].endswith(
+            "this connector's sandbox is process; reviewed scripts run only on bwrap or docker"
+        )
+        offer = {
+            "policy": {"permission": [{"action": "script"}]},
+            "price": {"model": "per_job", "amount_fen": 1},
+        }
+        with pytest.raises(ApiError, match="this connector's sandbox is process, which does not contain"):
+            publish_dataset(world["bank"], "more", world["root"] / "customers.csv", offer)
+    finally:
+        node.stop()
+        del node.config.options["sandbox_backend"]
+        node.config.save()
+        node.start()
