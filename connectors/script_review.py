@@ -104,6 +104,7 @@ def approve(
             session, ctx, neg, stored, code.code_sha256, "approved", runs=runs, reviewer=reviewer, note=note
         )
     ctx.outbox_wakeup.set()
+    ctx.background(script_run.tell, ctx, run_id)  # the consumer sees its job running
     ctx.background(script_run.run_on_data, ctx, run_id)
     return show(ctx, run_id)
 

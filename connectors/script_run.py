@@ -31,7 +31,7 @@ from contracts.agreements import agreement_policy
 from contracts.documents import new_signed
 from contracts.offers import agreed_fee
 from contracts.script_steps import build_step
-from contracts.usage import Outcome
+from contracts.usage import RECORD_TYPE, Outcome
 from node.models import utcnow
 from node.signing import RemoteError
 from policies.model import format_datetime
@@ -291,7 +291,9 @@ def news(ctx: Connector, run_id: str, caller: str | None = None) -> dict[str, An
         return body
     with ctx.db.session() as session:
         rows = list(session.scalars(select(OutboxRecord).where(OutboxRecord.job_id == run_id)))
-    record = next(r.signed for r in rows if r.signed["document"].get("@type") == "tds:UsageRecord")
+    record = next((r.signed for r in rows if r.signed["document"].get("@type") == RECORD_TYPE), None)
+    if record is None:  # ended, but its record not yet written: the consumer hears the state
+        return body
     body.update(usage_record=record, detail=record["document"]["reason"])
     if run.state == ScriptState.RELEASED:
         step = next(r.signed for r in rows if r.signed["document"].get("step") == "released")

@@ -84,7 +84,7 @@ def row_view(entry: LedgerEntry) -> dict[str, Any]:
         "seq": entry.seq,
         "record_id": entry.record_id,
         "appended_at": entry.appended_at,
-        "finished_at": record.get("finished_at"),
+        "finished_at": record.get("finished_at") or record.get("at"),  # a script step has its time
         "provider": entry.provider_id,
         "consumer": entry.consumer_id,
         "dataset": entry.dataset_id,

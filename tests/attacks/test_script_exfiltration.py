@@ -16,15 +16,21 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import require_backend
 from tests.integration.scripts import ended, review_state, script_world, submit
 
 LIMITS = {"wall_seconds": 8, "cpu_seconds": 8, "memory_mb": 768, "processes": 32}
 KEY_CHECK = "output contains a value of column 'phone', which may not leave the provider"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with script_world(tmp_path_factory.mktemp("exfiltration"), LIMITS) as made:
+@pytest.fixture(scope="module", params=["bwrap", "docker"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """The provider's connector on each backend that runs scripts (docker: the session's engine)."""
+    require_backend(request, request.param)
+    with script_world(tmp_path_factory.mktemp("exfiltration"), LIMITS, request.param) as made:
+        assert made["bank"].get("/api/status")["sandbox"] == request.param
         yield made
 
 

@@ -34,9 +34,12 @@ def tds(live: Cluster, node: str, *args: str) -> subprocess.CompletedProcess[str
 
 
 @contextlib.contextmanager
-def script_world(root: Path, sandbox_limits: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
+def script_world(
+    root: Path, sandbox_limits: dict[str, int] | None = None, backend: str = "auto"
+) -> Iterator[dict[str, Any]]:
     """The cluster, its APIs (``reviews`` with a reviewer token labelled 审核员王), the rows and
-    the agreement; ``sandbox_limits`` lower the offer's sandbox limits."""
+    the agreement; ``sandbox_limits`` lower the offer's sandbox limits; the provider runs scripts
+    on ``backend``."""
     rng = random.Random(11)
     rows = [(f"13{rng.randrange(10**9):09d}", CITIES[i % 4], rng.randint(2000, 30000)) for i in range(1200)]
     data = root / "customers.csv"
@@ -46,7 +49,7 @@ def script_world(root: Path, sandbox_limits: dict[str, int] | None = None) -> It
         writer.writerows(rows)
     with cluster(root / "cluster") as live:
         live.add_connector("lab", "郑州示例研究院", 21)
-        live.add_connector("bank", "郑州示例银行股份有限公司", 22)
+        live.add_connector("bank", "郑州示例银行股份有限公司", 22, options={"sandbox_backend": backend})
         lab, bank = live.connectors["lab"].api(), live.connectors["bank"].api()
         policy = [
             c("release", "isAnyOf", ["review", "auto"]),

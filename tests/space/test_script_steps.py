@@ -20,7 +20,8 @@ from space import agreements, ledger, tree
 from space.errors import Refused
 from space.models import LedgerEntry
 from tests.conftest import ALICE, BOB, MALLORY
-from tests.space.test_settlement import NOW, SPACE, agreement
+from tests.space.test_console import signed_in, space  # noqa: F401  (the fixture)
+from tests.space.test_settlement import NOW, SPACE, agreement, market  # noqa: F401  (the fixture)
 
 KEYS = {"telecom": ALICE.public_key, "bank": BOB.public_key}
 CODE = "a" * 64
@@ -109,3 +110,21 @@ def test_a_step_under_an_agreement_without_scripts_is_refused(members: Database)
     with pytest.raises(Refused, match="does not permit scripts"):
         append(members, "telecom", new_signed(step(members, psi_only), "telecom", ALICE))
     assert count(members) == 0
+
+
+def test_the_console_shows_a_step_in_the_log_on_its_record_page_and_its_agreements(
+    space: dict[str, Any],  # noqa: F811 - the fixture
+) -> None:
+    db = space["db"]
+    agreement_id = scripts(db)
+    document = step(db, agreement_id)
+    (receipt,) = append(db, "telecom", new_signed(document, "telecom", ALICE))
+    auditor = signed_in(space["app"], space["tokens"]["auditor"])
+    line = "script step of job urn:uuid:job-1: approved, code aaaaaaaaaaaa"
+    assert line in auditor.get("/console/log").get_data(as_text=True)
+    page = auditor.get(f"/console/log/{receipt['leaf_index']}")
+    assert page.status_code == 200
+    shown = page.get_data(as_text=True)
+    assert "审核员王" in shown and document["code_sha256"] in shown
+    agreement_page = auditor.get(f"/console/agreements/{agreement_id}")
+    assert agreement_page.status_code == 200 and line in agreement_page.get_data(as_text=True)
