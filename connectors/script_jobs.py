@@ -23,6 +23,7 @@ from contracts.agreements import State
 from contracts.documents import verify_document
 from contracts.errors import ContractError
 from contracts.usage import Outcome
+from node.bodies import parse
 from node.signing import RemoteError
 from sandbox.errors import WorkerFailed
 from sandbox.ops import script
@@ -134,3 +135,19 @@ def _released(ctx: Connector, job: Job, neg: Negotiation, news: ScriptNews) -> d
         rows = list(csv.reader(io.StringIO(news.output)))
         return {"format": "table", "columns": rows[0] if rows else [], "rows": rows[1:], "csv": news.output}
     return {"format": "json", "output": json.loads(news.output)}
+
+
+def refresh(ctx: Connector, job_id: str) -> Job:
+    """Ask the provider where one of our script jobs is (its news is pushed; this is for a push
+    that never arrived) and take its answer as a push; the job as it is then."""
+    job = job_store.get(ctx, job_id)
+    if job.role != "consumer" or job.operation != OPERATION:
+        raise Refused(f"job {job_id} is not a script job of this connector's", status=409)
+    if job.status == JobStatus.RUNNING:
+        neg = negotiation.find(ctx, job.agreement_id, role="consumer")
+        try:
+            told = ctx.client.send("GET", f"{neg.peer_endpoint}/jobs/{job_id}/script").json()
+        except RemoteError as exc:
+            raise Refused(f"the provider did not answer: {exc}", status=502) from exc
+        on_news(ctx, job.peer_id, job_id, parse(ScriptNews, told, "the provider's news"))
+    return job_store.get(ctx, job_id)

@@ -43,6 +43,13 @@ def list_jobs() -> Any:
     return {"jobs": [job_store.view(j) for j in job_store.list_all(ctx(), int_arg("limit", 100))]}
 
 
+@jobs_api.post("/api/jobs/<path:job_id>/refresh")
+def refresh_job(job_id: str) -> Any:
+    """A script job: ask its provider where it is, in case a push of its news did not arrive."""
+    admin()
+    return job_store.view(script_jobs.refresh(ctx(), job_id))
+
+
 @jobs_api.get("/api/jobs/<path:job_id>/result")
 def job_result(job_id: str) -> Any:
     admin()

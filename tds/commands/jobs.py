@@ -197,6 +197,15 @@ def job_status(state: State, job_id: str) -> None:
     emit(state, found, _job_line(found))
 
 
+@job.command("refresh")
+@click.argument("job_id")
+@pass_state
+def job_refresh(state: State, job_id: str) -> None:
+    """Ask a script job's provider where it is (its news normally arrives by itself)."""
+    found = call(state, "POST", f"/api/jobs/{job_id}/refresh")
+    emit(state, found, _job_line(found))
+
+
 @job.command("result")
 @click.argument("job_id")
 @click.option("--offset", type=int, default=0)

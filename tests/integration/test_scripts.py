@@ -6,6 +6,7 @@ record, and change nothing else."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -88,7 +89,9 @@ def test_try_submit_review_approve_release_and_every_step_in_the_ledger(world: d
     assert shown["rules"] == {"output_bytes": 2048, "k": 50, "release": "auto", "runs_per_approval": 3,
                               "review_required": True}  # fmt: skip
     heard = world["lab"].wait_for(f"/api/jobs/{job['id']}", lambda j: j["phase"] == "review", timeout=30)
-    assert heard["phase"] == "review"  # the consumer hears where its job is
+    assert heard["phase"] == "review"  # the consumer hears where its job is, and can ask
+    asked = tds(live, "lab", "--json", "job", "refresh", job["id"])
+    assert asked.returncode == 0 and json.loads(asked.stdout)["phase"] == "review"
 
     with pytest.raises(
         ApiError, match=r"runs: the policy grants 1 to 3 runs per approval \(runsPerApproval\); got 4"
@@ -108,6 +111,7 @@ def test_try_submit_review_approve_release_and_every_step_in_the_ledger(world: d
     assert result["columns"] == ["city", "n", "mean_income"]
     assert result["rows"] == expected_table(world["rows"])
 
+    assert world["lab"].post(f"/api/jobs/{job['id']}/refresh")["status"] == "succeeded"  # ended: no ask
     records = steps_of(world, job["id"])
     mine = [r for r in records if r["signed"]["document"].get("job") == job["id"]]
     steps = [
@@ -190,6 +194,10 @@ def test_bad_submissions_are_refused_with_a_clear_error(world: dict[str, Any]) -
     assert len(lab.get("/api/jobs")["jobs"]) == before
 
 
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def test_a_tampered_code_hash_or_unknown_agreement_is_denied_with_a_record(world: dict[str, Any]) -> None:
     live = world["live"]
     client = SignedClient("lab", live.connectors["lab"].config.key())
@@ -210,6 +218,16 @@ def test_a_tampered_code_hash_or_unknown_agreement_is_denied_with_a_record(world
         assert caught.value.problem["usage_record"]["document"]["outcome"] == "denied"
         with pytest.raises(RemoteError, match="was already used; a job runs once"):
             client.send("POST", bank_dsp, json=body)
+        # what the consumer's own connector refuses to send, the provider denies, with a record
+        for code, reason in (
+            ("RESULT = {", "script does not compile: '{' was never closed (line 1)"),
+            ("#" * (1 << 20) + "\n", "script is 1048577 characters; at most 1048576"),
+        ):
+            bad = {**body, "job": f"urn:uuid:{uuid.uuid4()}", "code": code, "code_sha256": sha256(code)}
+            with pytest.raises(RemoteError) as caught:
+                client.send("POST", bank_dsp, json=bad)
+            assert caught.value.problem["detail"] == reason
+            assert caught.value.problem["usage_record"]["document"]["reason"] == reason
     finally:
         client.close()
     assert world["reviews"].get("/api/reviews")["reviews"] == []
