@@ -10,17 +10,15 @@ elsewhere and no script at all. Code and diffs are highlighted on the server wit
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import Any
 
-from flask import Flask, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
-from connectors.console.views import LANGUAGES, blueprint
+from connectors.console.views import blueprint
 from connectors.context import Connector
+from node import console as shared
 
 PAGE_POLICY = (
     "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; "
@@ -28,25 +26,9 @@ PAGE_POLICY = (
 )
 
 
-class SessionCookies(SecureCookieSessionInterface):
-    """Secure cookies whenever the request came over TLS (directly or via a proxy that says so)."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return bool(request.is_secure)
-
-
-def locale() -> str:
-    chosen = request.cookies.get("lang")
-    if chosen in LANGUAGES:
-        return chosen
-    return request.accept_languages.best_match(LANGUAGES) or "en"
-
-
 def install(app: Flask, ctx: Connector) -> None:
-    # Ed25519 signatures are deterministic (RFC 8032 §5.1.6): a secret only this connector can
-    # compute, which survives restarts without a file of its own
-    app.secret_key = hashlib.sha256(ctx.key.sign(b"tds review console session cookies v1")).digest()
-    app.session_interface = SessionCookies()
+    app.secret_key = shared.session_secret(ctx.key, b"tds review console session cookies v1")
+    app.session_interface = shared.SessionCookies()
     app.config.update(
         SESSION_COOKIE_NAME="tds_review",
         SESSION_COOKIE_HTTPONLY=True,
@@ -57,15 +39,8 @@ def install(app: Flask, ctx: Connector) -> None:
         BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
     )
-    Babel(app, locale_selector=locale)
+    Babel(app, locale_selector=shared.locale)
     CSRFProtect(app)
     app.register_blueprint(blueprint, url_prefix="/review")
 
-    @app.after_request
-    def headers(response: Any) -> Any:
-        if request.path.startswith("/review"):
-            response.headers["Content-Security-Policy"] = PAGE_POLICY
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            response.headers["Referrer-Policy"] = "same-origin"
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    shared.secure_pages(app, "/review", lambda _response: PAGE_POLICY)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -35,10 +34,11 @@ from werkzeug.exceptions import HTTPException
 from connectors import script_review
 from connectors.context import Connector
 from connectors.models import Token
+from node.console import LANGUAGES, safe_next
+from node.console import language as set_language
 from node.problems import Problem
 from node.tokens import token_hash
 
-LANGUAGES = ["zh", "en"]
 ROLES = ("admin", "reviewer")
 blueprint = Blueprint("review", __name__, template_folder="templates", static_folder="static")
 STATES = {
@@ -110,10 +110,7 @@ def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path of this console: never a redirect to another site."""
-    if target and target.startswith("/review") and not urlsplit(target).netloc and "\\" not in target:
-        return target
-    return url_for("review.queue")
+    return safe_next(target, "/review", url_for("review.queue"))
 
 
 @blueprint.errorhandler(CSRFError)
@@ -166,10 +163,7 @@ def logout() -> Any:
 def language(code: str) -> Any:
     if code not in LANGUAGES:
         abort(404)
-    response = redirect(_safe_next(request.args.get("next")))
-    response.set_cookie("lang", code, max_age=365 * 86400, path="/review", httponly=True, samesite="Strict",
-                        secure=request.is_secure)  # fmt: skip
-    return response
+    return set_language(code, _safe_next(request.args.get("next")), "/review")
 
 
 @blueprint.get("/code.css")

@@ -9,20 +9,18 @@ script. Everything a page loads comes from the space.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import Any
 
-from flask import Flask, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
 from contracts.keys import SigningKey
+from node import console as shared
 from node.config import NodeConfig
 from node.db import Database
 from space.console import formatting, market, overview, usage_log, work  # noqa: F401  (their routes)
-from space.console.views import LANGUAGES, blueprint
+from space.console.views import blueprint
 from space.console.work import action_view
 from space.settings import SpaceSettings
 
@@ -37,31 +35,15 @@ PAGE_POLICY = (
 CHART_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 
-class SessionCookies(SecureCookieSessionInterface):
-    """Secure cookies whenever the request came over TLS (directly or via a proxy that says so)."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return bool(request.is_secure)
-
-
 def session_secret(key: SigningKey) -> bytes:
-    """A secret only the space can compute and that survives restarts without a file of its own:
-    Ed25519 signatures are deterministic (RFC 8032 §5.1.6), so the signature of a fixed label is."""
-    return hashlib.sha256(key.sign(b"tds console session cookies v1")).digest()
-
-
-def locale() -> str:
-    chosen = request.cookies.get("lang")
-    if chosen in LANGUAGES:
-        return chosen
-    return request.accept_languages.best_match(LANGUAGES) or "en"
+    return shared.session_secret(key, b"tds console session cookies v1")
 
 
 def install(
     app: Flask, database: Database, settings: SpaceSettings, key: SigningKey, config: NodeConfig
 ) -> None:
     app.secret_key = session_secret(key)
-    app.session_interface = SessionCookies()
+    app.session_interface = shared.SessionCookies()
     app.config.update(
         SESSION_COOKIE_NAME="tds_console",
         SESSION_COOKIE_HTTPONLY=True,
@@ -72,17 +54,14 @@ def install(
         BABEL_DEFAULT_TIMEZONE=settings.console_timezone,
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
     )
-    Babel(app, locale_selector=locale)
+    Babel(app, locale_selector=shared.locale)
     CSRFProtect(app)
     app.extensions["tds"].update(settings=settings, key=key)
     app.register_blueprint(blueprint, url_prefix="/console")
 
-    @app.after_request
-    def headers(response: Any) -> Any:
-        if request.path.startswith("/console"):
-            chart = response.mimetype == "image/svg+xml"
-            response.headers["Content-Security-Policy"] = CHART_POLICY if chart else PAGE_POLICY
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            response.headers["Referrer-Policy"] = "same-origin"
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    # charts are SVG images, styled by pygal's inline <style>
+    shared.secure_pages(
+        app,
+        "/console",
+        lambda response: CHART_POLICY if response.mimetype == "image/svg+xml" else PAGE_POLICY,
+    )

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -31,12 +30,13 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from node.console import LANGUAGES, safe_next
+from node.console import language as set_language
 from node.problems import Problem
 from policies import operations
 from space.console.auth import User, current, sign_in
 from space.errors import Refused
 
-LANGUAGES = ["zh", "en"]
 blueprint = Blueprint("console", __name__, template_folder="templates", static_folder="static")
 
 OUTCOMES = {
@@ -132,10 +132,7 @@ def operator_only(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path of this console: never a redirect to another site."""
-    if target and target.startswith("/console") and not urlsplit(target).netloc and "\\" not in target:
-        return target
-    return url_for("console.overview")
+    return safe_next(target, "/console", url_for("console.overview"))
 
 
 @blueprint.errorhandler(Problem)
@@ -197,17 +194,6 @@ def logout() -> Any:
 
 @blueprint.get("/lang/<code>")
 def language(code: str) -> Any:
-    """Remember the reader's language in a cookie (a preference of this browser only)."""
     if code not in LANGUAGES:
         abort(404)
-    response = redirect(_safe_next(request.args.get("next")))
-    response.set_cookie(
-        "lang",
-        code,
-        max_age=365 * 86400,
-        path="/console",
-        httponly=True,
-        samesite="Strict",
-        secure=request.is_secure,
-    )
-    return response
+    return set_language(code, _safe_next(request.args.get("next")), "/console")
