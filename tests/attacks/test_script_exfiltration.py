@@ -8,15 +8,20 @@ impossible, and the connector keeps serving; the README's threat model says whic
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import require_backend
+from tests.hostile.cases import CASES, Case, Host
 from tests.integration.scripts import ended, review_state, script_world, submit
 
 LIMITS = {"wall_seconds": 8, "cpu_seconds": 8, "memory_mb": 768, "processes": 32}
@@ -190,4 +195,39 @@ def test_hostile_bodies_through_the_real_path_are_contained(world: dict[str, Any
         watcher.join(timeout=2)
         listener.close()
     # the connector keeps serving: an honest script still runs and is released
+    assert released(world, approved_run(world, "RESULT = {'ok': 1}")) == {"ok": 1}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_each_hostile_body_run_as_an_approved_script_is_contained(
+    world: dict[str, Any], case: Case, tmp_path: Path
+) -> None:
+    """The hostile suite's bodies (tests/hostile/cases.py) as consumers' scripts, through the
+    whole flow: the host sees nothing of them (no connection, no datagram, no file outside, no
+    surviving process), nothing the consumer holds carries the host's secret, the job ends with
+    its typed reason, and the connector serves the next job."""
+    host = Host(tmp_path)
+    try:
+        job = submit(world, case.source, reason=case.name, args=host.args())
+        review_state(world, job["id"], "review")
+        world["reviews"].post(f"/api/reviews/{job['id']}/approve", {"runs": 1})
+        found = world["reviews"].wait_for(
+            f"/api/reviews/{job['id']}", lambda r: r["state"] not in ("running", "review"), timeout=90
+        )
+        if found["state"] == "release":
+            world["reviews"].post(f"/api/reviews/{job['id']}/release", {})
+        done = ended(world, job["id"])
+        held = json.dumps(done, ensure_ascii=False)
+        if done["status"] == "succeeded":
+            held += json.dumps(world["lab"].get(f"/api/jobs/{job['id']}/result"), ensure_ascii=False)
+        assert done["status"] in ("succeeded", "failed", "withheld"), done
+        assert done["status"] == "succeeded" or done["error"], done  # an end says why
+        assert host.canary not in held
+        assert host.tcp_hits == [] and not host.udp_received() and not host.outside.exists()
+        assert host.survivors() == []
+    finally:
+        for pid in host.survivors():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        host.close()
     assert released(world, approved_run(world, "RESULT = {'ok': 1}")) == {"ok": 1}
