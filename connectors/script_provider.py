@@ -13,11 +13,11 @@ import hashlib
 import time
 import uuid
 from dataclasses import replace
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select
 
-from connectors import datasets, guard, script_review, script_run
+from connectors import datasets, guard, records, script_review, script_run
 from connectors.attempts import Attempt
 from connectors.context import Connector
 from connectors.errors import Refused
@@ -43,9 +43,9 @@ def on_submit(ctx: Connector, caller: str, body: ScriptSubmission) -> dict[str, 
     header = script_run.header_of(body.job, body.agreement)
     try:
         neg = _admit(ctx, caller, body, header)
+        code, preapproved = _code_for(ctx, neg, caller, body)
     except guard.Denied as exc:
         _deny(ctx, caller, header, str(exc), exc.dataset, started)
-    code, preapproved = _code_for(ctx, neg, caller, body)
     policy_terms = script_run.terms_of(neg)
     run = ScriptRun(
         id=body.job,
@@ -105,11 +105,11 @@ def _admit(ctx: Connector, caller: str, body: ScriptSubmission, header: dict[str
 
 def _deny(
     ctx: Connector, caller: str, header: dict[str, Any], reason: str, dataset: str | None, started: Any
-) -> None:
-    from connectors import records  # records imports job_store, which imports nothing of ours
-
+) -> NoReturn:
+    """Record the denial (its usage record, signed) and raise it as the problem carrying it."""
     attempt = Attempt(Outcome.DENIED, reason, 403, dataset, None, 0, started)
-    records.record_attempt(ctx, caller, header, attempt, job_id=header["job"])  # raises the denial
+    records.record_attempt(ctx, caller, header, attempt, job_id=header["job"])
+    raise AssertionError("record_attempt raises every denial")  # pragma: no cover
 
 
 def _code_for(
@@ -136,11 +136,10 @@ def _code_for(
             )
             session.add(code)
         elif code.state == "rejected":
-            raise Refused(
+            raise guard.Denied(
                 f"this code ({body.code_sha256[:12]}) was rejected by {code.reviewer}: {code.note}; "
                 "change it and submit it again",
-                status=409,
-                kind="rejected",
+                neg.dataset_id,
             )
         preapproved = code.state == "approved" and code.runs_used < code.runs_granted
         if code.state == "approved" and not preapproved:
@@ -151,12 +150,13 @@ def _code_for(
 
 
 def _diff(ctx: Connector, neg: Negotiation, code: ScriptCode) -> str:
-    """The code against the last version of this consumer's code approved under the agreement."""
+    """The code against the last version of this consumer's code approved under the agreement
+    (an approval whose runs are used still counts: that code ran on the data)."""
     with ctx.db.session() as session:
         last = session.scalar(
             select(ScriptCode)
             .where(ScriptCode.agreement_id == neg.agreement_id, ScriptCode.decided_at.is_not(None))
-            .where(ScriptCode.state == "approved", ScriptCode.id != code.id)
+            .where(ScriptCode.state != "rejected", ScriptCode.id != code.id)
             .order_by(ScriptCode.decided_at.desc())
         )
     if last is None:

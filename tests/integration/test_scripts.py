@@ -136,6 +136,10 @@ def test_try_submit_review_approve_release_and_every_step_in_the_ledger(world: d
     assert denied["status"] == "denied" and denied["error"].endswith(
         "code rejected by 审核员王: 已批准的次数用完"
     )
+    # rejected code stays rejected under the agreement: the same code again is denied, recorded
+    fourth = ended(world, submit(world, GROUP_MEAN, columns=["city", "n", "mean_income"])["id"])
+    assert fourth["status"] == "denied" and fourth["record_id"] is not None
+    assert "was rejected by 审核员王: 已批准的次数用完; change it and submit it again" in fourth["error"]
 
 
 def test_an_output_with_a_key_or_over_the_size_is_withheld_with_its_reason(world: dict[str, Any]) -> None:
