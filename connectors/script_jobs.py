@@ -107,15 +107,18 @@ def on_news(ctx: Connector, caller: str, job_id: str, news: ScriptNews) -> None:
     neg = negotiation.find(ctx, job.agreement_id, role="consumer")
     outcome = str(news.usage_record.get("document", {}).get("outcome"))
     status = STATUS.get(outcome, JobStatus.FAILED)  # type: ignore[call-overload]
-    result, error = None, news.detail or None
+    result, error, expected = None, news.detail or None, outcome
     if status == JobStatus.SUCCEEDED:
         try:
             result = _released(ctx, job, neg, news)
             error = None
         except (ContractError, ValueError, KeyError, TypeError) as exc:
             status, error = JobStatus.FAILED, f"the provider's released output was refused: {exc}"
+            # no countersignature for a use whose output did not arrive as released: the
+            # provider's record is then disputed at the space, not billed
+            expected = JobStatus.FAILED
     records.finish(
-        ctx, job, neg, news.usage_record, status=status, error=error, result=result, record_outcome=outcome
+        ctx, job, neg, news.usage_record, status=status, error=error, result=result, record_outcome=expected
     )
 
 
