@@ -25,7 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tds.local import cluster, negotiate, publish_dataset
+# Run as a script, this folder comes first on sys.path, where bench/sandbox.py would shadow the
+# sandbox package; take the folder out before importing anything of the project.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from tds.local import cluster, negotiate, publish_dataset  # noqa: E402
 
 RAW = r"""
 import json, resource, sys, time
