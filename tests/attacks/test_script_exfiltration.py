@@ -24,7 +24,7 @@ from tests.conftest import require_backend
 from tests.hostile.cases import CASES, Case, Host
 from tests.integration.scripts import ended, review_state, script_world, submit
 
-LIMITS = {"wall_seconds": 8, "cpu_seconds": 8, "memory_mb": 768, "processes": 32}
+LIMITS = {"wall_seconds": 4, "cpu_seconds": 4, "memory_mb": 768, "processes": 32}
 KEY_CHECK = "output contains a value of column 'phone', which may not leave the provider"
 
 
