@@ -135,13 +135,14 @@ def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
     if not isinstance(offers, list) or not offers:
         raise Refused("offers: expected an offer object or a list of them")
     offers, local_limits = [dict(raw) if isinstance(raw, dict) else raw for raw in offers], []
-    ks = []
+    ks, actions = [], set()
     for i, raw in enumerate(offers):
         local_limits.append(_offer_limits(ctx, i, raw))
         try:
             policy = parse_offer(raw).policy
         except OfferError as exc:
             raise Refused(f"offers[{i}]: {exc}", kind="bad-offer") from exc
+        actions |= set(policy.actions())
         ks += [k for action in policy.actions() if (k := policy.least(action, "resultSize")) is not None]
     body = {
         "dataset": {
@@ -166,7 +167,7 @@ def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
         # synthetic rows for trying scripts on: no real key, row or value rarer than k
         "mock": mock_sample(Path(dataset.path), dataset.columns, dataset.key_column, max([MOCK_K, *ks])),
     }
-    if "script" in {a for raw in offers for a in parse_offer(raw).policy.actions()}:
+    if "script" in actions:
         if not ctx.runs_scripts:
             raise Refused(
                 f"offers: this connector's sandbox is {ctx.backend.name}, which does not contain a script's "

@@ -157,6 +157,10 @@ class ScriptState(StrEnum):
     DENIED = "denied"
 
 
+# the states in which a script job waits at its provider (for a person, or a run there)
+SCRIPT_OPEN = (ScriptState.MOCK_RUN, ScriptState.REVIEW, ScriptState.RUNNING, ScriptState.RELEASE)
+
+
 class ScriptCode(Base):
     """One version of a consumer's code under an agreement, as its provider reviewed it: an
     approval pins the code's SHA-256 and a number of runs."""
@@ -195,7 +199,6 @@ class ScriptRun(Base):
     output_sha256: Mapped[str | None] = mapped_column(String(64))
     checks: Mapped[list[Any] | None]  # the automatic checks' reasons (empty: passed)
     release: Mapped[str] = mapped_column(String(10), default="review")  # review | auto
-    preapproved: Mapped[bool] = mapped_column(default=False)  # its code was approved when it came
     reviewer: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(Text)
     metrics: Mapped[dict[str, Any] | None]

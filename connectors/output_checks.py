@@ -98,12 +98,11 @@ def _decoded(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Output:
-    """A script's output as it would be released: a JSON object, or a CSV table with the
-    columns it has and the ones its script marked as counts."""
+    """A script's output as it would be released: a JSON object, or a CSV table (its header names
+    its columns) with the ones its script marked as counts."""
 
     data: bytes
     table: bool = False
-    columns: tuple[str, ...] = ()
     counts: tuple[str, ...] = ()
 
 

@@ -58,7 +58,6 @@ def on_submit(ctx: Connector, caller: str, body: ScriptSubmission) -> dict[str, 
         columns=body.columns,
         diff=_diff(ctx, neg, code),
         release="auto" if preapproved and policy_terms.release == "auto" else "review",
-        preapproved=preapproved,
     )
     with ctx.db.transaction() as session:
         session.add(run)

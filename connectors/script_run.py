@@ -11,7 +11,6 @@ auto`` for approved reruns) or the wait for a reviewer (connectors.script_review
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import time
@@ -25,7 +24,16 @@ from connectors import attempts, datasets, guard, identifiers, negotiation
 from connectors.attempts import Attempt
 from connectors.context import Connector, log
 from connectors.errors import NotFound, Refused
-from connectors.models import Job, Negotiation, OutboxRecord, OutboxState, ScriptCode, ScriptRun, ScriptState
+from connectors.models import (
+    SCRIPT_OPEN,
+    Job,
+    Negotiation,
+    OutboxRecord,
+    OutboxState,
+    ScriptCode,
+    ScriptRun,
+    ScriptState,
+)
 from connectors.output_checks import Output, check
 from contracts.agreements import agreement_policy
 from contracts.documents import new_signed
@@ -42,7 +50,6 @@ from sandbox.interface import WorkerJob
 OPERATION = "script"
 MAX_OUTPUT = 1 << 20  # bytes of an output when the policy sets no outputBytes
 DEFAULT_K = 10  # the least count in a table when the policy sets no resultSize
-OPEN = (ScriptState.MOCK_RUN, ScriptState.REVIEW, ScriptState.RUNNING, ScriptState.RELEASE)
 NEWS_ATTEMPTS = (0.0, 1.0, 4.0, 15.0)  # seconds before each try to tell the consumer
 
 
@@ -180,10 +187,7 @@ def worker_job(ctx: Connector, run: ScriptRun, code: ScriptCode, neg: Negotiatio
 def output_of(header: dict[str, Any]) -> Output:
     if header.get("format") == "table":
         text = str(header.get("table", ""))
-        columns = tuple(next(csv.reader([text.split("\n", 1)[0]]), []))
-        return Output(
-            text.encode("utf-8"), table=True, columns=columns, counts=tuple(header.get("counts", []))
-        )
+        return Output(text.encode("utf-8"), table=True, counts=tuple(header.get("counts", [])))
     # the bytes that would be released: the JSON object as the worker gave it, compactly
     return Output(json.dumps(header["result"], ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
@@ -287,7 +291,7 @@ def news(ctx: Connector, run_id: str, caller: str | None = None) -> dict[str, An
     if caller is not None and caller != run.consumer_id:
         raise Refused(f"{caller} is not the consumer of script job {run_id}", status=403)
     body: dict[str, Any] = {"state": run.state}
-    if run.state in OPEN:
+    if run.state in SCRIPT_OPEN:
         return body
     with ctx.db.session() as session:
         rows = list(session.scalars(select(OutboxRecord).where(OutboxRecord.job_id == run_id)))

@@ -23,6 +23,16 @@ def _line(found: dict[str, Any]) -> str:
     return f"{found['id']}  {found['state']:8}  {found['consumer']}  {found['reason']}"
 
 
+def _decide(
+    state: State, job_id: str, decision: str, body: dict[str, Any], done: str | None = None
+) -> dict[str, Any]:
+    """One of the four decisions (connectors.script_review); with ``done``, say so and the state."""
+    found: dict[str, Any] = call(state, "POST", f"/api/reviews/{job_id}/{decision}", body)
+    if done is not None:
+        emit(state, found, f"{done}; job {job_id} is {found['state']}")
+    return found
+
+
 @review.command("list")
 @click.option("--state", type=click.Choice(["review", "release", "running", "released", "withheld",
                                            "rejected", "failed", "denied"]),
@@ -69,7 +79,7 @@ def review_show(state: State, job_id: str) -> None:
 @pass_state
 def review_approve(state: State, job_id: str, runs: int, note: str) -> None:
     """Approve the code (pinned by its SHA-256) for --runs runs; it starts on the data."""
-    found = call(state, "POST", f"/api/reviews/{job_id}/approve", {"runs": runs, "note": note})
+    found = _decide(state, job_id, "approve", {"runs": runs, "note": note})
     emit(
         state,
         found,
@@ -83,8 +93,7 @@ def review_approve(state: State, job_id: str, runs: int, note: str) -> None:
 @pass_state
 def review_reject(state: State, job_id: str, note: str) -> None:
     """Reject the code; the job ends denied and this code stays rejected."""
-    found = call(state, "POST", f"/api/reviews/{job_id}/reject", {"note": note})
-    emit(state, found, f"rejected; job {job_id} is {found['state']}")
+    _decide(state, job_id, "reject", {"note": note}, "rejected")
 
 
 @review.command("output")
@@ -107,8 +116,7 @@ def review_output(state: State, job_id: str) -> None:
 @pass_state
 def review_release(state: State, job_id: str, note: str) -> None:
     """Release the output to the consumer, signed; the use is billed as agreed."""
-    found = call(state, "POST", f"/api/reviews/{job_id}/release", {"note": note})
-    emit(state, found, f"released; job {job_id} is {found['state']}")
+    _decide(state, job_id, "release", {"note": note}, "released")
 
 
 @review.command("withhold")
@@ -117,8 +125,7 @@ def review_release(state: State, job_id: str, note: str) -> None:
 @pass_state
 def review_withhold(state: State, job_id: str, note: str) -> None:
     """Withhold the output; the consumer gets the note, never the output."""
-    found = call(state, "POST", f"/api/reviews/{job_id}/withhold", {"note": note})
-    emit(state, found, f"withheld; job {job_id} is {found['state']}")
+    _decide(state, job_id, "withhold", {"note": note}, "withheld")
 
 
 @click.group("script")

@@ -18,7 +18,7 @@ from typing import Any
 from tds.client import NodeAPI
 from tds.errors import ApiError
 from tds.local import Cluster, cluster, negotiate, publish_dataset
-from tests.integration.conftest import c
+from tests.integration.conftest import c, ledger_for
 
 CITIES = ["郑州", "洛阳", "开封", "新乡"]
 
@@ -104,19 +104,11 @@ def ended(world: dict[str, Any], job_id: str) -> dict[str, Any]:
     return world["lab"].wait_for_job(job_id, timeout=60)  # type: ignore[no-any-return]
 
 
-def steps_of(world: dict[str, Any], job_id: str) -> list[dict[str, Any]]:
-    live = world["live"]
-    operator = live.operator()
+def steps_of(world: dict[str, Any], job_id: str, expected: int) -> list[dict[str, Any]]:
+    """The job's leaves in the log once ``expected`` of them arrived (both outboxes flushed)."""
+    operator = world["live"].operator()
     try:
-        for _ in range(50):
-            world["lab"].post("/api/outbox/flush")
-            world["bank"].post("/api/outbox/flush")
-            found = operator.get("/ledger/records", agreement=world["agreement"])["records"]
-            mine = [r for r in found if r["signed"]["document"].get("job") == job_id]
-            if any(r["kind"] == "usage" for r in mine) and len(mine) >= 2:
-                time.sleep(0.2)
-                return operator.get("/ledger/records", agreement=world["agreement"])["records"]  # type: ignore[no-any-return]
-            time.sleep(0.2)
-        return found  # type: ignore[no-any-return]
+        records = ledger_for(operator, world["lab"], world["bank"], world["agreement"], expected)
     finally:
         operator.close()
+    return [r for r in records if r["signed"]["document"].get("job") == job_id]

@@ -112,8 +112,7 @@ def test_try_submit_review_approve_release_and_every_step_in_the_ledger(world: d
     assert result["rows"] == expected_table(world["rows"])
 
     assert world["lab"].post(f"/api/jobs/{job['id']}/refresh")["status"] == "succeeded"  # ended: no ask
-    records = steps_of(world, job["id"])
-    mine = [r for r in records if r["signed"]["document"].get("job") == job["id"]]
+    mine = steps_of(world, job["id"], 5)
     steps = [
         (r["kind"], r["signed"]["document"].get("step") or r["signed"]["document"]["outcome"]) for r in mine
     ]

@@ -51,7 +51,6 @@ def upgrade() -> None:
         sa.Column("output_sha256", sa.String(64), nullable=True),
         sa.Column("checks", sa.JSON(), nullable=True),
         sa.Column("release", sa.String(10), nullable=False),
-        sa.Column("preapproved", sa.Boolean(), nullable=False),
         sa.Column("reviewer", sa.String(100), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("metrics", sa.JSON(), nullable=True),
