@@ -129,7 +129,13 @@ def view(dataset: Dataset) -> dict[str, Any]:
 def publish(ctx: Connector, name: str, offers: Any) -> dict[str, Any]:
     dataset = get(ctx, name)
     if dataset.catalog_id is not None:
-        raise Conflict(f"dataset {name!r} is already published as {dataset.catalog_id}")
+        # a published entry does not change yet (versions of a product are still to come): the
+        # refusal says what can be done today
+        raise Conflict(
+            f"dataset {name!r} is already published as {dataset.catalog_id}, and a published entry's "
+            "offers cannot be changed; to offer other terms, add the file again under another name "
+            f"('tds dataset add {name}-v2 FILE --key …') and publish that with the new offer"
+        )
     if isinstance(offers, dict):
         offers = [offers]
     if not isinstance(offers, list) or not offers:

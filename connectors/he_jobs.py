@@ -232,7 +232,10 @@ def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
             }
             if not any(r["outcome"] == Outcome.SUCCEEDED for r in replies):
                 reasons = "; ".join(f"{a}: {r}" for a, r in answers.items())
-                job_store.fail(ctx, job_id, f"no provider contributed: {reasons}", metrics)
+                # every provider's policy said no: the job was denied, as any operation's is
+                denied = all(r["outcome"] == Outcome.DENIED for r in replies)
+                job_store.fail(ctx, job_id, f"no provider contributed: {reasons}", metrics,
+                               JobStatus.DENIED if denied else JobStatus.FAILED)  # fmt: skip
                 return
             job_store.update(ctx, job_id, phase="total", progress=0.7)
             state = _wait_for_total(ctx, job_id)
@@ -244,13 +247,20 @@ def run_aggregate(ctx: Connector, job_id: str, request: dict[str, Any]) -> None:
                     why = "no provider contributed: " + "; ".join(f"{a}: {r}" for a, r in answers.items())
                 job_store.fail(ctx, job_id, why, metrics)
                 return
-            finished = decryption.send({}, [base64.b64decode(state["total"])])
+            finished = decryption.send(
+                {"contributors": state["contributors"]}, [base64.b64decode(state["total"])]
+            )
             metrics["total_s"] = round(time.perf_counter() - clock, 3)
+            peers = {n.agreement_id: n.peer_id for n in negs}
             result = {
                 "statistics": finished.header["result"],
                 "contributors": state["contributors"],
                 "answers": state["answers"],
+                # the same answers by provider, as people name them (answers: by agreement)
+                "providers": {peers.get(a, a): answer for a, answer in state["answers"].items()},
             }
+            if "noise_std" in finished.header:  # with ε: each statistic's noise standard deviation
+                result["noise_std"] = finished.header["noise_std"]
             error = "; ".join(problems) or None
             job_store.update(ctx, job_id, status=JobStatus.SUCCEEDED, phase="done", progress=1.0,
                              result=result, error=error, metrics=metrics, finished_at=utcnow())  # fmt: skip

@@ -118,10 +118,17 @@ def phase_progress(ctx: Connector, job_id: str, start: float, span: float) -> An
     return report
 
 
-def fail(ctx: Connector, job_id: str, error: str, metrics: dict[str, Any] | None = None) -> None:
-    """End a consumer's job failed with ``error`` (and the metrics measured until then)."""
+def fail(
+    ctx: Connector,
+    job_id: str,
+    error: str,
+    metrics: dict[str, Any] | None = None,
+    status: JobStatus = JobStatus.FAILED,
+) -> None:
+    """End a consumer's job failed (or ``status``: denied) with ``error`` and the metrics
+    measured until then."""
     changes: dict[str, Any] = {
-        "status": JobStatus.FAILED,
+        "status": status,
         "phase": "done",
         "error": error,
         "finished_at": utcnow(),
@@ -157,13 +164,16 @@ def ending_failed(ctx: Connector, job_id: str, metrics: dict[str, Any] | None = 
 
 def result(ctx: Connector, job_id: str, offset: int = 0, limit: int = DEFAULT_PAGE) -> dict[str, Any]:
     job = get(ctx, job_id)
+    # job_status: how the job ended, so a client exits as the job did (tds.errors.JobEnded)
     if job.status == JobStatus.WITHHELD:
-        raise Refused(job.error or "result withheld", status=403, kind=JobStatus.WITHHELD)
+        raise Refused(job.error or "result withheld", status=403, kind=JobStatus.WITHHELD,
+                      job_status=str(job.status))  # fmt: skip
     if job.status != JobStatus.SUCCEEDED or job.result is None:
         raise Refused(
             f"job {job_id} is {job.status}" + (f": {job.error}" if job.error else ""),
             status=409,
             kind="no-result",
+            job_status=str(job.status),
         )
     kind = operations.get(job.operation).result
     if kind == "cardinality":

@@ -40,8 +40,14 @@ class _Column:
     sample: list[str] = field(default_factory=list)
 
 
-def _infer_type(values: list[str]) -> str:
-    if not values:
+LEADING_ZERO = re.compile(r"^[+-]?0\d")  # 007, 0371…: a code, not a quantity
+
+
+def _infer_type(values: list[str], identifier: bool) -> str:
+    """The values' type; an identifier (the key, a column with a semantic tag, digits with a
+    leading zero) is a string whatever its characters, since nobody adds phone numbers and a
+    number would lose its zeros."""
+    if not values or identifier or any(LEADING_ZERO.match(v) for v in values):
         return "string"
     for name, pattern in TYPE_PATTERNS:
         if all(pattern.match(v) for v in values):
@@ -109,15 +115,15 @@ def profile_csv(path: Path, key_column: str, tags: dict[str, list[str]] | None =
     unknown = sorted(set(declared) - set(names))
     if unknown:
         raise ProfileError(f"--tag names columns {unknown} that the file does not have ({names})")
-    described = [
-        {
+    described = []
+    for index, c in enumerate(columns):
+        found = sorted(set(_infer_tags(c.sample)) | set(declared.get(c.name, [])))
+        described.append({
             "name": c.name,
-            "type": _infer_type(c.sample),
-            "tags": sorted(set(_infer_tags(c.sample)) | set(declared.get(c.name, []))),
+            "type": _infer_type(c.sample, identifier=index == key_index or bool(found)),
+            "tags": found,
             "completeness": round(c.filled / row_count, 4),
-        }
-        for c in columns
-    ]
+        })  # fmt: skip
     return {
         "row_count": row_count,
         "columns": described,

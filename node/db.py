@@ -115,7 +115,9 @@ def create_database(url: str, script_location: str, token_model: Any, role: str)
     db = Database(url)
     try:
         with db.transaction() as session:
-            session.add(token_model(token_hash=token_hash(token), role=role, label="init"))
+            # the label names the actor wherever its acts show (operator actions, review steps)
+            label = {"operator": "operator", "admin": "administrator"}.get(role, role)
+            session.add(token_model(token_hash=token_hash(token), role=role, label=label))
     finally:
         db.dispose()
     return token

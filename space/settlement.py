@@ -385,16 +385,22 @@ def _loads(text: str) -> dict[str, Any]:
     return dict(json.loads(text))
 
 
-def get(session: Session, period: str) -> Settlement:
-    bounds(period)
+def get(session: Session, period: str, now: dt.datetime | None = None) -> Settlement:
+    """The settled ``period``; if it is not, NotFound says why (with ``now``: open or forgotten)."""
+    _, end = bounds(period)
     found = session.get(Settlement, period)
     if found is None:
+        if now is not None and end > now:  # an open month: say when it can be settled, and what shows it now
+            raise NotFound(
+                f"period {period} is still open: it can be settled from {format_datetime(end)}; "
+                f"until then `tds settle --preview --period {period}` shows it so far (provisional)"
+            )
         raise NotFound(f"period {period} is not settled; settle it with `tds settle --period {period}`")
     return found
 
 
-def statement(session: Session, period: str, participant: str) -> Statement:
-    get(session, period)
+def statement(session: Session, period: str, participant: str, now: dt.datetime | None = None) -> Statement:
+    get(session, period, now)
     found = session.get(Statement, (period, participant))
     if found is None:
         raise NotFound(f"{participant} has no statement for {period}: no settled use involves it")

@@ -124,6 +124,13 @@ def read_receipts(path: Path) -> list[dict[str, Any]]:
         raise TdsError(f"cannot read receipts from {path}: {exc}") from exc
 
 
+def default_state_dir() -> Path:
+    """The user's state directory for tds (XDG Base Directory Specification: $XDG_STATE_HOME,
+    default ~/.local/state), never the current one."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "tds"
+
+
 class State:
     """What this auditor has seen of one space, kept between runs."""
 
@@ -157,7 +164,7 @@ class State:
             seen.append(head)
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

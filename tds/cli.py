@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 an error (refused request, unreachable node, bad config
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -28,13 +29,14 @@ from tds.commands import (
     datasets,
     demo,
     jobs,
+    ready,
     reviews,
     sandbox,
     settlement,
     space,
 )
 from tds.commands.common import State
-from tds.errors import TdsError
+from tds.errors import ApiError, TdsError
 
 # The root of every package's errors, caught here and only here: the message says what was wrong
 # and what would be accepted; the exit code is the error's own (tds.errors) or 1.
@@ -49,7 +51,20 @@ FAILURES: tuple[type[Exception], ...] = (
     Problem,  # the services' own errors (connectors.errors, space.errors) when run in this process
 )
 
-MODULES = (space, connector, datasets, catalog, contracts, jobs, reviews, audit, settlement, sandbox, demo)
+MODULES = (
+    space,
+    connector,
+    datasets,
+    catalog,
+    contracts,
+    jobs,
+    reviews,
+    audit,
+    settlement,
+    sandbox,
+    demo,
+    ready,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,11 +77,15 @@ MODULES = (space, connector, datasets, catalog, contracts, jobs, reviews, audit,
     show_default=True,
     help="The node's data directory (env TDS_DATA_DIR).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON (errors too, on stderr).")
+@click.option("-v", "--verbose", is_flag=True, help="Log every outgoing HTTP request of a serving node.")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: Path, as_json: bool) -> None:
+def cli(ctx: click.Context, data_dir: Path, as_json: bool, verbose: bool) -> None:
     """TDS: a trusted data space with privacy-preserving compute."""
-    ctx.obj = State(data_dir, as_json)
+    state = ctx.ensure_object(State)  # main's; a command's own --data-dir, parsed after this, wins
+    state.data_dir = data_dir
+    state.as_json = state.as_json or as_json
+    state.verbose = state.verbose or verbose
 
 
 for module in MODULES:
@@ -74,41 +93,78 @@ for module in MODULES:
         cli.add_command(command)
 
 
-def _json_here(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    state = ctx.find_object(State)  # made by the group's callback, before this command's options
-    if value and state is not None:
-        state.as_json = True
+# The global options, accepted after any command as well as before it (``tds demo --json``,
+# ``tds job list --data-dir bank``), as people type them for gh and kubectl: every leaf command
+# gets them, and each sets the one State the root made. A leaf's own option of that name wins.
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(State).as_json = True
 
 
-def _accept_json_after(group: click.Group) -> None:
-    """``--json`` after any command as well as before it (``tds demo --json``), as people type
-    it for gh and kubectl: every leaf command gets the option, which sets the one flag."""
+def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(State).verbose = True
+
+
+def _set_data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(State).data_dir = value
+
+
+GLOBAL_AFTER = (
+    (["--json"], _set_json, {"is_flag": True}, "Print machine-readable JSON (also before the command)."),
+    (["-v", "--verbose"], _set_verbose, {"is_flag": True},
+     "Log outgoing HTTP requests (also before the command)."),
+    (["--data-dir"], _set_data_dir, {"type": click.Path(path_type=Path)},
+     "The node's data directory (also before the command)."),
+)  # fmt: skip
+
+
+def _accept_globals_after(group: click.Group) -> None:
     for command in group.commands.values():
         if isinstance(command, click.Group):
-            _accept_json_after(command)
-        elif not any("--json" in getattr(p, "opts", ()) for p in command.params):
-            command.params.append(
-                click.Option(["--json"], is_flag=True, expose_value=False, callback=_json_here,
-                             help="Print machine-readable JSON (also accepted before the command).")
-            )  # fmt: skip
+            _accept_globals_after(command)
+            continue
+        taken = {opt for p in command.params for opt in getattr(p, "opts", ())}
+        for opts, callback, kind, text in GLOBAL_AFTER:
+            if not taken & set(opts):
+                command.params.append(
+                    click.Option(opts, expose_value=False, callback=callback, help=text, **kind)
+                )
 
 
-_accept_json_after(cli)
+_accept_globals_after(cli)
+
+
+def _fail(state: State, message: str, code: int, **extra: object) -> None:
+    """One error on stderr: a line for a person, or under --json one JSON object with the exit
+    code and, for a refused request, the node's RFC 9457 problem (its HTTP status among it)."""
+    if state.as_json:
+        click.echo(json.dumps({"error": message, "exit_code": code, **extra}, ensure_ascii=False), err=True)
+    else:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(code)
 
 
 def main() -> None:
     os.umask(PRIVATE_UMASK)  # every file and folder a node or the CLI creates is the owner's alone
+    # made here, not by the root's callback, so that an error raised before or after the callback
+    # knows whether --json was asked for (before the command, or after it)
+    state = State(Path("."), "--json" in sys.argv[1 : sys.argv.index("--") if "--" in sys.argv else None])
     try:
-        cli.main(standalone_mode=False)
+        cli.main(standalone_mode=False, obj=state)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        _fail(state, "aborted", 130)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        if not state.as_json:
+            exc.show()
+            sys.exit(exc.exit_code)
+        _fail(state, exc.format_message(), exc.exit_code)
     except FAILURES as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(getattr(exc, "exit_code", 1))
+        code = getattr(exc, "exit_code", 1)
+        if isinstance(exc, ApiError) and exc.status:
+            _fail(state, str(exc), code, status=exc.status, problem=exc.problem)
+        _fail(state, str(exc), code)
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ class NodeAPI:
                 problem = response.json()
             except ValueError:
                 problem = {"title": response.reason_phrase, "detail": response.text[:300]}
+            # the message is for a person; the status stays in .status (and in --json's output)
             detail = problem.get("detail") or problem.get("title") or response.reason_phrase
-            raise ApiError(f"{detail} (HTTP {response.status_code})", response.status_code, problem)
+            raise ApiError(str(detail), response.status_code, problem)
         if response.headers.get("content-type", "").startswith("text/"):
             return response.text  # a CSV download (a mock sample)
         return response.json()

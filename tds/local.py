@@ -38,7 +38,9 @@ def credit_code(seed: int) -> str:
 
 
 def tds_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tds.cli", *args]
+    # -P: the current directory is not put on sys.path, so a folder named like one of the packages
+    # (the story's ./space data directory) cannot shadow it in the node's process
+    return [sys.executable, "-P", "-m", "tds.cli", *args]
 
 
 def run_tds(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

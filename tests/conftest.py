@@ -73,6 +73,20 @@ def period_end(in_period: str) -> str:
     return at(period(1, dt.datetime(year, month, 1, tzinfo=dt.UTC)), 1, "00:00:00")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The suite's own $XDG_STATE_HOME (an auditor's seen heads go there): the tests, and the
+    processes they start, never write to the user's."""
+    folder = tmp_path_factory.mktemp("xdg-state")
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["XDG_STATE_HOME"]
+    else:
+        os.environ["XDG_STATE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL cluster for this test session; yields its base URL (no database)."""

@@ -107,9 +107,17 @@ def aggregate_keyed(header: dict[str, Any], blobs: Blobs, limits: Limits) -> Res
     _blobs(blobs, 1, "he.aggregate.finish's first part")
     context = _guard(he.load_secret, blobs[0])
 
+    sigma = stats.part_sigma(layout, _params(header))  # one provider's noise on each part
+
     def rest(params: dict[str, Any], total: Blobs) -> Result:
         _blobs(total, 1, "he.aggregate.finish's second part")
-        return {"result": stats.finish(layout, _guard(he.decrypt, context, total[0], layout.size))}, []
+        totals = _guard(he.decrypt, context, total[0], layout.size)
+        found: dict[str, Any] = {"result": stats.finish(layout, totals)}
+        noisy = params.get("contributors")
+        if sigma is not None and isinstance(noisy, int) and noisy > 0:
+            # each contributor's noise is independent: their sum's deviation grows as √n
+            found["noise_std"] = stats.noise_std(layout, totals, sigma * noisy**0.5)
+        return found, []
 
     return rest
 

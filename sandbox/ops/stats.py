@@ -171,6 +171,65 @@ def gaussian_sigma(l2: float, epsilon: float, delta: float) -> float:
     return float(l2 * np.sqrt(2.0 * np.log(1.25 / delta)) / epsilon)
 
 
+def part_sigma(layout: Layout, params: Mapping[str, Any]) -> float | None:
+    """The standard deviation of the noise one provider adds to each part (None: no noise):
+    Laplace of scale b has variance 2b²; the Gaussian mechanism's σ is its own."""
+    epsilon, bounds = params.get("epsilon"), params.get("bounds")
+    if epsilon is None or not bounds:
+        return None
+    clip = (float(bounds[0]), float(bounds[1]))
+    if params.get("mechanism", "laplace") == "gaussian":
+        return gaussian_sigma(sensitivity(layout, clip, norm=2), float(epsilon), float(params["delta"]))
+    return float(np.sqrt(2.0) * sensitivity(layout, clip) / float(epsilon))
+
+
+def noise_std(layout: Layout, totals: Sequence[float], sigma: float) -> dict[str, Any]:
+    """Each statistic's noise standard deviation, shaped as :func:`finish`'s result, when every
+    summed part carries independent noise of standard deviation ``sigma``: exactly ``sigma`` for
+    count, sum and each histogram count (one part each); to first order for mean, variance and
+    the regression's coefficients (the delta method: the gradient by central differences)."""
+    base = np.array(totals, dtype=float)
+
+    def gradient_std(pick: Any) -> float | None:
+        squares = 0.0
+        for i, value in enumerate(base):
+            step = 1e-4 * max(1.0, abs(value))
+            up, down = base.copy(), base.copy()
+            up[i], down[i] = value + step, value - step
+            high, low = pick(finish(layout, list(up))), pick(finish(layout, list(down)))
+            if high is None or low is None:
+                return None
+            squares += ((high - low) / (2 * step)) ** 2
+        return float(sigma * np.sqrt(squares))
+
+    out: dict[str, Any] = {}
+    for name in ("count", "sum"):
+        if name in layout.stats:
+            out[name] = sigma
+    for name in ("mean", "variance"):
+        if name in layout.stats:
+            out[name] = gradient_std(lambda stats, name=name: stats[name])
+    if "histogram" in layout.stats:
+        out["histogram"] = sigma  # each bin's count
+    if "linreg" in layout.stats:
+
+        def term(name: str | None) -> Any:
+            def pick(stats: dict[str, Any]) -> float | None:
+                fit = stats["linreg"]
+                if fit is None:
+                    return None
+                return float(fit["intercept"] if name is None else fit["coefficients"][name])
+
+            return pick
+
+        intercept = gradient_std(term(None))
+        out["linreg"] = None if intercept is None else {
+            "intercept": intercept,
+            "coefficients": {f: gradient_std(term(f)) for f in layout.features},
+        }  # fmt: skip
+    return out
+
+
 def finish(layout: Layout, totals: Sequence[float]) -> dict[str, Any]:
     """The statistics from the summed parts."""
     parts = dict(zip(layout.parts(), totals, strict=True))

@@ -45,7 +45,7 @@ def admin_settle() -> Any:
 def show_settlement(period: str) -> Any:
     own = reader()
     with db().session() as session:
-        row = settlement.get(session, period)
+        row = settlement.get(session, period, utcnow())
         if own is not None:
             raise Refused(
                 "a participant reads its own statement: /settlements/<period>/statements/<id>", status=403
@@ -62,7 +62,7 @@ def show_statement(period: str, participant: str, fmt: str) -> Any:
     if fmt not in ("json", "csv"):
         raise NotFound(f"statements come as .json or .csv, not .{fmt}")
     with db().session() as session:
-        found = settlement.statement(session, period, participant)
+        found = settlement.statement(session, period, participant, utcnow())
         if fmt == "csv":
             return Response(found.csv, mimetype="text/csv; charset=utf-8")
         return Response(found.signed_json, mimetype="application/json")

@@ -76,7 +76,8 @@ def _leaf_line(kind: str, document: dict[str, Any]) -> str:
 @click.option("--receipts", "receipt_files", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
               help="Receipts a connector holds (`tds outbox receipts --out FILE`); repeatable.")  # fmt: skip
 @click.option("--state", "state_dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Where this auditor keeps the heads it has seen (default: --data-dir).")  # fmt: skip
+              help="Where this auditor keeps the heads it has seen "
+                   "(default: $XDG_STATE_HOME/tds, else ~/.local/state/tds).")  # fmt: skip
 @pass_state
 def audit_verify(
     state: State,
@@ -94,7 +95,7 @@ def audit_verify(
     1 with each problem listed."""
     from tds import audit as auditing
 
-    memory = auditing.State(state_dir or state.data_dir)
+    memory = auditing.State(state_dir or auditing.default_state_dir())
     receipts = [r for path in receipt_files for r in auditing.read_receipts(path)]
     proofs = None
     if export_file is not None:
@@ -120,7 +121,7 @@ def audit_verify(
     if not report.ok:
         raise TdsError(f"the log does not verify: {len(report.problems)} problem(s)")
     if not state.as_json:
-        click.echo("verified")
+        click.echo(f"verified (the heads seen are kept in {memory.path})")
 
 
 @audit.command("export")

@@ -17,9 +17,12 @@ from tds.errors import TdsError
 
 
 class State:
-    def __init__(self, data_dir: Path, as_json: bool) -> None:
+    """What the global options say (tds.cli): given before the command or after it."""
+
+    def __init__(self, data_dir: Path = Path("."), as_json: bool = False) -> None:
         self.data_dir = data_dir
         self.as_json = as_json
+        self.verbose = False
 
     def config(self, role: str | None = None) -> NodeConfig:
         try:
@@ -64,7 +67,17 @@ def audit_api(state: State, space_url: str | None, token: str | None) -> NodeAPI
     return state.api("space")
 
 
-def setup_logging() -> None:
+def setup_logging(state: State) -> None:
+    """A serving node's log: its own INFO lines; each outgoing HTTP request (httpx logs one line
+    per request at INFO) only with ``-v``."""
     logging.basicConfig(
         level=os.environ.get("TDS_LOG", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not state.verbose:
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 agreement``, ``2 agreements``: English plurals of the nouns the CLI counts."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")

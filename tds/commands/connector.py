@@ -86,7 +86,7 @@ def connector_serve(state: State) -> None:
     from node.web import serve
 
     config = state.config("connector")
-    setup_logging()
+    setup_logging(state)
     serve(create_app(config), config.host, config.port)
 
 

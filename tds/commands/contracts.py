@@ -16,8 +16,11 @@ def contract() -> None:
 
 
 def _contract_line(neg: dict[str, Any]) -> str:
+    """A negotiation as people read it: which id is the negotiation's and which the agreement's
+    (jobs take either), with whom, in which state."""
     line = (
-        f"{neg['id']}  {neg['role']:<8} {neg['state']:<10} {neg['peer']:<16} {', '.join(neg['operations'])}"
+        f"negotiation {neg['id']}  {neg['state']}, as {neg['role']} with {neg['peer']}: "
+        f"{', '.join(neg['operations'])}"
     )
     if neg["agreement_id"]:
         line += f"\n    agreement {neg['agreement_id']}"

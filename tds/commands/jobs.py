@@ -10,10 +10,11 @@ from typing import Any
 
 import click
 
+from node.config import write_file
 from policies import operations
 from tds.client import NodeAPI
 from tds.commands.common import State, call, emit, pass_state
-from tds.errors import JobEnded
+from tds.errors import ApiError, JobEnded, TdsError
 
 
 @click.group()
@@ -85,8 +86,7 @@ def job_submit(state: State, agreements: tuple[str, ...], operation: str, progre
     finally:
         api.close()
     emit(state, found, _job_line(found))
-    if found["status"] in JobEnded.CODES:
-        raise JobEnded(found["status"], found["error"] or found["status"])
+    _exit_as_job(found)
 
 
 def _numbers(text: str | None, option: str) -> list[float] | None:
@@ -206,24 +206,110 @@ def job_refresh(state: State, job_id: str) -> None:
     emit(state, found, _job_line(found))
 
 
+@job.command("wait")
+@click.argument("job_id")
+@click.option("--timeout", type=float, default=600.0, show_default=True,
+              help="Seconds to wait; a job still running then exits 1.")  # fmt: skip
+@pass_state
+def job_wait(state: State, job_id: str, timeout: float) -> None:
+    """Wait for a job to end (a script's, say, while its provider reviews it); the exit code is
+    the job's: 0 succeeded, 3 denied, 4 failed, 5 withheld."""
+    api = state.api("connector")
+    try:
+        found = api.wait_for_job(job_id, timeout)
+    finally:
+        api.close()
+    emit(state, found, _job_line(found))
+    _exit_as_job(found)
+    if found["status"] == "running":
+        raise TdsError(f"job {job_id} is still running after {timeout:g} s ({found['phase']})")
+
+
+def _exit_as_job(found: dict[str, Any]) -> None:
+    if found["status"] in JobEnded.CODES:
+        raise JobEnded(found["status"], found["error"] or found["status"])
+
+
 @job.command("result")
 @click.argument("job_id")
-@click.option("--offset", type=int, default=0)
-@click.option("--limit", type=int, default=1000)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Intersection and scores: the first item to print (0: the first).")  # fmt: skip
+@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Intersection and scores: the most items to print from --offset.")  # fmt: skip
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the whole result to FILE (an intersection: one item a line).")  # fmt: skip
 @pass_state
-def job_result(state: State, job_id: str, offset: int, limit: int) -> None:
-    """Print a finished job's result."""
-    found = call(state, "GET", f"/api/jobs/{job_id}/result", offset=offset, limit=limit)
-    emit(state, found, RESULT_LINES[operations.get(found["operation"]).result](found))
+def job_result(state: State, job_id: str, offset: int, limit: int, out: Path | None) -> None:
+    """Print a finished job's result; a job that has none exits with its own code (3 denied,
+    4 failed, 5 withheld)."""
+    try:
+        found = call(state, "GET", f"/api/jobs/{job_id}/result", offset=offset, limit=limit)
+    except ApiError as exc:
+        ended = exc.problem.get("job_status")
+        if ended in JobEnded.CODES:
+            raise JobEnded(ended, str(exc)) from exc
+        raise
+    if out is None:
+        emit(state, found, RESULT_LINES[operations.get(found["operation"]).result](found))
+        return
+    text = _whole(state, job_id, found)
+    write_file(out, text.encode("utf-8"), mode=0o600, replace=True)
+    emit(state, {"job": job_id, "path": str(out), "bytes": len(text.encode("utf-8"))}, f"wrote {out}")
+
+
+def _whole(state: State, job_id: str, found: dict[str, Any]) -> str:
+    """The whole result as text: an intersection or scores page by page, the rest as printed."""
+    kind = operations.get(found["operation"]).result
+    if kind not in ("intersection", "scores"):
+        return RESULT_LINES[kind](found) + "\n"
+    items, total = list(found[kind]), found["intersection_size" if kind == "intersection" else "count"]
+    while len(items) < total:
+        page = call(state, "GET", f"/api/jobs/{job_id}/result", offset=len(items), limit=10_000)
+        if not page[kind]:
+            break
+        items += page[kind]
+    return RESULT_LINES[kind]({**found, kind: items}) + "\n"
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.2f}" if abs(value) >= 1e6 else f"{value:.6g}"
+
+
+def _sigma(noise: Any) -> str:
+    return "" if noise is None else f"± {_number(noise)}"
+
+
+def _cells(name: str, value: Any, noise: Any) -> list[tuple[str, str, str]]:
+    """The table's rows for one statistic: (statistic, value, its noise's standard deviation)."""
+    if name == "histogram" and value is not None:
+        edges = value["edges"]
+        return [(f"histogram [{_number(low)}, {_number(high)})", _number(n), _sigma(noise))
+                for low, high, n in zip(edges, edges[1:], value["counts"], strict=False)]  # fmt: skip
+    if name == "linreg" and value is not None:
+        terms = [("intercept", value["intercept"], (noise or {}).get("intercept"))]
+        terms += [
+            (f, w, ((noise or {}).get("coefficients") or {}).get(f)) for f, w in value["coefficients"].items()
+        ]
+        return [(f"linreg {term}", _number(w), _sigma(n)) for term, w, n in terms]
+    return [(name, _number(value), _sigma(noise))]
 
 
 def _statistics(found: dict[str, Any]) -> str:
-    lines = [
-        f"{name}: {json.dumps(value, ensure_ascii=False)}" for name, value in found["statistics"].items()
-    ]
-    lines.append(
-        f"from {found['contributors']} providers: {json.dumps(found['answers'], ensure_ascii=False)}"
-    )
+    """he.aggregate's statistics as a table, with each one's noise (with ε), and who contributed."""
+    noise = found.get("noise_std") or {}
+    rows = [("statistic", "value", "noise σ" if noise else "")]
+    for name, value in found["statistics"].items():
+        rows += _cells(name, value, noise.get(name))
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c}".rstrip() for a, b, c in rows]
+    n = found["contributors"]
+    answers = found.get("providers") or found["answers"]
+    lines.append(f"{n} provider{'' if n == 1 else 's'} contributed")
+    lines += [f"  {who}: {answer}" for who, answer in sorted(answers.items())]
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ in its own sandbox first."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import click
 
 from tds.commands.common import State, call, emit, pass_state
 from tds.commands.jobs import read_json_object, read_text
+from tds.errors import ApiError
 
 
 @click.group()
@@ -34,13 +36,17 @@ def _decide(
 
 
 @review.command("list")
-@click.option("--state", type=click.Choice(["review", "release", "running", "released", "withheld",
-                                           "rejected", "failed", "denied"]),
+@click.option("--state", "wanted", type=click.Choice(["review", "release", "running", "released",
+                                                      "withheld", "rejected", "failed", "denied"]),
               help="Only jobs in this state (default: those waiting for a reviewer).")  # fmt: skip
 @pass_state
-def review_list(state: State, **options: Any) -> None:
+def review_list(state: State, wanted: str | None) -> None:
     """The script jobs waiting for a reviewer: their code (review) or their output (release)."""
-    found = call(state, "GET", "/api/reviews", **options)
+    api = state.api("connector")
+    try:
+        found = api.get("/api/reviews", state=wanted)  # the query's own "state"
+    finally:
+        api.close()
     emit(state, found, "\n".join(_line(r) for r in found["reviews"]) or "nothing waits for a reviewer")
 
 
@@ -63,12 +69,32 @@ def _shown(found: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+WAIT = click.option("--wait", type=float, default=0.0, show_default=True,
+                    help="Seconds to wait for the job to come this far (it may be on its way).")  # fmt: skip
+
+
+def _reviewed(state: State, job_id: str, wait: float, past: tuple[str, ...]) -> dict[str, Any]:
+    """The job's review, once it exists and its state is none of ``past`` (or after ``wait``)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            found: dict[str, Any] = call(state, "GET", f"/api/reviews/{job_id}")
+        except ApiError as exc:
+            if exc.status != 404 or time.monotonic() > deadline:
+                raise
+        else:
+            if found["state"] not in past or time.monotonic() > deadline:
+                return found
+        time.sleep(0.2)
+
+
 @review.command("show")
 @click.argument("job_id")
+@WAIT
 @pass_state
-def review_show(state: State, job_id: str) -> None:
+def review_show(state: State, job_id: str, wait: float) -> None:
     """Everything to decide on: code, diff, reason, arguments, the mock run, the policy's rules."""
-    found = call(state, "GET", f"/api/reviews/{job_id}")
+    found = _reviewed(state, job_id, wait, ("mock_run",))
     emit(state, found, _shown(found))
 
 
@@ -98,10 +124,11 @@ def review_reject(state: State, job_id: str, note: str) -> None:
 
 @review.command("output")
 @click.argument("job_id")
+@WAIT
 @pass_state
-def review_output(state: State, job_id: str) -> None:
+def review_output(state: State, job_id: str, wait: float) -> None:
     """The output waiting for release, with what the automatic checks said."""
-    found = call(state, "GET", f"/api/reviews/{job_id}")
+    found = _reviewed(state, job_id, wait, ("mock_run", "review", "running"))
     shown = {
         k: found[k] for k in ("id", "state", "output", "output_format", "output_sha256", "checks", "metrics")
     }

@@ -9,7 +9,7 @@ import click
 
 from contracts.settlement import period_of
 from node import clock
-from tds.commands.common import State, audit_api, call, emit, pass_state
+from tds.commands.common import State, audit_api, call, emit, pass_state, plural
 from tds.errors import TdsError
 
 
@@ -54,16 +54,18 @@ def _preview(state: State, period: str, space_url: str | None, token: str | None
 def _lines(period: str, document: dict[str, Any], provisional: str | None = None) -> str:
     lines = [
         (f"PROVISIONAL, as of {provisional} (unsigned; the period is not settled): " if provisional else "")
-        + f"period {period}: {len(document['agreements'])} agreements, fees {document['fees_fen']} fen, "
-        f"commission {document['commission_fen']} fen ({document['commission_bp']} bp), "
+        + f"period {period}: {plural(len(document['agreements']), 'agreement')}, "
+        f"fees {document['fees_fen']} fen, commission {document['commission_fen']} fen "
+        f"({document['commission_bp']} bp), "
         f"over the log's first {document['log']['tree_size']} records"
     ]
     for item in document["agreements"]:
         split = ", ".join(f"{s['party']} {s['amount_fen']}" for s in item["split"])
-        lines.append(f"  {item['agreement']}: {item['uses']} uses, {item['fee_fen']} fen → {split}")
+        lines.append(f"  {item['agreement']}: {plural(item['uses'], 'use')}, {item['fee_fen']} fen → {split}")
     if document.get("disputed"):
         lines.append(
-            f"  disputed (not billed): {len(document['disputed'])} uses, {document['disputed_fen']} fen"
+            f"  disputed (not billed): {plural(len(document['disputed']), 'use')}, "
+            f"{document['disputed_fen']} fen"
         )
     return "\n".join(lines)
 
@@ -119,6 +121,10 @@ def market_index(state: State, sector: str | None, space_url: str | None, token:
         points = api.get("/market/index", sector=sector)["index"]
     finally:
         api.close()
+    if not points:
+        emit(state, {"index": points}, "nothing is settled yet: the index starts with the first settled "
+             "period (`tds settle --period YYYY-MM`, once a month is over)")  # fmt: skip
+        return
     lines = [f"{'sector':12} {'period':8} {'uses':>6} {'median fen':>11} {'index':>8}"]
     for p in points:
         lines.append(f"{p['sector']:12} {p['period']:8} {p['uses']:>6} {p['median_unit_fen']:>11.1f} ")

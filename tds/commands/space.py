@@ -38,7 +38,7 @@ def space_serve(state: State) -> None:
     from space.app import create_app
 
     config = state.config("space")
-    setup_logging()
+    setup_logging(state)
     serve(create_app(config), config.host, config.port)
 
 

@@ -23,12 +23,22 @@ def test_profile(tmp_path: Path) -> None:
     assert profile["row_count"] == 3
     assert profile["key_distinct"] == 2 and profile["key_uniqueness"] == round(2 / 3, 4)
     columns = {c["name"]: c for c in profile["columns"]}
-    assert columns["phone"]["tags"] == ["phone"] and columns["phone"]["type"] == "integer"
-    assert columns["id_no"]["tags"] == ["id_card"]
+    assert columns["phone"]["tags"] == ["phone"] and columns["phone"]["type"] == "string"
+    assert columns["id_no"]["tags"] == ["id_card"] and columns["id_no"]["type"] == "string"
     assert columns["amount"]["type"] == "number"
     assert columns["joined"]["type"] == "date"
     assert columns["vip"]["type"] == "boolean"
     assert columns["name"]["type"] == "string" and columns["name"]["completeness"] == round(2 / 3, 4)
+
+
+def test_identifiers_are_strings_however_numeric(tmp_path: Path) -> None:
+    text = "customer,branch,phone_alt,visits\n1001,0371,13800000001,3\n1002,0379,13800000002,12\n"
+    path = write(tmp_path, text)
+    columns = {c["name"]: c for c in profile_csv(path, "customer", {"phone_alt": ["phone"]})["columns"]}
+    # the key, a leading zero (an area code), a semantic tag: strings; a count stays a number
+    assert [columns[n]["type"] for n in ("customer", "branch", "phone_alt", "visits")] == [
+        "string", "string", "string", "integer",
+    ]  # fmt: skip
 
 
 def test_credit_codes_need_a_valid_check_character(tmp_path: Path) -> None:

@@ -86,7 +86,8 @@ def tampered(live: Cluster, *statements: str | tuple[str, tuple[Any, ...]]) -> I
 
 def problems(done: subprocess.CompletedProcess) -> list[str]:
     assert done.returncode == 1, done.stdout + done.stderr
-    assert done.stderr.startswith("error: the log does not verify")
+    error = json.loads(done.stderr)  # under --json the error too is JSON, on stderr
+    assert error["exit_code"] == 1 and error["error"].startswith("the log does not verify")
     return list(json.loads(done.stdout)["problems"])
 
 

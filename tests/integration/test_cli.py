@@ -64,6 +64,20 @@ def test_init_refuses_to_overwrite_a_node(tmp_path: Path) -> None:
     assert "already exists; refusing to overwrite it" in again.stderr
 
 
+def test_global_options_work_after_the_command_and_errors_come_as_json(tmp_path: Path) -> None:
+    done = tds("dataset", "list", "--data-dir", str(tmp_path), "--json")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert json.loads(done.stderr) == {
+        "error": f"{tmp_path} is not a TDS node directory (no config.json); create one with "
+        "'tds space init' or 'tds connector init'",
+        "exit_code": 1,
+    }
+    usage = tds("--json", "job", "list", "--bogus")
+    assert usage.returncode == 2 and json.loads(usage.stderr)["error"].startswith("No such option '--bogus'")
+    made = tds("space", "init", "--dev", "--data-dir", str(tmp_path / "s"))  # --data-dir after: it counts
+    assert made.returncode == 0 and (tmp_path / "s" / "config.json").exists()
+
+
 def test_commands_outside_a_node_directory_say_how_to_fix_it(tmp_path: Path) -> None:
     done = tds("dataset", "list", data_dir=tmp_path)
     assert done.returncode == 1
@@ -82,7 +96,7 @@ def test_dataset_add_and_publish_through_the_cli(live, data, tmp_path: Path) -> 
     bad.write_text("phone,plan\n138,1\n139\n")
     refused = tds("dataset", "add", "broken", str(bad), "--key", "phone", data_dir=telecom)
     assert refused.returncode == 1
-    assert "bad.csv: line 3 has 1 fields, the header has 2 (HTTP 422)" in refused.stderr
+    assert "bad.csv: line 3 has 1 fields, the header has 2\n" in refused.stderr
     assert "broken" not in tds("dataset", "list", data_dir=telecom).stdout
     assert not (telecom / "datasets" / "broken.csv").exists()
 
@@ -247,6 +261,12 @@ def test_denied_job_exits_3_and_says_why(live, bank, telecom, data) -> None:  # 
     )
     assert done.returncode == 3
     assert "consumerSetSize lteq 10: consumerSetSize is 2000" in done.stderr
+    job = bank.get("/api/jobs")["jobs"][0]
+    result = tds("job", "result", job["id"], "--json", data_dir=live.connectors["bank"].config.path)
+    assert result.returncode == 3  # the job's own code, not 1, whichever command reads it
+    error = json.loads(result.stderr)  # under --json, one JSON object on stderr
+    assert (error["exit_code"], error["status"], error["problem"]["job_status"]) == (3, 409, "denied")
+    assert error["error"] == f"job {job['id']} is denied: {job['error']}"
 
 
 def test_connector_settings_from_init_options(live) -> None:  # type: ignore[no-untyped-def]
@@ -294,3 +314,22 @@ def test_sandbox_check_fails_when_only_process_works(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         "error: only the process backend works here: install bubblewrap or start a Docker engine"
     )
+
+
+def test_a_serving_node_logs_each_outgoing_request_only_with_verbose() -> None:
+    import logging
+
+    from tds.commands.common import State, setup_logging
+
+    httpx_log = logging.getLogger("httpx")
+    before = httpx_log.level
+    try:
+        setup_logging(State())
+        assert not httpx_log.isEnabledFor(logging.INFO)  # one line per request: not by default
+        loud = State()
+        loud.verbose = True
+        httpx_log.setLevel(logging.NOTSET)
+        setup_logging(loud)
+        assert httpx_log.level == logging.NOTSET  # -v: the root's INFO applies, each request is logged
+    finally:
+        httpx_log.setLevel(before)

@@ -4,6 +4,8 @@ else (the agreement's use count stays where it was)."""
 import datetime as dt
 import os
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -90,7 +92,7 @@ def test_expired_agreement(bank, telecom, operator, data) -> None:  # type: igno
     assert uses(telecom, agreement) == 0
 
 
-def test_minimum_result_size_withholds_the_result(bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
+def test_minimum_result_size_withholds_the_result(live, bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
     agreement = agreed(bank, telecom, data["telecom_csv"], [c("resultSize", "gteq", 501)])
     job = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
     assert job["status"] == "withheld"
@@ -100,6 +102,12 @@ def test_minimum_result_size_withholds_the_result(bank, telecom, operator, data)
     with pytest.raises(ApiError, match="result withheld") as caught:
         bank.get(f"/api/jobs/{job['id']}/result")
     assert caught.value.status == 403
+    # the command line exits as the job ended, 5 (withheld), whichever command reads it
+    bank_dir = str(live.connectors["bank"].config.path)
+    for command in (["job", "result", job["id"]], ["job", "wait", job["id"]]):
+        shown = subprocess.run([sys.executable, "-m", "tds.cli", "--data-dir", bank_dir, *command],
+                               capture_output=True, text=True, check=False)  # fmt: skip
+        assert (shown.returncode, shown.stderr.splitlines()[-1]) == (5, f"error: {job['error']}")
     # the use happened (the provider computed), so it is recorded — as withheld, at the agreed fee,
     # the consumer's connector having told the provider — and charged
     (logged,) = ledger_for(operator, bank, telecom, agreement, 1)
@@ -201,7 +209,7 @@ def test_unknown_agreement_and_operation(bank, data) -> None:  # type: ignore[no
     with pytest.raises(ApiError, match=re.escape(f"script request: code: required; {fields}")):
         bank.post("/api/jobs", {"agreement": "x", "operation": "script", "input": "x"})
     score = {"agreement": "x", "operation": "he.score", "ids": "x", "column": "phone"}
-    with pytest.raises(ApiError, match=re.escape("he.score request: model: required (HTTP 400)")):
+    with pytest.raises(ApiError, match=re.escape("he.score request: model: required") + "$"):
         bank.post("/api/jobs", score)
     with pytest.raises(ApiError, match="no contract negotiation or agreement 'x'"):
         bank.post("/api/jobs", {**score, "model": "x"})

@@ -4,6 +4,7 @@ limits. Results are checked against the plaintext computation over the same rows
 
 import base64
 import json
+import math
 import subprocess
 import sys
 import uuid
@@ -164,7 +165,7 @@ def test_a_provider_below_k_contributes_nothing_and_the_job_says_so(world) -> No
 def test_columns_outside_the_agreement_are_denied(world, change: dict, message: str) -> None:  # type: ignore[no-untyped-def]
     job = run(world["lab"], {"operation": "he.aggregate", "stats": ["sum"], "column": "x",
                              "agreements": [world["agreements"]["hos1"]], **change})  # fmt: skip
-    assert job["status"] == "failed"
+    assert job["status"] == "denied"  # every provider's policy said no
     assert "no provider contributed" in job["error"] and message in job["error"]
 
 
@@ -196,6 +197,10 @@ def test_differential_privacy_spends_a_budget(world) -> None:  # type: ignore[no
     noisy = run(world["lab"], {**body, "epsilon": 1.0})
     assert noisy["status"] == "succeeded"
     assert abs(noisy["summary"]["statistics"]["count"] - 2200) < 2000  # Laplace(101) noise on 2200
+    shown = world["lab"].get(f"/api/jobs/{noisy['id']}/result")
+    laplace = 2**0.5 * (1 + 100) / 1.0  # Laplace(Δ₁/ε) per part, Δ₁ = 1 (count) + 100 (sum)
+    assert shown["noise_std"] == {"count": pytest.approx(laplace), "sum": pytest.approx(laplace)}
+    assert shown["providers"] == {"hos2": "contributed"}
     over = run(world["lab"], {**body, "epsilon": 0.75})  # 1.0 + 0.75 > 1.5
     assert "epsilonTotal lteq 1.5: epsilonTotal is 1.75" in over["error"]
     under = run(world["lab"], {**body, "epsilon": 0.5})  # the denied job spent nothing
@@ -242,7 +247,14 @@ def test_the_command_line_runs_an_aggregate_and_prints_it(world) -> None:  # typ
     shown = subprocess.run(
         [*args[:5], "job", "result", job["id"]], capture_output=True, text=True, check=False
     )
-    assert shown.stdout.splitlines()[0] == "count: 3700"
+    assert [line.split() for line in shown.stdout.splitlines()] == [
+        ["statistic", "value"],
+        ["count", "3700"],
+        ["mean", f"{job['summary']['statistics']['mean']:.6g}"],
+        ["2", "providers", "contributed"],
+        ["hos1:", "contributed"],
+        ["hos2:", "contributed"],
+    ]
     two = ["--agreement", "x", "--agreement", "y"]
     wrong = subprocess.run(
         [*args[:5], "job", "submit", "--op", "he.score", *two], capture_output=True, text=True
@@ -286,6 +298,8 @@ def test_gaussian_noise_needs_a_small_delta(world) -> None:  # type: ignore[no-u
     job = run(world["lab"], {**body, "delta": 1e-5})
     assert job["status"] == "succeeded"
     assert abs(job["summary"]["statistics"]["count"] - 1500) < 100  # σ ≈ 9.7 for count alone
+    shown = world["lab"].get(f"/api/jobs/{job['id']}/result")
+    assert shown["noise_std"] == {"count": pytest.approx((2 * math.log(1.25 / 1e-5)) ** 0.5 / 0.5)}
 
 
 def test_one_provider_with_two_agreements_in_one_job(world) -> None:  # type: ignore[no-untyped-def]

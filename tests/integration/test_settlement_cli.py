@@ -78,7 +78,7 @@ def test_settle_a_month_download_statements_and_read_the_index(
         assert shown.returncode == 0, shown.stderr
         assert shown.stdout.splitlines()[0].startswith("PROVISIONAL, as of ")
         assert shown.stdout.splitlines()[0].endswith(
-            f"(unsigned; the period is not settled): period {last}: 1 agreements, fees 3003 fen, "
+            f"(unsigned; the period is not settled): period {last}: 1 agreement, fees 3003 fen, "
             "commission 150 fen (500 bp), over the log's first 3 records"
         )
         preview = json.loads(tds("--data-dir", space_dir, "--json", "settle", "--preview").stdout)
@@ -95,7 +95,7 @@ def test_settle_a_month_download_statements_and_read_the_index(
         done = tds("--data-dir", space_dir, "settle", "--period", last)
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[0] == (
-            f"period {last}: 1 agreements, fees 3003 fen, commission 150 fen (500 bp), "
+            f"period {last}: 1 agreement, fees 3003 fen, commission 150 fen (500 bp), "
             "over the log's first 3 records"
         )
         assert done.stdout.splitlines()[1].endswith("3 uses, 3003 fen → telecom 1712, coop 1141")
@@ -104,7 +104,7 @@ def test_settle_a_month_download_statements_and_read_the_index(
         refused = tds("--data-dir", space_dir, "settle", "--period", current)
         assert refused.returncode == 1
         assert refused.stderr.strip().endswith(
-            f"period {current} is not over until {period_end(current)}; settle closed periods only (HTTP 422)"
+            f"period {current} is not over until {period_end(current)}; settle closed periods only"
         )
 
         operator = live.operator()
@@ -126,7 +126,7 @@ def test_settle_a_month_download_statements_and_read_the_index(
         settled = tds("settle", "--preview", "--period", last, *auditor)
         assert (settled.returncode, settled.stderr.strip()) == (
             1,
-            f"error: period {last} is settled: read /settlements/{last}, not a preview (HTTP 409)",
+            f"error: period {last} is settled: read /settlements/{last}, not a preview",
         )
         index = tds("market", "index", *auditor)
         assert index.returncode == 0, index.stderr

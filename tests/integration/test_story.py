@@ -1,13 +1,16 @@
 """The main story through real processes: publish, find, negotiate, compute, record, audit."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
 
 from contracts.documents import verify_document
+from tds.audit import STATE_FILE
 from tds.errors import ApiError
 from tests import dsp
 from tests.integration.conftest import OVERLAP, agreed, c, ledger_for, publish, run_job
@@ -60,7 +63,7 @@ def test_waiting_for_a_job_takes_0_to_60_seconds(bank, wait: str) -> None:  # ty
         bank.get("/api/jobs/urn:uuid:0", wait=wait)
     assert (refused.value.status, str(refused.value)) == (
         400,
-        f"wait: expected seconds from 0 to 60, got {wait!r} (HTTP 400)",
+        f"wait: expected seconds from 0 to 60, got {wait!r}",
     )
 
 
@@ -152,7 +155,9 @@ def test_cli_audit_log_and_job_commands(live, bank, telecom, operator, data) -> 
     assert full.stdout.startswith("log size ")
     checked = tds(live, "space", "audit", "verify")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert checked.stdout.splitlines()[-1] == "verified"
+    state = Path(os.environ["XDG_STATE_HOME"]) / "tds"  # the user's state directory, not the current one
+    assert checked.stdout.splitlines()[-1] == f"verified (the heads seen are kept in {state / STATE_FILE})"
+    assert (state / STATE_FILE).stat().st_mode & 0o777 == 0o600 and state.stat().st_mode & 0o777 == 0o700
 
 
 def test_auditor_reads_but_changes_nothing(live, operator) -> None:  # type: ignore[no-untyped-def]

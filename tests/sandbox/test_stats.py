@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from sandbox.ops import stats
 from sandbox.ops.stats import Layout, StatsError, finish, local_parts, sensitivity
 
 
@@ -58,3 +59,35 @@ def test_l2_sensitivity_and_the_gaussian_scale() -> None:
     assert sensitivity(layout, (0.0, 3.0)) == 5.0  # 1 + 3 + 1
     assert sensitivity(layout, (0.0, 3.0), norm=2) == pytest.approx(11**0.5)  # √(1 + 9 + 1)
     assert gaussian_sigma(1.0, 0.5, 1e-5) == pytest.approx(2 * (2 * np.log(1.25e5)) ** 0.5)
+
+
+def test_each_statistic_says_how_much_noise_it_carries() -> None:
+    layout = stats.Layout.from_params(
+        {"stats": ["count", "sum", "mean", "histogram"], "column": "x", "bins": [0, 5, 10]}
+    )
+    sigma = stats.part_sigma(layout, {"epsilon": 0.5, "bounds": [0, 10]})
+    assert sigma == pytest.approx(2**0.5 * (1 + 10 + 1) / 0.5)  # Laplace(Δ₁/ε) has variance 2b²
+    count, total = 2000.0, 9000.0
+    noise = stats.noise_std(layout, [count, total, 1200.0, 800.0], sigma)
+    assert (noise["count"], noise["sum"], noise["histogram"]) == (sigma, sigma, sigma)
+    # mean = sum / count: to first order σ·√(1 + mean²) / count
+    assert noise["mean"] == pytest.approx(sigma * (1 + (total / count) ** 2) ** 0.5 / count, rel=1e-6)
+    assert stats.part_sigma(layout, {"bounds": [0, 10]}) is None  # no ε, no noise
+
+
+def test_the_noise_of_a_regression_follows_its_coefficients() -> None:
+    layout = stats.Layout.from_params({"stats": ["linreg"], "features": ["a"], "target": "y"})
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=400)
+    design = np.column_stack([np.ones(400), a])
+    totals = [*(design.T @ design).ravel(), *(design.T @ (2 * a + 1))]
+    noise = stats.noise_std(layout, totals, 1.0)["linreg"]
+    sampled = []
+    for _ in range(400):  # the coefficients' spread when each part gets N(0, 1): the same order
+        noisy = np.array(totals) + rng.normal(size=len(totals))
+        sampled.append(stats.finish(layout, list(noisy))["linreg"]["coefficients"]["a"])
+    assert noise["coefficients"]["a"] == pytest.approx(float(np.std(sampled)), rel=0.2)
+    assert stats.gaussian_sigma(1.0, 0.5, 1e-5) == stats.part_sigma(
+        stats.Layout.from_params({"stats": ["count"], "column": "x"}),
+        {"epsilon": 0.5, "bounds": [0, 1], "mechanism": "gaussian", "delta": 1e-5},
+    )
