@@ -27,12 +27,13 @@ from contracts.documents import new_signed
 from contracts.usage import Outcome, build_record
 from node.models import utcnow
 from policies.model import format_datetime
+from policies.reasons import say
 
 # a consumer's script job whose phase is one of these waits at its provider (for a reviewer, or
 # a run there): nothing runs here, so a restart here does not end it (connectors.script_jobs)
 AT_PROVIDER = tuple(state.value for state in SCRIPT_OPEN)
 PENDING = "pending"  # the phase of a provider job whose use is reserved and whose end is not written
-INTERRUPTED_PROVIDER = "the provider's connector stopped during the job; the use is given back"
+INTERRUPTED_PROVIDER = say("interrupted-provider")
 INTERRUPTED_CONSUMER = "this connector stopped while the job ran; run the job again"
 
 

@@ -27,6 +27,7 @@ from node.models import utcnow
 from node.signing import RemoteError
 from policies.evaluate import evaluate
 from policies.model import RESULT_OPERANDS
+from policies.reasons import say
 from sandbox.errors import LimitExceeded, SandboxError, WorkerFailed
 
 
@@ -75,33 +76,25 @@ def decide(facts: Facts) -> None:
     ends), the operation, the policy (issue 12 §3; the context of policies.evaluate), the data."""
     neg = facts.negotiation
     if neg is None:
-        raise Denied(f"unknown agreement {facts.agreement}")
+        raise Denied(say("unknown-agreement", agreement=facts.agreement))
     if neg.peer_id != facts.caller:
-        raise Denied(f"{facts.caller} is not the consumer of agreement {neg.agreement_id}")
+        raise Denied(say("not-consumer", caller=facts.caller, agreement=neg.agreement_id))
     if neg.state == State.TERMINATED:
-        raise Denied(f"agreement {neg.agreement_id} was terminated: {neg.reason}", neg.dataset_id)
+        raise Denied(say("terminated", agreement=neg.agreement_id, reason=neg.reason), neg.dataset_id)
     if neg.state != State.FINALIZED:
-        raise Denied(f"agreement {neg.agreement_id} is {neg.state}, not FINALIZED", neg.dataset_id)
+        raise Denied(say("not-finalized", agreement=neg.agreement_id, state=neg.state), neg.dataset_id)
     if neg.agreement is None:
-        raise Denied(
-            f"agreement {neg.agreement_id} is FINALIZED but this connector holds no signed agreement for it",
-            neg.dataset_id,
-        )
+        raise Denied(say("unsigned", agreement=neg.agreement_id), neg.dataset_id)
     space = facts.space or SpaceWord("unanswered", "not asked")
     if space.state == "not recorded":
-        raise Denied(f"agreement {neg.agreement_id} is not recorded at the space", neg.dataset_id)
+        raise Denied(say("not-recorded", agreement=neg.agreement_id), neg.dataset_id)
     if space.state == "unanswered":
-        raise Denied(
-            f"the space cannot confirm that agreement {neg.agreement_id} is in force ({space.detail}); "
-            "jobs under it are refused until the space answers",
-            neg.dataset_id,
-        )
+        raise Denied(say("unconfirmed", agreement=neg.agreement_id, detail=space.detail), neg.dataset_id)
     if space.state == "terminated":
         raise Denied(space.detail, neg.dataset_id)
     if facts.operation not in neg.operations:
         raise Denied(
-            f"operation {facts.operation} is not in the agreement (it permits {neg.operations})",
-            neg.dataset_id,
+            say("operation-outside", operation=facts.operation, operations=neg.operations), neg.dataset_id
         )
     context = {
         "purpose": neg.purpose,
@@ -118,7 +111,7 @@ def decide(facts: Facts) -> None:
     if not decision.permitted:
         raise Denied(decision.summary, neg.dataset_id)
     if not facts.dataset_held:
-        raise Denied(f"dataset {neg.dataset_id} is no longer held here", neg.dataset_id)
+        raise Denied(say("dataset-gone", dataset=neg.dataset_id), neg.dataset_id)
 
 
 def ask_space(ctx: Connector, neg: Negotiation) -> SpaceWord:

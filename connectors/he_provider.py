@@ -29,6 +29,7 @@ from contracts.usage import Outcome
 from node.models import utcnow
 from node.signing import RemoteError
 from policies.evaluate import check_result
+from policies.reasons import say
 from sandbox.interface import WorkerJob
 from sandbox.ops.csvkeys import normalise_key
 
@@ -253,4 +254,4 @@ def _aggregate(
         ctx.space.contribute(header["job"], {**body, "ciphertext": None, "reason": reason})
         return JobStatus.WITHHELD, reason, {"contribution": reason, "outcome": Outcome.WITHHELD}
     ctx.space.contribute(header["job"], {**body, "ciphertext": base64.b64encode(computed.blobs[0]).decode()})
-    return JobStatus.SUCCEEDED, "completed", {"contribution": "contributed"}
+    return JobStatus.SUCCEEDED, say("completed"), {"contribution": "contributed"}

@@ -25,6 +25,7 @@ from contracts.offers import agreed_fee
 from contracts.usage import Outcome
 from node.models import utcnow
 from node.signing import RemoteError
+from policies.reasons import say
 from sandbox.errors import SandboxError
 
 
@@ -34,7 +35,7 @@ class Computed:
     consumer beside the usage record."""
 
     outcome: str = Outcome.SUCCEEDED
-    reason: str = "completed"
+    reason: str = say("completed")
     reply: dict[str, Any] = field(default_factory=dict)
     blobs: list[bytes] = field(default_factory=list)
     provider_set_size: int | None = None

@@ -47,6 +47,7 @@ from node.models import utcnow
 from node.problems import Problem
 from node.signing import RemoteError
 from policies.evaluate import withheld_reason
+from policies.reasons import say
 from sandbox import framing
 from sandbox.errors import LimitExceeded, SandboxError
 from sandbox.interface import WorkerJob
@@ -224,7 +225,7 @@ def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.Ans
         withheld = withheld_reason(
             tuple(policy.constraint_values(OPERATION, "resultSize")), {"resultSize": noisy}
         )
-        outcome, reason = (Outcome.WITHHELD, withheld) if withheld else (Outcome.SUCCEEDED, "completed")
+        outcome, reason = (Outcome.WITHHELD, withheld) if withheld else (Outcome.SUCCEEDED, say("completed"))
     fee = agreed_fee(neg.agreement["document"], outcome, run.header["consumer_set_size"])  # type: ignore[index]
     attempt = Attempt(
         outcome, reason, status, run.dataset_id, run.purpose, fee, run.started, run.provider_set_size

@@ -35,6 +35,7 @@ from contracts.usage import Outcome, build_record
 from node.signing import RemoteError
 from policies import operations
 from policies.evaluate import withheld_reason
+from policies.reasons import say
 from sandbox import framing
 from sandbox.interface import WorkerJob
 from sandbox.limits import MiB
@@ -205,9 +206,7 @@ def compute(ctx: Connector, header: dict[str, Any], blobs: list[bytes]) -> Any:
     return step
 
 
-CONSUMER_WITHHELD = (
-    "result withheld by the consumer's connector: the agreement's minimum result size is not met"
-)
+CONSUMER_WITHHELD = say("withheld-by-consumer")
 
 
 def on_withheld(ctx: Connector, caller: str, job_id: str, notice: Withheld) -> dict[str, Any]:

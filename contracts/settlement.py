@@ -13,6 +13,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contracts.errors import ContractError
 
@@ -145,7 +146,38 @@ def median(values: Iterable[int]) -> float:
     return float(statistics.median(list(values)))
 
 
-def period_of(when: dt.datetime) -> str:
-    """The settlement period (a calendar month, YYYY-MM, in UTC) that ``when`` falls in."""
-    utc = when.astimezone(dt.UTC)
-    return f"{utc.year:04d}-{utc.month:02d}"
+def period_of(when: dt.datetime, zone: str = "UTC") -> str:
+    """The settlement period (a calendar month, YYYY-MM, in ``zone``) that ``when`` falls in."""
+    local = when.astimezone(ZoneInfo(zone))
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def month_bounds(year: int, month: int, zone: str = "UTC") -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of a calendar month in ``zone`` (an IANA name), as UTC times."""
+    tz = ZoneInfo(zone)
+    start = dt.datetime(year, month, 1, tzinfo=tz)
+    end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=tz)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def window(
+    month: tuple[dt.datetime, dt.datetime], before_ends: dt.datetime | None, after_starts: dt.datetime | None
+) -> tuple[dt.datetime, dt.datetime]:
+    """A period's [start, end): its month in the settlement zone, except that it begins where the
+    settled period before it ended and ends where the settled period after it begins, so that
+    changing the zone between two settlements neither bills a use twice nor leaves one out."""
+    start, end = before_ends or month[0], after_starts or month[1]
+    if not start < end:
+        raise SettlementError(f"the period would be empty: it begins {start} and ends {end}")
+    return start, end
+
+
+def zone_name(raw: object) -> str:
+    """A settlement zone, checked: an IANA time-zone name such as UTC or Asia/Shanghai."""
+    try:
+        ZoneInfo(str(raw))
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        raise SettlementError(
+            f"settlement_zone: expected an IANA time zone such as UTC or Asia/Shanghai, got {raw!r}"
+        ) from exc
+    return str(raw)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from policies.model import RESULT_OPERANDS, Constraint, Policy, Value
+from policies.reasons import SEPARATOR, say
 
 # Operands a job supplies but a contract negotiation cannot know yet.
 # what only a job knows: its use count, sizes, columns, statistics, privacy budget, daily volume
@@ -139,13 +140,13 @@ def check_constraint(
                 rule,
                 constraint,
                 Outcome.DEFERRED,
-                f"{constraint.describe()}: checked on the result",
+                say("on-result", constraint=constraint.describe()),
             )
         return ConstraintResult(
             rule,
             constraint,
             Outcome.MISSING,
-            f"{constraint.describe()}: the request does not state {constraint.left}",
+            say("unstated", constraint=constraint.describe(), left=constraint.left),
         )
     value = context[constraint.left]
     if compare(constraint.operator, value, constraint.right):
@@ -153,13 +154,13 @@ def check_constraint(
             rule,
             constraint,
             Outcome.SATISFIED,
-            f"{constraint.describe()}: {constraint.left} is {_show(value)}",
+            say("violated", constraint=constraint.describe(), left=constraint.left, value=_show(value)),
         )
     return ConstraintResult(
         rule,
         constraint,
         Outcome.VIOLATED,
-        f"{constraint.describe()}: {constraint.left} is {_show(value)}",
+        say("violated", constraint=constraint.describe(), left=constraint.left, value=_show(value)),
     )
 
 
@@ -188,9 +189,9 @@ def evaluate(
     if permitted_by is None:
         failed = [r.message for r in reasons if r.outcome in (Outcome.VIOLATED, Outcome.MISSING)]
         if not any(rule.action == action for rule in policy.permissions):
-            summary = f"no permission for {action}; the policy permits {list(policy.actions())}"
+            summary = say("no-permission", action=action, actions=list(policy.actions()))
         else:
-            summary = f"{action} not permitted: " + "; ".join(failed)
+            summary = say("not-permitted", action=action, failed=SEPARATOR.join(failed))
         return Decision(False, action, tuple(reasons), summary)
     for i, rule in enumerate(policy.prohibitions):
         if rule.action != action:
@@ -199,9 +200,11 @@ def evaluate(
         results = [check_constraint(label, c, context, deferrable) for c in rule.constraints]
         reasons.extend(results)
         if all(r.outcome in (Outcome.SATISFIED, Outcome.MISSING) for r in results):
-            matched = "; ".join(r.message for r in results) or "always"
-            return Decision(False, action, tuple(reasons), f"{action} prohibited by {label}: {matched}")
-    return Decision(True, action, tuple(reasons), f"{action} permitted by {permitted_by}")
+            matched = SEPARATOR.join(r.message for r in results) or "always"
+            return Decision(
+                False, action, tuple(reasons), say("prohibited", action=action, label=label, matched=matched)
+            )
+    return Decision(True, action, tuple(reasons), say("permitted", action=action, label=permitted_by))
 
 
 def check_result(
@@ -224,4 +227,4 @@ def withheld_reason(
     unmet = [c.describe() for c in decision_constraints if check_result((c,), result_context)]
     if not unmet:
         return None
-    return f"result withheld: {'; '.join(unmet)} not met (the result is not told)"
+    return say("withheld", unmet=SEPARATOR.join(unmet))

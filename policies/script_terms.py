@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from policies.evaluate import compare
+from policies.limits import most
 from policies.model import Constraint, Policy
 
 ACTION = "script"
@@ -32,16 +33,6 @@ def _admits(constraints: list[Constraint], value: object) -> bool:
     return bool(constraints) and all(compare(c.operator, value, c.right) for c in constraints)
 
 
-def _most(constraints: list[Constraint]) -> int | None:
-    """The largest whole value every lt / lteq / eq constraint admits (None: none bounds it)."""
-    bounds = [
-        int(c.right) - (1 if c.operator == "lt" else 0)
-        for c in constraints
-        if c.operator in ("lt", "lteq", "eq") and isinstance(c.right, int) and not isinstance(c.right, bool)
-    ]
-    return min(bounds) if bounds else None
-
-
 def terms(policy: Policy) -> ScriptTerms:
     """The terms of the most lenient ``script`` permission for each operand (each is checked
     again against the permission that applies when the step's context is evaluated)."""
@@ -52,8 +43,8 @@ def terms(policy: Policy) -> ScriptTerms:
 
     review_required = not any(_admits(cs, False) for cs in on("reviewRequired"))
     release = "auto" if any(_admits(cs, "auto") for cs in on("release")) else "review"
-    sizes = [_most(cs) for cs in on("outputBytes") if cs]
-    runs = [_most(cs) for cs in on("runsPerApproval") if cs]
+    sizes = [most(cs) for cs in on("outputBytes") if cs]
+    runs = [most(cs) for cs in on("runsPerApproval") if cs]
     return ScriptTerms(
         review_required=review_required,
         release=release,

@@ -59,11 +59,18 @@ def review(
 
 
 def settle(
-    session: Session, actor: str, period: str, key: SigningKey, commission_bp: int, now: dt.datetime
+    session: Session,
+    actor: str,
+    period: str,
+    key: SigningKey,
+    commission_bp: int,
+    now: dt.datetime,
+    zone: str = "UTC",
 ) -> tuple[Settlement, bool]:
-    row, created = settlement.settle(session, period, key, commission_bp, now)
+    row, created = settlement.settle(session, period, key, commission_bp, now, zone)
     if created:
-        note(session, actor, "settle", period, now, tree_size=row.tree_size, commission_bp=commission_bp)
+        note(session, actor, "settle", period, now, tree_size=row.tree_size, commission_bp=commission_bp,
+             **({"zone": zone} if zone != "UTC" else {}))  # fmt: skip
     return row, created
 
 

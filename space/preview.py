@@ -17,21 +17,28 @@ from policies.model import format_datetime
 from space import settlement, tree
 from space.errors import Refused
 from space.models import Settlement
+from space.periods import period_span
 
 
 def preview(
-    session: Session, period: str, commission_bp: int, now: dt.datetime, participant: str | None = None
+    session: Session,
+    period: str,
+    commission_bp: int,
+    now: dt.datetime,
+    participant: str | None = None,
+    zone: str = "UTC",
 ) -> dict[str, Any]:
-    """The provisional settlement of ``period`` at ``now``: everything for an operator or an
-    auditor (``participant`` None), else that participant's own statement only."""
-    start, end = settlement.bounds(period)
+    """The provisional settlement of ``period`` (a month in ``zone``) at ``now``: everything for
+    an operator or an auditor (``participant`` None), else that participant's own statement only."""
+    span = period_span(session, period, zone)
+    start, end = span.start, span.end
     if start > now:
         raise Refused(f"period {period} has not begun (it opens {format_datetime(start)})", status=409)
     if session.get(Settlement, period) is not None:
         raise Refused(f"period {period} is settled: read /settlements/{period}, not a preview", status=409)
     head = tree.latest_head(session)
     covered = (head.size, head.root_hash) if head is not None else (0, "")
-    summary, statements, _ = settlement.compute(session, period, covered, commission_bp, now)
+    summary, statements, _ = settlement.compute(session, period, covered, commission_bp, now, span)
     marks = {"provisional": True, "as_of": format_datetime(now), "closes_at": format_datetime(end)}
     for document in (summary, *statements.values()):
         del document["settled_at"]  # not settled: its time is "as of"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from contracts.settlement import zone_name
 from policies.endpoints import DEFAULT_DENIED
 
 PUBLIC_INTEREST = (
@@ -30,6 +31,9 @@ class SpaceSettings:
     # sector -> price model -> the most a public-data offer for industrial use may ask, fen
     guided_prices: dict[str, dict[str, int]] = field(default_factory=dict)
     console_timezone: str = "Asia/Shanghai"  # how the web console shows times (stored in UTC)
+    # whose calendar months the periods are (an IANA zone); a change applies to periods not yet
+    # settled (space.periods)
+    settlement_zone: str = "UTC"
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> SpaceSettings:
@@ -38,4 +42,6 @@ class SpaceSettings:
         for name in ("public_interest_purposes", "endpoint_denied_ranges"):
             if name in values:
                 values[name] = tuple(values[name])
+        if "settlement_zone" in values:
+            values["settlement_zone"] = zone_name(values["settlement_zone"])
         return cls(**values)

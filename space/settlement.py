@@ -17,7 +17,6 @@ import csv
 import datetime as dt
 import io
 import json
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,20 +52,10 @@ from space.models import (
     Settlement,
     Statement,
 )
+from space.periods import Span, bounds, period_span, settled_span
 
-PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 CSV_FIELDS = ("period", "participant", "agreement", "role", "uses", "fee_fen", "share_bp", "amount_fen")
 OPERATOR = registry.SPACE_ID
-
-
-def bounds(period: str) -> tuple[dt.datetime, dt.datetime]:
-    match = PERIOD.match(period or "")
-    if match is None:
-        raise Refused(f"period: expected YYYY-MM (e.g. 2026-11), got {period!r}", status=400)
-    year, month = int(match[1]), int(match[2])
-    start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
-    end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
-    return start, end
 
 
 @dataclass
@@ -93,10 +82,10 @@ def _finished(entry: LedgerEntry) -> dt.datetime | None:
         return None
 
 
-def _uses(session: Session, period: str, tree_size: int) -> PeriodUses:
+def _uses(session: Session, span: Span, tree_size: int) -> PeriodUses:
     """The period's billable uses among the first ``tree_size`` leaves, each with the
     countersignature or decision leaves about it among those leaves."""
-    start, end = bounds(period)
+    start, end = span.start, span.end
     found = PeriodUses()
     query = (
         select(LedgerEntry)
@@ -179,14 +168,21 @@ def _status(session: Session, entry: LedgerEntry, doc: dict[str, Any], later: li
 
 
 def compute(
-    session: Session, period: str, covered: tuple[int, str], commission_bp: int, settled_at: dt.datetime
+    session: Session,
+    period: str,
+    covered: tuple[int, str],
+    commission_bp: int,
+    settled_at: dt.datetime,
+    span: Span | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, tuple[int, float]]]:
-    """(summary, statements by participant, (uses, median unit price) by sector) of a period,
-    over the first ``covered[0]`` leaves of the log (whose root is ``covered[1]``)."""
+    """(summary, statements by participant, (uses, median unit price) by sector) of a period
+    (over ``span``, by default its UTC month), over the first ``covered[0]`` leaves of the log
+    (whose root is ``covered[1]``)."""
+    span = span or Span(*bounds(period))
     lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
     agreements_out = []
     prices: dict[str, list[int]] = defaultdict(list)
-    period_uses = _uses(session, period, covered[0])
+    period_uses = _uses(session, span, covered[0])
     for agreement_id, uses in sorted(period_uses.billed.items()):
         agreement = session.get(Agreement, agreement_id)
         assert agreement is not None  # _uses bills only uses of agreements the space recorded
@@ -230,6 +226,9 @@ def compute(
         "currency": "CNY",
         "log": log,
         "settled_at": when,
+        # the times the period covers, when they are not its UTC month (a settlement zone, or a
+        # neighbour settled under another): absent otherwise, so earlier periods keep their bytes
+        **({} if span.plain(period) else {"window": span.to_json()}),
         "commission_bp": commission_bp,
         "agreements": agreements_out,
         "fees_fen": sum(a["fee_fen"] for a in agreements_out),
@@ -302,19 +301,22 @@ def statement_csv(document: dict[str, Any]) -> str:
 
 
 def settle(
-    session: Session, period: str, key: SigningKey, commission_bp: int, now: dt.datetime
+    session: Session, period: str, key: SigningKey, commission_bp: int, now: dt.datetime, zone: str = "UTC"
 ) -> tuple[Settlement, bool]:
-    """Settles a closed ``period`` (or returns it as it was settled); (row, created)."""
-    _, end = bounds(period)
-    if end > now:
-        raise Refused(f"period {period} is not over until {format_datetime(end)}; settle closed periods only")
+    """Settles a closed ``period`` (a calendar month in ``zone``; or returns it as it was
+    settled); (row, created)."""
+    span = period_span(session, period, zone)
+    if span.end > now:
+        raise Refused(
+            f"period {period} is not over until {format_datetime(span.end)}; settle closed periods only"
+        )
     existing = session.get(Settlement, period)
     if existing is not None:
         _check_unchanged(session, existing, key, commission_bp)
         return existing, False
     head = tree.latest_head(session)
     covered = (head.size, head.root_hash) if head is not None else (0, "")
-    summary, statements, sectors = compute(session, period, covered, commission_bp, now)
+    summary, statements, sectors = compute(session, period, covered, commission_bp, now, span)
     row = Settlement(
         period=period,
         settled_at=now,
@@ -340,10 +342,11 @@ def settle(
 def _check_unchanged(session: Session, existing: Settlement, key: SigningKey, commission_bp: int) -> None:
     stored = _loads(existing.summary)
     covered = (stored["document"]["log"]["tree_size"], stored["document"]["log"]["root_hash"])
+    span = settled_span(existing)
     summary, _, _ = compute(
-        session, existing.period, covered, stored["document"]["commission_bp"], existing.settled_at
+        session, existing.period, covered, stored["document"]["commission_bp"], existing.settled_at, span
     )
-    later = _uses(session, existing.period, 1 << 62)
+    later = _uses(session, span, 1 << 62)
     counted = (
         sum(a["uses"] for a in summary["agreements"])
         + len(summary["disputed"])
@@ -385,9 +388,9 @@ def _loads(text: str) -> dict[str, Any]:
     return dict(json.loads(text))
 
 
-def get(session: Session, period: str, now: dt.datetime | None = None) -> Settlement:
+def get(session: Session, period: str, now: dt.datetime | None = None, zone: str = "UTC") -> Settlement:
     """The settled ``period``; if it is not, NotFound says why (with ``now``: open or forgotten)."""
-    _, end = bounds(period)
+    end = period_span(session, period, zone).end
     found = session.get(Settlement, period)
     if found is None:
         if now is not None and end > now:  # an open month: say when it can be settled, and what shows it now
@@ -399,8 +402,10 @@ def get(session: Session, period: str, now: dt.datetime | None = None) -> Settle
     return found
 
 
-def statement(session: Session, period: str, participant: str, now: dt.datetime | None = None) -> Statement:
-    get(session, period, now)
+def statement(
+    session: Session, period: str, participant: str, now: dt.datetime | None = None, zone: str = "UTC"
+) -> Statement:
+    get(session, period, now, zone)
     found = session.get(Statement, (period, participant))
     if found is None:
         raise NotFound(f"{participant} has no statement for {period}: no settled use involves it")

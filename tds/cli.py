@@ -162,8 +162,9 @@ def main() -> None:
         _fail(state, exc.format_message(), exc.exit_code)
     except FAILURES as exc:
         code = getattr(exc, "exit_code", 1)
-        if isinstance(exc, ApiError) and exc.status:
-            _fail(state, str(exc), code, status=exc.status, problem=exc.problem)
+        refused = exc if isinstance(exc, ApiError) else exc.__cause__  # a job's end read as a refusal
+        if isinstance(refused, ApiError) and refused.status:
+            _fail(state, str(exc), code, status=refused.status, problem=refused.problem)
         _fail(state, str(exc), code)
 
 

@@ -11,8 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from contracts.settlement import period_of
-from node import clock
 from tds import audit as auditing
 from tds.client import NodeAPI
 from tds.errors import TdsError
@@ -203,7 +201,7 @@ def head(operator: NodeAPI) -> Any:
 
 def preview(operator: NodeAPI, tell: Tell) -> dict[str, Any]:
     """The current period as it would settle now: provisional, unsigned, nothing issued."""
-    shown = operator.get(f"/settlements/{period_of(clock.now())}/preview")
+    shown = operator.get("/settlements/current/preview")
     summary = shown["summary"]
     nets = {who: s["net_fen"] for who, s in shown["statements"].items()}
     tell(

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from connectors import datasets, negotiation, negotiation_provider, outbox
+from connectors import datasets, negotiation, negotiation_provider, outbox, uses
 from connectors.errors import Refused
 from connectors.models import Token
 from connectors.requests import ContractRequest, NewDataset, NewToken, Publication, Reason
@@ -99,7 +99,8 @@ def list_contracts() -> Any:
 @api.get("/api/contracts/<path:ref>")
 def show_contract(ref: str) -> Any:
     admin()
-    return negotiation.view(negotiation.find(ctx(), ref))
+    neg = negotiation.find(ctx(), ref)
+    return {**negotiation.view(neg), "use": uses.view(ctx(), neg)}
 
 
 @api.post("/api/contracts/<path:ref>/approve")

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
-from connectors import negotiation, negotiation_provider
+from connectors import negotiation, negotiation_provider, uses
 from connectors.errors import Refused
 from connectors.requests import (
     ContractAgreementMessage,
@@ -42,6 +42,11 @@ def dsp_show(pid: str) -> Any:
     return messages.contract_negotiation(
         consumer_pid=neg.consumer_pid, provider_pid=neg.provider_pid or "", state=neg.state
     )
+
+
+@dsp.get("/dsp/agreements/<path:agreement_id>/uses")
+def dsp_uses(agreement_id: str) -> Any:
+    return uses.answer(ctx(), peer(), agreement_id)
 
 
 @dsp.post("/dsp/negotiations/<path:pid>/agreement/verification")

@@ -18,6 +18,7 @@ from pygal.style import Style
 sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImportFixer"]
 
 OUTCOME_COLOURS = {"succeeded": "#2e7d32", "withheld": "#6d4c41", "denied": "#ef6c00", "failed": "#c62828"}
+WIDTH = 1200  # drawn as wide as the page shows it (full width), so type keeps its size
 FONT = "'Noto Sans CJK SC', 'WenQuanYi Zen Hei', 'PingFang SC', 'Microsoft YaHei', sans-serif"
 
 
@@ -30,6 +31,7 @@ def _style(colours: Sequence[str] = ("#1565c0", "#6a1b9a", "#00838f", "#ad1457",
         major_label_font_size=11,
         legend_font_size=12,
         title_font_size=14,
+        no_data_font_size=14,  # an empty chart says so in body type, not across the plot
         colors=tuple(colours),
     )
 
@@ -41,7 +43,7 @@ def _config(title: str, empty: str, **extra: Any) -> dict[str, Any]:
         "no_data_text": empty,
         "truncate_label": -1,
         "js": [],
-        "width": 720,
+        "width": WIDTH,
         "height": 320,
         "legend_at_bottom": True,
         "show_y_guides": True,
@@ -68,16 +70,18 @@ def usage_per_day(
     days: Sequence[str],
     per_day: Mapping[str, Mapping[str, int]],
     labels: Mapping[str, str],
+    today: str,
 ) -> bytes:
-    """Stacked bars: uses per day, one colour per outcome."""
+    """Stacked bars: uses per day, one colour per outcome; the last bar, labelled ``today``, is
+    today's so far."""
     chart = pygal.StackedBar(
         style=_style([OUTCOME_COLOURS[o] for o in labels]),
         x_label_rotation=45,
         show_minor_x_labels=False,
         **_config(title, empty),
     )
-    chart.x_labels = [d[5:] for d in days]
-    chart.x_labels_major = [d[5:] for d in days[::5]]
+    chart.x_labels = [d[5:] for d in days[:-1]] + [today]
+    chart.x_labels_major = [d[5:] for d in days[:-1:5]] + [today]
     if per_day:  # y labels without a series make pygal fail: an empty chart shows ``empty``
         chart.y_labels = _whole_ticks(max(sum(v.values()) for v in per_day.values()))
         for outcome, label in labels.items():

@@ -159,14 +159,14 @@ def settlements_list() -> Any:
 def preview_page(period: str | None = None) -> Any:
     """The period (by default the current one) as it would settle now: provisional, unsigned
     (space.preview). A participant sees its own statement only."""
-    now = utcnow()
-    period = period or period_of(now)
+    now, settings = utcnow(), tds("settings")
+    period = period or period_of(now, settings.settlement_zone)
     own = None if g.user.reads_all else g.user.participant
     with db().session() as session:
-        shown = preview.preview(session, period, tds("settings").commission_bp, now, own)
+        shown = preview.preview(session, period, settings.commission_bp, now, own, settings.settlement_zone)
     return render_template(
         "preview.html", period=period, summary=shown.get("summary"), statements=shown["statements"],
-        as_of=now, closes_at=settlement.bounds(period)[1],
+        as_of=now, closes_at=shown["closes_at"],
     )  # fmt: skip
 
 
@@ -174,7 +174,7 @@ def preview_page(period: str | None = None) -> Any:
 @signed_in()
 def settlement_page(period: str) -> Any:
     with db().session() as session:
-        row = settlement.get(session, period)
+        row = settlement.get(session, period, utcnow(), tds("settings").settlement_zone)
         summary = json.loads(row.summary)["document"]
         parties = settlement.statements_of(session, period)
     if not g.user.reads_all:
@@ -189,7 +189,7 @@ def statement_page(period: str, participant: str) -> Any:
     if not g.user.sees(participant):
         raise NotFound(_("no statement of %(who)s for %(period)s", who=participant, period=period))
     with db().session() as session:
-        found = settlement.statement(session, period, participant)
+        found = settlement.statement(session, period, participant, utcnow(), tds("settings").settlement_zone)
         document = json.loads(found.signed_json)["document"]
     return render_template("statement.html", period=period, participant=participant, statement=document)
 
@@ -202,7 +202,7 @@ def statement_download(period: str, participant: str, fmt: str) -> Any:
     if not g.user.sees(participant):
         raise NotFound(_("no statement of %(who)s for %(period)s", who=participant, period=period))
     with db().session() as session:
-        found = settlement.statement(session, period, participant)
+        found = settlement.statement(session, period, participant, utcnow(), tds("settings").settlement_zone)
         body, mimetype = (
             (found.csv, "text/csv; charset=utf-8")
             if fmt == "csv"

@@ -34,6 +34,8 @@ def overview() -> Any:
         head = figures["head"]
         head_view = ledger.head_view(head) if head is not None else None
         own = None
+        # an empty chart is a sentence, not a drawing: the page says so in its own type
+        settled_any = g.user.reads_all and bool(queries.settled_fees_by_sector(session))
         if not g.user.reads_all:
             latest = queries.log_page(session, queries.LogFilter(participant=g.user.participant), None, 10)
             own = [row_view(e) for e in latest.rows]
@@ -43,6 +45,7 @@ def overview() -> Any:
         head=head_view,
         head_time=head.signed["document"]["timestamp"] if head is not None else None,
         own=own,
+        settled_any=settled_any,
     )
 
 
@@ -61,7 +64,8 @@ def chart_usage() -> Any:
         days, per_day = queries.usage_per_day(session, utcnow().date())
     labels = {k: str(v) for k, v in OUTCOMES.items()}
     title = _("Uses per day (UTC), by outcome")
-    return _svg(charts.usage_per_day(title, _("No uses yet"), days, per_day, labels))
+    today = _("%(day)s (today)", day=days[-1][5:])
+    return _svg(charts.usage_per_day(title, _("No uses yet"), days, per_day, labels, today))
 
 
 @blueprint.get("/charts/fees.svg")

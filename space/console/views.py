@@ -56,6 +56,23 @@ STATUSES = {
     "TERMINATED": _l("terminated"),
 }
 ROLES = {"operator": _l("operator"), "auditor": _l("auditor"), "participant": _l("participant")}
+SHARE_ROLES = {  # a statement line's role: the beneficiaries (contracts.settlement) and the payers
+    "provider": _l("provider"),
+    "co-contributor": _l("co-contributor"),
+    "service-provider": _l("service provider"),
+    "consumer": _l("consumer"),
+    "operator": _l("operator"),
+}
+GRADES = {  # GB/T 43697-2024 (space.catalog.CLASSIFICATIONS)
+    "general": _l("general data"),
+    "important": _l("important data"),
+    "core": _l("core data"),
+}
+PI_LEVELS = {  # PIPL art. 28 (space.catalog.PI_LEVELS)
+    "none": _l("no personal information"),
+    "general": _l("personal information"),
+    "sensitive": _l("sensitive personal information"),
+}
 ACTIONS = {
     "admit": _l("admitted a participant"),
     "suspend": _l("suspended a participant"),
@@ -64,6 +81,35 @@ ACTIONS = {
     "settle": _l("settled a period"),
     "terminate": _l("terminated an agreement"),
     "issue-token": _l("issued a token"),
+}
+# policies.reasons' templates by id, as the console words them: a reason in a record is the
+# English its parties signed; the page shows it in the reader's language with the same fields
+REASON_TEMPLATES = {
+    "completed": _l("completed"),
+    "interrupted-provider": _l("the provider's connector stopped during the job; the use is given back"),
+    "withheld-by-consumer": _l(
+        "result withheld by the consumer's connector: the agreement's minimum result size is not met"
+    ),
+    "unknown-agreement": _l("unknown agreement %(agreement)s"),
+    "not-consumer": _l("%(caller)s is not the consumer of agreement %(agreement)s"),
+    "terminated": _l("agreement %(agreement)s was terminated: %(reason)s"),
+    "unsigned": _l("agreement %(agreement)s is in force but the provider holds no signed agreement for it"),
+    "not-finalized": _l("agreement %(agreement)s is %(state)s, not in force"),
+    "not-recorded": _l("agreement %(agreement)s is not recorded at the space"),
+    "unconfirmed": _l(
+        "the space could not confirm that agreement %(agreement)s is in force (%(detail)s); "
+        "jobs under it are refused until the space answers"
+    ),
+    "operation-outside": _l("operation %(operation)s is not in the agreement (it permits %(operations)s)"),
+    "dataset-gone": _l("dataset %(dataset)s is no longer held by its provider"),
+    "not-permitted": _l("%(action)s not permitted: %(failed)s"),
+    "no-permission": _l("no permission for %(action)s; the policy permits %(actions)s"),
+    "prohibited": _l("%(action)s prohibited by %(label)s: %(matched)s"),
+    "permitted": _l("%(action)s permitted by %(label)s"),
+    "violated": _l("%(constraint)s: %(left)s is %(value)s"),
+    "unstated": _l("%(constraint)s: the request does not state %(left)s"),
+    "on-result": _l("%(constraint)s: checked on the result"),
+    "withheld": _l("result withheld: %(unmet)s not met (the result is not told)"),
 }
 FIELDS = {  # a usage record's fields (contracts/usage.py) as the record page names them
     "@type": _l("Type"),
@@ -84,7 +130,7 @@ FIELDS = {  # a usage record's fields (contracts/usage.py) as the record page na
     "started_at": _l("Started"),
     "finished_at": _l("Finished"),
 }
-OPERATIONS = operations.names("psi", "he")  # the filter's choices: what connectors run (registry)
+OPERATIONS = operations.names("psi", "he", "script")  # the filter's choices: what connectors run
 
 
 # --- plumbing --------------------------------------------------------------------------------
@@ -146,6 +192,20 @@ def csrf_page(exc: CSRFError) -> Any:
     return render_template("error.html", status=400, title=_("Form expired"), detail=detail), 400
 
 
+def _forbidden_detail() -> str:
+    """Why the signed-in role may not do this, in that role's own terms."""
+    signed = g.get("user")
+    role = getattr(signed, "role", None)
+    if role == "auditor":
+        return _("Your role may not do this. Auditors read everything and change nothing.")
+    if role == "participant":
+        return _(
+            "Your role may not do this. A participant reads its own records, agreements and statements; "
+            "only the operator changes the space."
+        )
+    return _("Your role may not do this.")
+
+
 @blueprint.errorhandler(HTTPException)
 def http_page(exc: HTTPException) -> Any:
     titles = {
@@ -156,7 +216,7 @@ def http_page(exc: HTTPException) -> Any:
     }
     details = {
         401: _("This needs a signed-in session."),
-        403: _("Your role may not do this. Auditors read everything and change nothing."),
+        403: _forbidden_detail(),
         404: _("There is no such page or record."),
     }
     status = exc.code or 500

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     abort,
@@ -15,7 +16,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from node.models import utcnow
 from space import catalog, ledger, operator, registry, settlement
@@ -30,16 +31,28 @@ from space.console.views import (
     tds,
 )
 from space.errors import AlertingConflict, Refused
-from space.models import OperatorAction, Participant, Settlement
+from space.models import DailyUsage, OperatorAction, Participant, Settlement
 
 
 # --- the operator's work queues --------------------------------------------------------------
-def _closed_unsettled(session: Any, now: dt.datetime) -> list[str]:
-    """The last twelve closed months that are not settled yet, newest first."""
+def _closed_unsettled(session: Any, now: dt.datetime, zone: str) -> list[str]:
+    """The last twelve closed months that are not settled yet, newest first — none that ended
+    before the space began: its first registration or its first recorded use, if earlier."""
     settled = set(session.scalars(select(Settlement.period)))
-    months, year, month = [], now.year, now.month
+    began = [
+        t.date() if isinstance(t, dt.datetime) else dt.date.fromisoformat(t)
+        for t in (
+            session.scalar(select(func.min(Participant.registered_at))),
+            session.scalar(select(func.min(DailyUsage.day))),
+        )
+        if t is not None
+    ]
+    local = now.astimezone(ZoneInfo(zone))  # the months are the settlement zone's
+    months, year, month = [], local.year, local.month
     for _i in range(12):
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+        if not began or dt.date(year, month, 1) < min(began).replace(day=1):
+            break
         period = f"{year:04d}-{month:02d}"
         if period not in settled:
             months.append(period)
@@ -52,7 +65,7 @@ def queues() -> Any:
     with db().session() as session:
         people = list(session.scalars(select(Participant).order_by(Participant.registered_at)))
         reviews = [catalog.entry_view(session, e) for e in catalog.pending_reviews(session)]
-        periods = _closed_unsettled(session, utcnow())
+        periods = _closed_unsettled(session, utcnow(), tds("settings").settlement_zone)
     return render_template(
         "queues.html",
         pending=[p for p in people if p.status != "admitted"],
@@ -135,7 +148,8 @@ def settle() -> Any:
     database = db()
     try:
         with database.write_lock, database.transaction() as session:
-            operator.settle(session, g.user.actor, period, tds("key"), settings.commission_bp, utcnow())
+            operator.settle(session, g.user.actor, period, tds("key"), settings.commission_bp, utcnow(),
+                            settings.settlement_zone)  # fmt: skip
     except AlertingConflict as exc:  # as for POST /admin/settlements: the alert outlives the refusal
         with database.transaction() as session:
             ledger.raise_alert(session, exc.alert)

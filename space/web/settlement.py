@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from contracts.settlement import period_of
 from node.models import utcnow
 from node.web import body_as
 from space import ledger, operator, preview, settlement
@@ -31,8 +32,9 @@ def admin_settle() -> Any:
     try:
         with db().write_lock, db().transaction() as session:
             row, created = operator.settle(
-                session, actor, period, space_key(), settings().commission_bp, utcnow()
-            )
+                session, actor, period, space_key(), settings().commission_bp, utcnow(),
+                settings().settlement_zone,
+            )  # fmt: skip
             body = row.summary
     except AlertingConflict as exc:
         with db().transaction() as session:
@@ -45,7 +47,7 @@ def admin_settle() -> Any:
 def show_settlement(period: str) -> Any:
     own = reader()
     with db().session() as session:
-        row = settlement.get(session, period, utcnow())
+        row = settlement.get(session, period, utcnow(), settings().settlement_zone)
         if own is not None:
             raise Refused(
                 "a participant reads its own statement: /settlements/<period>/statements/<id>", status=403
@@ -62,7 +64,7 @@ def show_statement(period: str, participant: str, fmt: str) -> Any:
     if fmt not in ("json", "csv"):
         raise NotFound(f"statements come as .json or .csv, not .{fmt}")
     with db().session() as session:
-        found = settlement.statement(session, period, participant, utcnow())
+        found = settlement.statement(session, period, participant, utcnow(), settings().settlement_zone)
         if fmt == "csv":
             return Response(found.csv, mimetype="text/csv; charset=utf-8")
         return Response(found.signed_json, mimetype="application/json")
@@ -77,8 +79,13 @@ def market_index() -> Any:
 
 @settlement_api.get("/settlements/<period>/preview")
 def show_preview(period: str) -> Any:
-    """The period as it would settle now (space.preview): unsigned, marked provisional. An
-    operator or auditor sees everything, a participant its own statement."""
+    """The period (``current``: the one now open, in the space's settlement zone) as it would
+    settle now (space.preview): unsigned, marked provisional. An operator or auditor sees
+    everything, a participant its own statement."""
     own = reader()
+    now, zone = utcnow(), settings().settlement_zone
     with db().session() as session:
-        return preview.preview(session, period, settings().commission_bp, utcnow(), own)
+        return preview.preview(
+            session, period_of(now, zone) if period == "current" else period, settings().commission_bp,
+            now, own, zone,
+        )  # fmt: skip

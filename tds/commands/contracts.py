@@ -75,12 +75,31 @@ def contract_list(state: State) -> None:
     emit(state, found, "\n".join(_contract_line(n) for n in found["contracts"]) or "no contracts")
 
 
+def _left(operation: str, bound: int | None, left: int | None) -> str:
+    if bound is None:
+        return f"{operation} no limit"
+    return f"{operation} {'?' if left is None else left} of {bound}"
+
+
 @contract.command("show")
 @click.argument("ref")
 @pass_state
 def contract_show(state: State, ref: str) -> None:
-    """Show a negotiation or agreement (by negotiation or agreement id)."""
-    emit(state, call(state, "GET", f"/api/contracts/{ref}"))
+    """Show a negotiation or agreement (by negotiation or agreement id): its terms, and the uses
+    taken and left as the provider counts them (a consumer's connector asks the provider)."""
+    neg = call(state, "GET", f"/api/contracts/{ref}")
+    lines = [_contract_line(neg), f"purpose: {neg['purpose']}"]
+    if neg["price"]:
+        lines.append(f"price: {neg['price']['model']} {neg['price']['amount_fen']} fen")
+    use = neg.get("use")
+    if use is not None:
+        taken = "unknown" if use["uses"] is None else str(use["uses"])
+        lines.append(f"uses taken: {taken}, counted by {use['counted_by']}")
+        lines.append(
+            "uses left: "
+            + ", ".join(_left(op, bound, use["left"][op]) for op, bound in use["limits"].items())
+        )
+    emit(state, neg, "\n".join(lines))
 
 
 @contract.command("approve")

@@ -7,8 +7,6 @@ from typing import Any
 
 import click
 
-from contracts.settlement import period_of
-from node import clock
 from tds.commands.common import State, audit_api, call, emit, pass_state, plural
 from tds.errors import TdsError
 
@@ -30,7 +28,7 @@ def settle(state: State, period: str | None, preview: bool, space_url: str | Non
     Settling a period again prints what was settled; it never changes. With --preview, an
     operator or auditor sees what the period would give if it closed now."""
     if preview:
-        shown = _preview(state, period or period_of(clock.now()), space_url, token)
+        shown = _preview(state, period or "current", space_url, token)  # the space's open month
         emit(state, shown, _lines(shown["period"], shown["summary"], provisional=shown["as_of"]))
         return
     if period is None:

@@ -36,7 +36,7 @@ def aggregate(world: dict[str, Any], *agreements: str) -> dict[str, Any]:
 def test_a_provider_that_asks_for_two_providers_is_not_aggregated_alone(world: dict[str, Any]) -> None:
     two = agreement(world, "hos1", offer(ALLOWED, STATS, K, c("providers", "gteq", 2)))
     alone = aggregate(world, two)
-    assert alone["status"] == "failed"
+    assert alone["status"] == "denied"  # its only provider's policy said no
     assert "providers gteq 2: providers is 1" in alone["error"]
     # the same provider twice (a second agreement with it) is still one provider: the part
     # under the agreement that asks for two is not given; the other agreement's part is
@@ -62,5 +62,5 @@ def test_the_space_adds_a_part_only_with_as_many_providers_as_it_asked_for(world
 def test_a_privacy_budget_without_a_per_job_epsilon_still_requires_dp(world: dict[str, Any]) -> None:
     budget = agreement(world, "hos3", offer(ALLOWED, STATS, K, c("epsilonTotal", "lteq", 3.0)))
     job = aggregate(world, budget)
-    assert job["status"] == "failed"
+    assert job["status"] == "denied"
     assert "epsilonTotal lteq 3.0: the request does not state epsilonTotal" in job["error"]

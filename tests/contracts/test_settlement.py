@@ -1,4 +1,8 @@
-"""Settlement arithmetic: exact splits by largest remainder, shares, fees, the chained index."""
+"""Settlement arithmetic: exact splits by largest remainder, shares, fees, the chained index,
+the months of a settlement zone."""
+
+import datetime as dt
+import itertools
 
 import pytest
 from hypothesis import given
@@ -12,8 +16,12 @@ from contracts.settlement import (
     agreement_fee,
     allocate,
     chained_index,
+    month_bounds,
     parse_shares,
+    period_of,
     split_fee,
+    window,
+    zone_name,
 )
 
 
@@ -83,3 +91,35 @@ def test_the_index_is_chained_to_the_first_period() -> None:
         ("2026-11", 99.0),
     ]
     assert chained_index([("2026-09", 50.0), ("2026-10", 75.0)]) == [("2026-09", 100.0), ("2026-10", 150.0)]
+
+
+ZONES = ("UTC", "Asia/Shanghai", "America/Los_Angeles", "Pacific/Kiritimati", "Pacific/Pago_Pago")
+
+
+@given(st.lists(st.sampled_from(ZONES), min_size=2, max_size=14))
+def test_periods_settled_in_order_under_changing_zones_tile_time(zones: list[str]) -> None:
+    """Each month settled in the zone of its day: together they cover time once, no gap, no overlap."""
+    spans, end = [], None
+    for i, zone in enumerate(zones):
+        year, month = 2026 + (i // 12), i % 12 + 1
+        span = window(month_bounds(year, month, zone), end, None)
+        spans.append(span)
+        end = span[1]
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+    assert all(start < stop for start, stop in spans)
+    assert (
+        spans[-1][1] == month_bounds(2026 + (len(zones) - 1) // 12, (len(zones) - 1) % 12 + 1, zones[-1])[1]
+    )
+
+
+def test_months_and_periods_in_a_zone() -> None:
+    start, end = month_bounds(2026, 12, "Asia/Shanghai")
+    assert (start.isoformat(), end.isoformat()) == ("2026-11-30T16:00:00+00:00", "2026-12-31T16:00:00+00:00")
+    assert period_of(dt.datetime(2026, 11, 30, 17, tzinfo=dt.UTC), "Asia/Shanghai") == "2026-12"
+    assert period_of(dt.datetime(2026, 11, 30, 17, tzinfo=dt.UTC)) == "2026-11"
+    with pytest.raises(
+        SettlementError, match="expected an IANA time zone such as UTC or Asia/Shanghai, got 'Mars/Olympus'"
+    ):
+        zone_name("Mars/Olympus")
+    with pytest.raises(SettlementError, match="the period would be empty"):
+        window((start, end), end, None)

@@ -56,9 +56,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             telecom,
             "subs",
             root / "b.csv",
-            cardinality_offer({"model": "per_job", "amount_fen": 1001}),
+            {**cardinality_offer({"model": "per_job", "amount_fen": 1001}), "policy": {"permission": [
+                {"action": "psi.cardinality", "constraint": [
+                    {"leftOperand": "count", "operator": "lteq", "rightOperand": 100},
+                    {"leftOperand": "consumerSetSize", "operator": "lteq", "rightOperand": 1000}]}]}},
             sector="telecom",
-        )
+            title="移动用户 subscribers",
+        )  # fmt: skip
         agreement = negotiate(bank, entry["offers"][0]["id"], ["psi.cardinality"])["agreement_id"]
         client = SignedClient("telecom", telecom_node.config.key())
         # the months before last and last, by the nodes' clock: the suite runs on any day
@@ -132,8 +136,16 @@ def test_auditor_filters_the_log_and_the_browser_verifies_a_proof(
     page = session(browser, world, "auditor")
     assert page.inner_text("#who") == "auditor · 审计员 Li"
     assert page.inner_text("#log-size") == "6"
-    for chart in ("#chart-usage", "#chart-fees"):
-        assert page.eval_on_selector(chart, "img => img.complete && img.naturalWidth > 0"), chart
+    assert page.eval_on_selector("#chart-usage", "img => img.complete && img.naturalWidth > 0")
+    # the chart takes the page's width; with nothing settled, the fees are a sentence, not a chart
+    width = page.evaluate(
+        "[document.querySelector('#chart-usage').clientWidth, document.querySelector('main').clientWidth]"
+    )
+    assert width[0] >= 0.9 * width[1] - 40, width
+    assert page.inner_text("#no-fees") == (
+        "Nothing settled yet: the fees appear here once the operator settles a month."
+    )
+    assert page.locator("#chart-fees").count() == 0
     shot(page, shots, "overview-auditor")
 
     page.click("nav >> text=Usage log")
@@ -142,9 +154,9 @@ def test_auditor_filters_the_log_and_the_browser_verifies_a_proof(
     page.wait_for_url(re.compile(r".*outcome=denied.*"))
     outcomes = page.locator("#records tbody td.outcome").all_inner_texts()
     assert outcomes == ["denied", "denied"]
-    assert (
-        page.locator("#records tbody td.reason").all_inner_texts() == ["consumerSetSize lteq 10: got 40"] * 2
-    )
+    reasons = page.locator("#records tbody td.reason")
+    assert reasons.all_inner_texts() == ["consumerSetSize ≤ 10: got 40"] * 2  # the policy's words as signs
+    assert reasons.first.get_attribute("title") == "consumerSetSize lteq 10: got 40"  # as signed
     shot(page, shots, "log-denied")
 
     page.click("#records tbody tr >> nth=0 >> a")
@@ -227,6 +239,15 @@ def test_operator_admits_through_the_queue_settles_and_downloads_a_statement(
     page = session(browser, world, "operator")
     page.goto(f"{world['url']}/console/queues")
     shot(page, shots, "queues-operator")
+    # a destructive action looks it: red on white, unlike Admit's blue
+    colours = [
+        page.eval_on_selector(f"#{b}", "b => getComputedStyle(b).color")
+        for b in ("suspend-bank", "admit-newco")
+    ]
+    assert colours == ["rgb(198, 40, 40)", "rgb(255, 255, 255)"]
+    # the menu offers the closed months since the space's first recorded use, none before it
+    assert page.locator("#period option").all_inner_texts() == [period(-1), SETTLED]
+    assert page.inner_text("#who") == "operator"  # the first token is labelled by its role, said once
     page.click("#admit-newco")
     assert (
         page.inner_text("#question") == "Admit 新数科技有限公司 (newco) and issue its membership credential?"
@@ -262,8 +283,15 @@ def test_operator_admits_through_the_queue_settles_and_downloads_a_statement(
     page.goto(f"{world['url']}/console/settlements")
     assert page.eval_on_selector("#chart-index", "img => img.complete && img.naturalWidth > 0")
     shot(page, shots, "settlements")
+    page.goto(f"{world['url']}/console/")
+    assert page.eval_on_selector("#chart-fees", "img => img.complete && img.naturalWidth > 0")
+    shot(page, shots, "overview-settled")
     page.goto(f"{world['url']}/console/agreements/{world['agreement']}")
     assert page.locator("#records tbody tr").count() == 6
+    rules = page.locator("#rules tbody td:nth-child(2)").all_inner_texts()
+    assert {"count ≤ 100", "consumerSetSize ≤ 1,000", "recipient = bank"} <= set(rules), rules
+    assert not any("@value" in r or "lteq" in r for r in rules), rules
+    assert page.locator("#records a.dataset").first.inner_text() == "移动用户 subscribers"
     shot(page, shots, "agreement")
     page.goto(f"{world['url']}/console/catalog")
     shot(page, shots, "catalog")
@@ -280,10 +308,21 @@ def test_switching_to_chinese(browser: Any, world: dict[str, Any], shots: Path) 
     assert page.get_attribute("html", "lang") == "zh-CN"
     chart = page.request.get(world["url"] + page.get_attribute("#chart-usage", "src"))
     assert "每日使用次数（UTC），按结果" in chart.text() and "拒绝" in chart.text()
+    assert "（今天）" in chart.text()  # the last bar is today's, and says so
     shot(page, shots, "overview-zh")
     page.goto(f"{world['url']}/console/log")
     assert page.locator("#records thead th").all_inner_texts()[:4] == ["序号", "完成时间", "操作", "结果"]
+    # at 1280 px no label or short value of a table breaks inside a word (成/功, 使用/方)
+    for cells in ("#records thead th", "#records td.outcome", "#records td.party", "#records td.when"):
+        heights = page.locator(cells).evaluate_all("cs => cs.map(c => c.getBoundingClientRect().height)")
+        line = page.locator(cells).first.evaluate("c => parseFloat(getComputedStyle(c).lineHeight)")
+        assert max(heights) < 2 * line + 12, (cells, heights, line)
     shot(page, shots, "log-zh")
+    page.goto(f"{world['url']}/console/catalog")
+    assert "一般数据 / " in page.inner_text("#catalog")
+    shot(page, shots, "catalog-zh")
+    page.goto(f"{world['url']}/console/agreements/{world['agreement']}")
+    shot(page, shots, "agreement-zh")
     page.goto(f"{world['url']}/console/settlements")
     assert "¥30.03" in page.inner_text("#periods") and "CN¥" not in page.inner_text("#periods")
     page.goto(f"{world['url']}/console/log/2")

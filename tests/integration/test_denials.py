@@ -12,6 +12,7 @@ import pytest
 
 from connectors.psi_jobs import CONSUMER_WITHHELD
 from node import clock
+from node.signing import RemoteError, SignedClient
 from tds.errors import ApiError
 from tests.integration.conftest import agreed, c, ledger_for, negotiate, publish, run_job
 
@@ -29,7 +30,7 @@ def denied_record(operator, bank, telecom, agreement: str, expected: int) -> dic
     return document  # type: ignore[no-any-return]
 
 
-def test_uses_exhausted(bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
+def test_uses_exhausted(live, bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]
     agreement = agreed(bank, telecom, data["telecom_csv"], [c("count", "lteq", 1)])
     assert run_job(bank, agreement, "psi.cardinality", data["bank_csv"])["status"] == "succeeded"
     second = run_job(bank, agreement, "psi.cardinality", data["bank_csv"])
@@ -40,6 +41,25 @@ def test_uses_exhausted(bank, telecom, operator, data) -> None:  # type: ignore[
         == "psi.cardinality not permitted: count lteq 1: count is 2"
     )
     assert uses(telecom, agreement) == 1
+    # both sides show the same count, the provider's: the consumer's connector asks for it
+    both = [api.get(f"/api/contracts/{agreement}")["use"] for api in (telecom, bank)]
+    assert [(u["uses"], u["limits"], u["left"]) for u in both] == [
+        (1, {"psi.cardinality": 1, "psi.intersection": 1}, {"psi.cardinality": 0, "psi.intersection": 0})
+    ] * 2  # the count is the agreement's, across its operations
+    assert [u["counted_by"] for u in both] == ["this connector (the provider)", "telecom (the provider)"]
+    # only the provider answers, and only to the agreement's consumer
+    telecom_asks = SignedClient("telecom", live.connectors["telecom"].config.key())
+    try:
+        with pytest.raises(RemoteError) as refused:
+            telecom_asks.send("GET", f"{live.connectors['bank'].url}/dsp/agreements/{agreement}/uses")
+        assert refused.value.status == 404  # the bank is its consumer: it keeps no count to tell
+        with pytest.raises(RemoteError) as refused:
+            telecom_asks.send("GET", f"{live.connectors['telecom'].url}/dsp/agreements/{agreement}/uses")
+        assert refused.value.status == 403 and "telecom is not the consumer of agreement" in str(
+            refused.value.problem
+        )
+    finally:
+        telecom_asks.close()
 
 
 def test_operation_outside_the_agreement(bank, telecom, operator, data) -> None:  # type: ignore[no-untyped-def]

@@ -59,6 +59,9 @@ def test_the_readme_story_runs_word_for_word(tmp_path: Path) -> None:
     with (tmp_path / "subscribers.csv").open(encoding="utf-8") as f:
         subscribers = [r["phone"] for r in csv.DictReader(f)]
     assert len(matched) == 600 and sorted(matched) == sorted(set(customers) & set(subscribers))
+    # the bank's view of its agreement: the uses as the telecom counts them, and what is left
+    assert "uses taken: 2, counted by telecom (the provider)" in lines
+    assert "uses left: psi.cardinality 8 of 10, psi.intersection 8 of 10, script no limit" in lines
     # the script's released output, as the bank's `job result` printed it last: four cities, every row
     released = list(csv.reader(io.StringIO(out.rsplit("city,n,mean_income\n", 1)[1])))[:4]
     assert sorted(row[0] for row in released) == ["开封", "新乡", "洛阳", "郑州"]

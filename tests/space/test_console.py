@@ -25,7 +25,7 @@ from node.config import NodeConfig
 from node.db import Database
 from node.models import utcnow
 from policies.negative_list import parse_rules
-from space import catalog, operator, registry
+from space import agreements, catalog, operator, registry
 from space.app import create_app
 from space.models import CatalogEntry, OperatorAction, Participant, Settlement, Token
 from space.settings import SpaceSettings
@@ -135,7 +135,12 @@ def test_every_state_changing_route_refuses_an_auditor_and_a_participant(space: 
             form = {"csrf_token": token, "confirmed": "yes", "period": "2026-09", "note": "no"}
             answer = client.post(url, data=form)
             assert answer.status_code == 403, (role, url)
-            assert "Auditors read everything and change nothing" in answer.get_data(as_text=True)
+            said = {
+                "auditor": "Auditors read everything and change nothing.",
+                "participant": "A participant reads its own records, agreements and statements; "
+                "only the operator changes the space.",
+            }[role]
+            assert said in answer.get_data(as_text=True) and ("Auditors" in said) == (role == "auditor")
     assert state(space["db"]) == before
     # and the JSON API refuses an auditor's token as well
     api = app.test_client()
@@ -493,3 +498,85 @@ def test_the_provisional_settlement_page(space: dict[str, Any], monkeypatch: pyt
         as_text=True
     )
     assert state(space["db"]) == before
+
+
+def test_rules_datasets_and_labels_read_at_a_glance(space: dict[str, Any]) -> None:
+    from space.console.formatting import constraint_text, reason_text
+
+    app = space["app"]
+    with app.test_request_context("/console/", headers={"Accept-Language": "en"}):
+        typed = {"@value": 10, "@type": "xsd:integer"}  # a typed literal, as agreements carry it
+        assert (
+            constraint_text({"leftOperand": "count", "operator": "lteq", "rightOperand": typed})
+            == "count ≤ 10"
+        )
+        assert (
+            constraint_text(
+                {"leftOperand": "purpose", "operator": "isAnyOf", "rightOperand": ["risk-control", "x"]}
+            )
+            == "purpose ∈ {risk-control, x}"
+        )
+        # a time in the console's zone (Asia/Shanghai by default): 16:00 UTC is midnight there
+        until = {"leftOperand": "dateTime", "operator": "lt", "rightOperand": "2027-12-31T16:00:00Z"}
+        assert constraint_text(until) == "dateTime < Jan 1, 2028, 12:00:00\u202fAM"  # CLDR: a narrow space
+    with app.test_request_context("/console/", headers={"Accept-Language": "zh-CN"}):
+        assert reason_text("completed") == "已完成"  # a connector's fixed reason, translated
+        # a policy's: its template's words in Chinese, its operators as signs, its values as signed
+        denied = (
+            "psi.cardinality not permitted: count lteq 1: count is 2; "
+            "purpose eq x: the request does not state purpose"
+        )
+        assert (
+            reason_text(denied)
+            == "不允许 psi.cardinality：count ≤ 1：count 为 2; purpose = x：请求未说明 purpose"
+        )
+        withheld = "result withheld: resultSize gteq 501 not met (the result is not told)"
+        assert reason_text(withheld) == "结果已扣留：未满足 resultSize ≥ 501（不透露结果）"
+        assert reason_text("isAnyOf the list") == "isAnyOf the list"  # no template, no operator: as it is
+    auditor = signed_in(app, space["tokens"]["auditor"])
+    with space["db"].session() as session:
+        dataset = agreements.get(session, space["agreement"]).dataset_id
+    shown = f'<a class="dataset" href="/console/catalog#{dataset}" title="{dataset}">subscribers</a>'
+    for page in (
+        "/console/log",
+        "/console/agreements",
+        f"/console/agreements/{space['agreement']}",
+        "/console/log/0",
+    ):
+        assert shown in auditor.get(page).get_data(as_text=True), page  # the title, the id on hover
+    assert "Settlement periods are calendar months in UTC." in auditor.get("/console/log").get_data(
+        as_text=True
+    )
+    zh = {"Accept-Language": "zh-CN"}
+    assert "（5000 分）" in auditor.get("/console/log/0", headers=zh).get_data(as_text=True)
+    catalog_zh = auditor.get("/console/catalog", headers=zh).get_data(as_text=True)
+    assert "一般数据 / 一般个人信息" in catalog_zh and f'<tr id="{dataset}">' in catalog_zh
+
+
+def test_the_operator_is_offered_only_months_the_space_lived_and_suspending_looks_destructive(
+    space: dict[str, Any],
+) -> None:
+    operator_page = signed_in(space["app"], space["tokens"]["operator"]).get("/console/queues")
+    page = operator_page.get_data(as_text=True)
+    offered = re.findall(r"<option>(\d{4}-\d\d)</option>", page)
+    # the fixture's first use is on 2026-10-03 and 2026-10 is settled: from 2026-11 to last month
+    today, expected = clock.now().date(), []
+    year, month = today.year, today.month
+    for _ in range(12):
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+        if (year, month) < (2026, 11):
+            break
+        expected.append(f"{year:04d}-{month:02d}")
+    assert offered == expected
+    assert re.search(r'<button type="submit" class="danger" id="suspend-\w+">Suspend</button>', page)
+
+
+def test_an_index_without_points_says_why(market: Database, db_url: str, tmp_path: Path) -> None:  # noqa: F811
+    with market.transaction() as session:
+        operator.settle(session, "setup", "2026-10", SPACE, 500, NOW)  # a month with no billed use
+        token = operator.issue_token(session, "setup", "auditor", "", None, utcnow())
+    config = NodeConfig(role="space", id="space", url="http://space.test", db=db_url, data_dir=str(tmp_path))
+    page = signed_in(create_app(config, db=market, key=SPACE), token).get("/console/settlements")
+    text = page.get_data(as_text=True)
+    assert "No settled period has billed uses yet, so the index has no point yet." in text
+    assert "The index starts with the first settled period." not in text

@@ -14,12 +14,13 @@ from contracts.agreements import build_agreement
 from contracts.documents import new_signed, sign_document, verify_document
 from contracts.keys import SigningKey
 from contracts.offers import parse_offer
+from contracts.settlement import SettlementError
 from contracts.usage import build_record
 from node.db import Database
 from node.models import utcnow
 from policies.negative_list import parse_rules
-from space import agreements, catalog, ledger, registry, settlement
-from space.errors import Conflict, Refused
+from space import agreements, catalog, ledger, preview, registry, settlement
+from space.errors import Conflict, NotFound, Refused
 from space.settings import SpaceSettings
 from space.setup import DEFAULT_NEGATIVE_LIST
 from tests.conftest import ALICE, BOB, MALLORY, USAGE_FIELDS
@@ -213,3 +214,53 @@ def test_the_price_index_is_chained_per_sector(market: Database) -> None:
         ("2026-09", 2, 200.0, 100.0),
         ("2026-10", 1, 300.0, 150.0),
     ]
+
+
+def test_a_settlement_zone_applies_only_to_periods_not_yet_settled(market: Database) -> None:
+    deal = agreement(market, {"model": "per_job", "amount_fen": 100})
+    later = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
+    # 20:00 UTC on 31 October is 1 November in Beijing; 16:00 UTC on 30 November is 1 December there
+    finishes = (
+        "2026-10-31T20:00:00Z",
+        "2026-11-01T01:00:00Z",
+        "2026-11-30T15:59:59Z",
+        "2026-11-30T16:00:00Z",
+    )
+    for finished in finishes:
+        fields_ = {**USAGE_FIELDS, "agreement": deal, "fee_fen": 100, "finished_at": finished,
+                   "started_at": finished, "id": f"urn:uuid:z{finished}"}  # fmt: skip
+        with market.session() as session:
+            fields_["dataset"] = agreements.get(session, deal).dataset_id
+        signed = sign_document(new_signed(build_record(**fields_), "telecom", ALICE), "bank", BOB)
+        ledger.append(market, SPACE, "http://space.test", "bank", [signed], lambda: later)
+
+    def settle_in(period: str, zone: str) -> tuple[dict[str, Any], bool]:
+        with market.write_lock, market.transaction() as session:
+            row, created = settlement.settle(session, period, SPACE, 500, later, zone)
+            return json.loads(row.summary)["document"], created
+
+    october, _ = settle_in("2026-10", "UTC")
+    assert "window" not in october and october["fees_fen"] == 100  # as every UTC month settled before
+    # the operator moves to Beijing time: November begins where the settled October ended, not at
+    # 31 October 16:00 UTC (which would bill the 20:00 use twice), and ends at Beijing's month end
+    november, created = settle_in("2026-11", "Asia/Shanghai")
+    assert created and november["window"] == {
+        "zone": "Asia/Shanghai", "start": "2026-11-01T00:00:00Z", "end": "2026-11-30T16:00:00Z",
+    }  # fmt: skip
+    assert november["fees_fen"] == 200
+    again, created = settle_in("2026-11", "UTC")  # settled: its times stay what it signed
+    assert (again, created) == (november, False)
+    with market.session() as session:
+        december = preview.preview(session, "2026-12", 500, later, None, "Asia/Shanghai")
+        assert december["summary"]["fees_fen"] == 100 and december["closes_at"] == "2026-12-31T16:00:00Z"
+        with pytest.raises(
+            NotFound, match=r"period 2026-12 is still open: it can be settled from 2026-12-31T16:00:00Z"
+        ):
+            settlement.get(session, "2026-12", later, "Asia/Shanghai")
+
+
+def test_the_settlement_zone_is_an_iana_zone() -> None:
+    assert SpaceSettings.from_options({"settlement_zone": "Asia/Shanghai"}).settlement_zone == "Asia/Shanghai"
+    assert SpaceSettings.from_options({}).settlement_zone == "UTC"  # as every space settled until now
+    with pytest.raises(SettlementError, match=r"settlement_zone: expected an IANA time zone .* got 'CST\+8'"):
+        SpaceSettings.from_options({"settlement_zone": "CST+8"})
