@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
@@ -123,6 +124,7 @@ class Appender:
     now: dt.datetime
     size: int
     frontier: dict[merkle.Node, bytes]
+    zone: str = "UTC"  # whose days the uses per day are counted in (the settlement zone)
     entries: list[dict[str, Any]] = field(default_factory=list)
     new_nodes: list[dict[str, Any]] = field(default_factory=list)
 
@@ -159,19 +161,22 @@ class Appender:
         if self.entries:  # bulk inserts: one statement each, not a unit of work per row
             self.session.execute(insert(LedgerEntry), self.entries)
             self.session.execute(insert(MerkleNode), self.new_nodes)
-            count_days(self.session, [e["signed"]["document"] for e in self.entries if e["kind"] == "usage"])
+            usage = [e["signed"]["document"] for e in self.entries if e["kind"] == "usage"]
+            count_days(self.session, usage, self.zone)
         log.size = self.size
         self.session.flush()
 
 
-def open_appender(session: Session, caller: str, now: dt.datetime) -> tuple[LedgerHead, Appender]:
+def open_appender(
+    session: Session, caller: str, now: dt.datetime, zone: str = "UTC"
+) -> tuple[LedgerHead, Appender]:
     log = head(session, lock=True)
     frontier = nodes(session, merkle.decompose(0, log.size) if log.size else [])
-    return log, Appender(session, caller, now, log.size, frontier)
+    return log, Appender(session, caller, now, log.size, frontier, zone)
 
 
 def add_leaves(
-    session: Session, key: SigningKey, caller: str, records: list[Any], now: dt.datetime
+    session: Session, key: SigningKey, caller: str, records: list[Any], now: dt.datetime, zone: str = "UTC"
 ) -> list[Added]:
     """Checks every record, then appends the new ones (and a countersignature leaf for each
     consumer signature a known record arrives with) and the subtree hashes they complete.
@@ -197,7 +202,7 @@ def add_leaves(
             )
         )
     }
-    log, appender = open_appender(session, caller, now)
+    log, appender = open_appender(session, caller, now, zone)
     results: list[Added] = []
     for signed, record in checked:
         known = existing.get(record["id"])
@@ -241,11 +246,21 @@ def _again(appender: Appender, key: SigningKey, known: LedgerEntry, signed: dict
     return Added(known.seq, False, late, countersigned)
 
 
-def count_days(session: Session, records: Iterable[dict[str, Any]]) -> None:
-    """Add records to the uses per day and outcome (appends hold the log's lock, so no race)."""
+def count_days(session: Session, records: Iterable[dict[str, Any]], zone: str = "UTC") -> None:
+    """Add records to the uses per day (the day their record finished, in ``zone``: the
+    settlement zone in force at the append) and outcome; appends hold the log's lock, so no race."""
     counts: dict[tuple[str, str], int] = defaultdict(int)
+    tz = ZoneInfo(zone)
     for record in records:
-        counts[(str(record["finished_at"])[:10], record["outcome"])] += 1
+        day = str(record["finished_at"])[:10]
+        if zone != "UTC":  # the record's time is checked at the log's door: a UTC timestamp
+            day = (
+                dt.datetime.fromisoformat(str(record["finished_at"]).replace("Z", "+00:00"))
+                .astimezone(tz)
+                .date()
+                .isoformat()
+            )
+        counts[(day, record["outcome"])] += 1
     for (day, outcome), uses in counts.items():
         row = session.get(DailyUsage, (day, outcome))
         if row is None:
@@ -271,13 +286,15 @@ def append(
     caller: str,
     records: list[Any],
     clock: Callable[[], dt.datetime],
+    zone: str = "UTC",
 ) -> list[dict[str, Any]]:
     """Appends ``records`` (all or none) and returns one receipt per record, in order; a record
-    that brought a late countersignature has that leaf's receipt too."""
+    that brought a late countersignature has that leaf's receipt too. ``zone``: whose days the
+    console's uses per day count them in."""
     with database.write_lock:
         try:
             with database.transaction() as session:
-                added = add_leaves(session, key, caller, records, clock())
+                added = add_leaves(session, key, caller, records, clock(), zone)
         except AlertingConflict as exc:
             with database.transaction() as session:  # the refusal leaves a trace
                 raise_alert(session, exc.alert)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     Response,
@@ -22,6 +23,7 @@ from space.console.views import (
     blueprint,
     db,
     signed_in,
+    tds,
 )
 
 
@@ -60,10 +62,11 @@ def _svg(body: bytes) -> Response:
 @blueprint.get("/charts/usage.svg")
 @signed_in("operator", "auditor")
 def chart_usage() -> Any:
+    zone = tds("settings").settlement_zone  # days in the zone whose months settlement uses
     with db().session() as session:
-        days, per_day = queries.usage_per_day(session, utcnow().date())
+        days, per_day = queries.usage_per_day(session, utcnow().astimezone(ZoneInfo(zone)).date())
     labels = {k: str(v) for k, v in OUTCOMES.items()}
-    title = _("Uses per day (UTC), by outcome")
+    title = _("Uses per day (%(zone)s), by outcome", zone=zone)
     today = _("%(day)s (today)", day=days[-1][5:])
     return _svg(charts.usage_per_day(title, _("No uses yet"), days, per_day, labels, today))
 

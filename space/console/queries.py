@@ -156,7 +156,8 @@ def counts(session: Session, column: Any) -> dict[str, int]:
 def usage_per_day(
     session: Session, today: dt.date, days: int = 30
 ) -> tuple[list[str], dict[str, dict[str, int]]]:
-    """The last ``days`` days (UTC) and the uses on each by outcome, from the daily counts."""
+    """The last ``days`` days up to ``today`` (in the settlement zone, as the daily counts are
+    kept) and the uses on each by outcome."""
     first = today - dt.timedelta(days=days - 1)
     per_day: dict[str, dict[str, int]] = {}
     for row in session.scalars(select(DailyUsage).where(DailyUsage.day >= first.isoformat())):

@@ -19,6 +19,7 @@ from space.web.common import (
     db,
     int_args,
     reader,
+    settings,
     signed_caller,
     space_key,
 )
@@ -28,7 +29,9 @@ ledger_api = Blueprint("ledger", __name__)
 
 @ledger_api.post("/ledger/records")
 def append_record() -> Any:
-    (receipt,) = ledger.append(db(), space_key(), config().url, signed_caller(), [json_body()], utcnow)
+    (receipt,) = ledger.append(
+        db(), space_key(), config().url, signed_caller(), [json_body()], utcnow, settings().settlement_zone
+    )
     return jsonify(receipt), 201 if receipt["created"] else 200
 
 
@@ -38,7 +41,8 @@ def append_batch() -> Any:
     records = body_as(Batch).records
     if not isinstance(records, list) or not 1 <= len(records) <= ledger.MAX_BATCH:
         raise Refused(f"records: expected a list of 1 to {ledger.MAX_BATCH} signed usage records")
-    return {"receipts": ledger.append(db(), space_key(), config().url, caller, records, utcnow)}
+    zone = settings().settlement_zone
+    return {"receipts": ledger.append(db(), space_key(), config().url, caller, records, utcnow, zone)}
 
 
 @ledger_api.get("/ledger/records")

@@ -264,3 +264,23 @@ def test_the_settlement_zone_is_an_iana_zone() -> None:
     assert SpaceSettings.from_options({}).settlement_zone == "UTC"  # as every space settled until now
     with pytest.raises(SettlementError, match=r"settlement_zone: expected an IANA time zone .* got 'CST\+8'"):
         SpaceSettings.from_options({"settlement_zone": "CST+8"})
+
+
+def test_the_uses_per_day_are_counted_in_the_settlement_zone(market: Database) -> None:
+    from sqlalchemy import select
+
+    from space.models import DailyUsage
+
+    deal = agreement(market, {"model": "per_job", "amount_fen": 100})
+    with market.session() as session:
+        dataset = agreements.get(session, deal).dataset_id
+    later = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
+    for finished, zone in (("2026-11-30T17:00:00Z", "Asia/Shanghai"), ("2026-11-30T17:30:00Z", "UTC")):
+        fields_ = {**USAGE_FIELDS, "agreement": deal, "fee_fen": 100, "finished_at": finished,
+                   "started_at": finished, "dataset": dataset, "id": f"urn:uuid:d{finished}"}  # fmt: skip
+        signed = sign_document(new_signed(build_record(**fields_), "telecom", ALICE), "bank", BOB)
+        ledger.append(market, SPACE, "http://space.test", "bank", [signed], lambda: later, zone)
+    with market.session() as session:
+        days = {(r.day, r.outcome): r.uses for r in session.scalars(select(DailyUsage))}
+    # 17:00 UTC on 30 November is 1 December in Beijing; the same hour counted in UTC stays in November
+    assert days == {("2026-12-01", "succeeded"): 1, ("2026-11-30", "succeeded"): 1}
