@@ -1,12 +1,16 @@
-"""PSI benchmark: one in-process openmined-psi run vs a full psi.cardinality job.
+"""PSI benchmark: one in-process openmined-psi run vs full psi.cardinality jobs, and the
+X25519 engine vs openmined-psi's P-256 through the whole path.
 
 (a) raw: server setup, client request, server response, client result, in one process, one
     core, the same RAW data structure the job uses (GCS and Bloom filter cost the same here:
     the elliptic-curve operations dominate);
 (b) job: a psi.cardinality job through two connectors and the space, real processes on
-    loopback, timed from submission to the consumer's result (cluster start-up excluded);
+    loopback, timed from submission to the consumer's result (cluster start-up excluded), on
+    the connectors' default engine, X25519 (sandbox/ops/psi_x25519.py);
 (c) counted: the same job counted by the provider and released with noise of ε
-    (connectors/psi_counted.py: the roles swapped, two round trips), timed the same way.
+    (connectors/psi_counted.py: the roles swapped, two round trips), timed the same way;
+(d) p256: the job of (b) from a consumer whose connector runs the openmined-psi engine
+    (``psi_engine: ecdh-p256``): the ratio b/d is the new engine's speed-up, end to end.
 
 Both on the same generated sets (default 100 000 × 100 000, 50 % overlap); each repeated
 --repeat times, medians reported. Prints the figures, their ratio b/a, and the peak resident
@@ -96,13 +100,16 @@ def timed_job(consumer: Any, agreement: str, a: Path, **extra: Any) -> dict[str,
 
 def job_runs(
     root: Path, a: Path, b: Path, repeat: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, float]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], dict[str, float]]:
     runs: list[dict[str, Any]] = []
     counted: list[dict[str, Any]] = []
+    p256: list[dict[str, Any]] = []
     with cluster(root / "nodes") as live:
         live.add_connector("bank", "Bank", 31)
         live.add_connector("telecom", "Telecom", 32)
+        live.add_connector("oldbank", "Old Bank", 33, roles="consumer", options={"psi_engine": "ecdh-p256"})
         bank, telecom = live.connectors["bank"].api(), live.connectors["telecom"].api()
+        old = live.connectors["oldbank"].api()
         try:
             # a paid offer: the space refuses a free one unless its purpose is limited to
             # public-interest use (the pricing rules); the fee changes nothing in what is timed
@@ -113,8 +120,10 @@ def job_runs(
             }
             entry = publish_dataset(telecom, "bench", b, offer)
             agreement = negotiate(bank, entry["offers"][0]["id"], ["psi.cardinality"])["agreement_id"]
-            for _ in range(repeat):  # alternated, so that both kinds meet the same machine load
+            old_agreement = negotiate(old, entry["offers"][0]["id"], ["psi.cardinality"])["agreement_id"]
+            for _ in range(repeat):  # alternated, so that every kind meets the same machine load
                 runs.append(timed_job(bank, agreement, a))
+                p256.append(timed_job(old, old_agreement, a))
                 counted.append(timed_job(bank, agreement, a, epsilon=EPSILON))
             peaks = {
                 "space": vm_hwm_mb(live.space.proc.pid),  # type: ignore[union-attr]
@@ -126,7 +135,8 @@ def job_runs(
         finally:
             bank.close()
             telecom.close()
-    return runs, counted, peaks
+            old.close()
+    return runs, counted, p256, peaks
 
 
 def main() -> None:
@@ -149,13 +159,15 @@ def main() -> None:
         root = Path(tmp)
         a, b = make_sets(root, args.n, overlap)
         raws = [] if args.skip_raw else [raw_run(a, b) for _ in range(args.repeat)]
-        jobs, counted, peaks = job_runs(root, a, b, args.repeat)
-    for run in [*raws, *jobs]:
+        jobs, counted, p256, peaks = job_runs(root, a, b, args.repeat)
+    assert all(r["engine"] == "ecdh-x25519" for r in jobs) and all(r["engine"] == "ecdh-p256" for r in p256)
+    for run in [*raws, *jobs, *p256]:
         assert run["cardinality"] == overlap, run
     for run in counted:
         assert abs(run["cardinality"] - overlap) <= 5, run
     counted_s = statistics.median(r["s"] for r in counted)
     job_s = statistics.median(r["s"] for r in jobs)
+    p256_s = statistics.median(r["s"] for r in p256)
     raw_s = statistics.median(r["s"] for r in raws) if raws else None
     report = {
         "n": args.n,
@@ -167,6 +179,9 @@ def main() -> None:
         "counted_s": round(counted_s, 3),
         "counted_over_job": round(counted_s / job_s, 3),
         "counted_runs_s": [round(r["s"], 3) for r in counted],
+        "p256_job_s": round(p256_s, 3),
+        "x25519_over_p256": round(job_s / p256_s, 3),
+        "p256_runs_s": [round(r["s"], 3) for r in p256],
         "job_phases_s": {
             k: round(statistics.median(r[k] for r in jobs), 3)
             for k in ("encrypt_s", "provider_s", "decrypt_s")
@@ -184,13 +199,15 @@ def main() -> None:
     print(f"PSI cardinality, {args.n} × {args.n}, {overlap} in common, median of {args.repeat}")
     if raw_s:
         print(f"  (a) raw openmined-psi, one process : {raw_s:8.2f} s   runs {report['raw_runs_s']}")
-    print(f"  (b) job via two connectors + space : {job_s:8.2f} s   runs {report['job_runs_s']}")
+    print(f"  (b) job via two connectors + space : {job_s:8.2f} s   runs {report['job_runs_s']}  (X25519)")
     print(f"      phases (median): {report['job_phases_s']}")
     print(
         f"  (c) provider-counted, ε = {EPSILON:g}       : {counted_s:8.2f} s   "
         f"runs {report['counted_runs_s']}"
     )
     print(f"      c/b = {report['counted_over_job']:.3f}")
+    print(f"  (d) the job of (b) on P-256         : {p256_s:8.2f} s   runs {report['p256_runs_s']}")
+    print(f"      b/d = {report['x25519_over_p256']:.3f}  (the X25519 engine against openmined-psi)")
     if raw_s:
         print(f"  ratio b/a = {report['ratio']:.3f}  (target ≤ 0.65)")
     print("  peak RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in report["peak_rss_mb"].items()))

@@ -52,6 +52,7 @@ from sandbox import framing
 from sandbox.errors import LimitExceeded, SandboxError
 from sandbox.interface import WorkerJob
 from sandbox.limits import MiB
+from sandbox.ops import psi_engines
 
 MODE = "counted"
 OPERATION = "psi.cardinality"
@@ -141,7 +142,11 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
         computed = ctx.backend.run(
             WorkerJob(
                 "psi.client_request",
-                {"column": dataset.key_column, "reveal_intersection": False},
+                {
+                    "column": dataset.key_column,
+                    "reveal_intersection": False,
+                    "engine": header.get("engine", psi_engines.DEFAULT),
+                },
                 [],
                 dataset.path,
                 datasets.offer_limits(ctx, neg.offer_id),
@@ -208,6 +213,7 @@ def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.Ans
                     "expected": run.provider_set_size,
                     "setup_size": run.header["consumer_set_size"],
                     "epsilon": epsilon,
+                    "engine": run.header.get("engine", psi_engines.DEFAULT),
                 },
                 [run.setup, blobs[0]],
                 None,
@@ -244,11 +250,12 @@ def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.Ans
 def run_consumer(ctx: Connector, job_id: str, epsilon: float) -> None:
     job = job_store.get(ctx, job_id)
     neg = negotiation.find(ctx, job.agreement_id, role="consumer")
+    engine = ctx.settings.psi_engine
     clock = time.perf_counter()
     with job_store.ending_failed(ctx, job_id):
         job_store.update(ctx, job_id, phase="encrypting", backend=ctx.backend.name)
         first = ctx.backend.run(
-            WorkerJob("psi.server_setup", {"column": job.key_column}, [], job.input_path),
+            WorkerJob("psi.server_setup", {"column": job.key_column, "engine": engine}, [], job.input_path),
             job_store.phase_progress(ctx, job_id, 0.0, 0.3),
         )
         size = first.header["consumer_set_size"]
@@ -260,6 +267,7 @@ def run_consumer(ctx: Connector, job_id: str, epsilon: float) -> None:
             "consumer_set_size": size,
             "mode": MODE,
             "epsilon": epsilon,
+            "engine": engine,
         }
         timeout = float(ctx.settings.limits.wall_seconds + 60)
         cap = ctx.settings.limits.output_mb * MiB
@@ -278,7 +286,9 @@ def run_consumer(ctx: Connector, job_id: str, epsilon: float) -> None:
             )
             second = ctx.backend.run(
                 WorkerJob(
-                    "psi.server_process", {"key": first.header["key"], "expected": provider_size}, request
+                    "psi.server_process",
+                    {"key": first.header["key"], "expected": provider_size, "engine": engine},
+                    request,
                 ),
                 job_store.phase_progress(ctx, job_id, 0.5, 0.3),
             )

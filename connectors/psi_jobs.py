@@ -39,6 +39,7 @@ from policies.reasons import say
 from sandbox import framing
 from sandbox.interface import WorkerJob
 from sandbox.limits import MiB
+from sandbox.ops import psi_engines
 
 
 def submit(ctx: Connector, request: PsiJob) -> Job:
@@ -76,18 +77,25 @@ def submit(ctx: Connector, request: PsiJob) -> Job:
     return job
 
 
+def _request_header(job: Job, size: int, engine: str) -> dict[str, Any]:
+    """The framed request's header (connectors.requests.PsiJobHeader)."""
+    return {"job": job.id, "agreement": job.agreement_id, "operation": job.operation,
+            "consumer_set_size": size, "engine": engine}  # fmt: skip
+
+
 def run_consumer(ctx: Connector, job_id: str) -> None:
     job = job_store.get(ctx, job_id)
     neg = negotiation.find(ctx, job.agreement_id, role="consumer")
     reveal = job.operation == "psi.intersection"
+    engine = ctx.settings.psi_engine  # the provider runs the engine the request names
     clock = time.perf_counter()
-    metrics: dict[str, Any] = {}
+    metrics: dict[str, Any] = {"engine": engine}
     with job_store.ending_failed(ctx, job_id):
         job_store.update(ctx, job_id, phase="encrypting", backend=ctx.backend.name)
         step1 = ctx.backend.run(
             WorkerJob(
                 "psi.client_request",
-                {"column": job.key_column, "reveal_intersection": reveal},
+                {"column": job.key_column, "reveal_intersection": reveal, "engine": engine},
                 [],
                 job.input_path,
             ),
@@ -96,12 +104,7 @@ def run_consumer(ctx: Connector, job_id: str) -> None:
         size = step1.header["consumer_set_size"]
         metrics["encrypt_s"] = round(time.perf_counter() - clock, 3)
         job_store.update(ctx, job_id, phase="provider", consumer_set_size=size, progress=0.3)
-        header = {
-            "job": job.id,
-            "agreement": job.agreement_id,
-            "operation": job.operation,
-            "consumer_set_size": size,
-        }
+        header = _request_header(job, size, engine)
         try:
             answer = ctx.client.send(
                 "POST",
@@ -122,7 +125,12 @@ def run_consumer(ctx: Connector, job_id: str) -> None:
         step3 = ctx.backend.run(
             WorkerJob(
                 "psi.client_result",
-                {"key": step1.header["key"], "reveal_intersection": reveal, "expected": size},
+                {
+                    "key": step1.header["key"],
+                    "reveal_intersection": reveal,
+                    "expected": size,
+                    "engine": engine,
+                },
                 blobs[:2],
             ),
             job_store.phase_progress(ctx, job_id, 0.7, 0.25),
@@ -188,6 +196,7 @@ def compute(ctx: Connector, header: dict[str, Any], blobs: list[bytes]) -> Any:
                     "column": dataset.key_column,
                     "consumer_set_size": header["consumer_set_size"],
                     "reveal_intersection": header["operation"] == "psi.intersection",
+                    "engine": header.get("engine", psi_engines.DEFAULT),
                 },
                 blobs,
                 dataset.path,

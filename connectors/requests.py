@@ -199,4 +199,7 @@ class PsiJobHeader(Body):
     consumer_set_size: int = Field(ge=1)
     mode: str | None = None
     epsilon: float | None = None
+    # the PSI engine of the run (sandbox.ops.psi_engines); none: openmined-psi on P-256, as every
+    # request meant before there was a choice
+    engine: Literal["ecdh-p256", "ecdh-x25519"] = "ecdh-p256"
     blobs: int  # how many blobs follow the header (sandbox.framing)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from node.config import ConfigError
 from policies.endpoints import DEFAULT_DENIED
 from sandbox.limits import Limits
 
@@ -26,6 +27,9 @@ class ConnectorSettings:
     # he.score: σ of the Gaussian noise added to every decrypted score, so that the CKKS error
     # (≈ 4e-6 here, which depends on the provider's features) is flooded (Li–Micciancio 2021)
     score_flood_sigma: float = 1e-3
+    # the engine of this connector's PSI jobs as consumer (sandbox.ops.psi_engines); as provider
+    # it runs the one a request names
+    psi_engine: str = "ecdh-x25519"
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> ConnectorSettings:
@@ -33,6 +37,13 @@ class ConnectorSettings:
         chosen = {k: v for k, v in options.items() if k in names}
         if "endpoint_denied_ranges" in chosen:
             chosen["endpoint_denied_ranges"] = tuple(chosen["endpoint_denied_ranges"])
+        if "psi_engine" in chosen:
+            from sandbox.ops.psi_engines import ENGINES
+
+            if chosen["psi_engine"] not in ENGINES:
+                raise ConfigError(
+                    f"psi_engine: expected one of {sorted(ENGINES)}, got {chosen['psi_engine']!r}"
+                )
         return cls(**chosen)
 
     @property

@@ -25,7 +25,7 @@ from typing import Any
 from sandbox import framing
 from sandbox.errors import FrameError, WorkerFailed
 from sandbox.limits import Limits, MiB
-from sandbox.ops import csvkeys, dp, psi, script
+from sandbox.ops import csvkeys, dp, psi, psi_engines, script
 
 Blobs = list[bytes]
 
@@ -63,8 +63,9 @@ def op_psi_provider(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tup
         raise WorkerFailed("request", f"psi.provider takes 1 blob (the request), got {len(blobs)}")
     dataset = Path(_param(header, "dataset", str))
     items = csvkeys.read_keys(dataset, _param(header["params"], "column", str))
+    engine = psi_engines.of(header["params"])
     try:
-        request = psi.parse_request(blobs[0])
+        request = engine.parse_request(blobs[0])
     except Exception as exc:  # protobuf's DecodeError has no stable import path
         raise WorkerFailed("request", f"the PSI request is not a valid message: {exc}") from exc
     expected = _param(header["params"], "consumer_set_size", int)
@@ -76,7 +77,10 @@ def op_psi_provider(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tup
     reveal = _param(header["params"], "reveal_intersection", bool)
     if bool(request.reveal_intersection) != reveal:
         raise WorkerFailed("request", "the PSI request's reveal_intersection does not match the operation")
-    setup, response = psi.server_respond(items, request, psi.worker_count(limits.workers), _progress)
+    try:
+        setup, response = engine.server_respond(items, request, psi.worker_count(limits.workers), _progress)
+    except ValueError as exc:  # a point of small order: a forged request (sandbox.ops.psi_x25519)
+        raise WorkerFailed("request", f"the PSI request cannot be used: {exc}") from exc
     return {"provider_set_size": len(items), "consumer_set_size": expected}, [setup, response]
 
 
@@ -88,9 +92,10 @@ def op_psi_client_request(
     items = csvkeys.read_keys(path, _param(header["params"], "column", str))
     if not items:
         raise WorkerFailed("input", f"{path.name}: the key column has no non-empty values")
-    key = psi.new_key()
+    engine = psi_engines.of(header["params"])
+    key = engine.new_key()
     reveal = _param(header["params"], "reveal_intersection", bool)
-    request = psi.client_request(items, key, reveal, psi.worker_count(limits.workers), _progress)
+    request = engine.client_request(items, key, reveal, psi.worker_count(limits.workers), _progress)
     items_blob = json.dumps(items, ensure_ascii=False).encode() if reveal else b""
     return {"consumer_set_size": len(items), "key": key.hex()}, [request, items_blob]
 
@@ -104,8 +109,9 @@ def op_psi_client_result(
     params = header["params"]
     reveal = _param(params, "reveal_intersection", bool)
     expected = _param(params, "expected", int)
+    engine = psi_engines.of(params)
     try:
-        result = psi.client_result(
+        result = engine.client_result(
             bytes.fromhex(_param(params, "key", str)),
             reveal,
             blobs[0],
@@ -117,7 +123,7 @@ def op_psi_client_result(
     except (RuntimeError, ValueError) as exc:
         raise WorkerFailed("protocol", f"the provider's PSI answer cannot be used: {exc}") from exc
     if reveal:
-        return {"indices": len(result)}, [json.dumps(result).encode()]  # type: ignore[arg-type]
+        return {"indices": len(result)}, [json.dumps(result).encode()]
     return {"cardinality": result}, []
 
 
@@ -128,8 +134,9 @@ def op_psi_server_setup(header: dict[str, Any], blobs: Blobs, limits: Limits) ->
     items = csvkeys.read_keys(path, _param(header["params"], "column", str))
     if not items:
         raise WorkerFailed("input", f"{path.name}: the key column has no non-empty values")
-    key = psi.new_server_key()
-    setup = psi.server_setup(items, key, psi.worker_count(limits.workers), _progress)
+    engine = psi_engines.of(header["params"])
+    key = engine.new_server_key()
+    setup = engine.server_setup(items, key, psi.worker_count(limits.workers), _progress)
     return {"consumer_set_size": len(items), "key": key.hex()}, [setup]
 
 
@@ -140,8 +147,9 @@ def op_psi_server_process(
     sorted as one so that the provider cannot tell which of its items matched."""
     if len(blobs) != 1:
         raise WorkerFailed("request", f"psi.server_process takes 1 blob (the request), got {len(blobs)}")
+    engine = psi_engines.of(header["params"])
     try:
-        request = psi.parse_request(blobs[0])
+        request = engine.parse_request(blobs[0])
     except Exception as exc:  # protobuf's DecodeError has no stable import path
         raise WorkerFailed("protocol", f"the provider's PSI request is not a valid message: {exc}") from exc
     expected = _param(header["params"], "expected", int)
@@ -152,9 +160,11 @@ def op_psi_server_process(
             f"(it declared {expected}) and must not ask to reveal the intersection",
         )
     key = bytes.fromhex(_param(header["params"], "key", str))
-    return {"processed": expected}, [
-        psi.server_process(request, key, psi.worker_count(limits.workers), _progress)
-    ]
+    try:
+        processed = engine.server_process(request, key, psi.worker_count(limits.workers), _progress)
+    except ValueError as exc:  # a point of small order: a forged request (sandbox.ops.psi_x25519)
+        raise WorkerFailed("protocol", f"the provider's PSI request cannot be used: {exc}") from exc
+    return {"processed": expected}, [processed]
 
 
 def op_psi_noisy_count(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
@@ -166,7 +176,7 @@ def op_psi_noisy_count(header: dict[str, Any], blobs: Blobs, limits: Limits) -> 
     params = header["params"]
     epsilon = _param(params, "epsilon", float)
     try:
-        count = psi.client_result(
+        count = psi_engines.of(params).client_result(
             bytes.fromhex(_param(params, "key", str)),
             False,
             blobs[0],

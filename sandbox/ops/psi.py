@@ -32,7 +32,7 @@ def worker_count(requested: int = 0) -> int:
     return requested if requested > 0 else max(1, len(os.sched_getaffinity(0)))
 
 
-def _chunks(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
+def chunks(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
     size = max(1, -(-len(items) // parts))
     return [items[i : i + size] for i in range(0, len(items), size)] or [items[:0]]
 
@@ -93,7 +93,7 @@ def _measured(task: tuple[Callable[[Any], Any], Any]) -> tuple[Any, float]:
     return func(arg), vm_hwm_mb()
 
 
-def _parallel_map(
+def parallel_map(
     func: Callable[[Any], Any],
     tasks: Sequence[Any],
     workers: int,
@@ -135,10 +135,10 @@ def client_request(
 ) -> bytes:
     """The serialized psi.Request for ``items`` under the client ``key``."""
     _SHARED.update(key=key, reveal=reveal)
-    tasks = _chunks(items, workers * 4)
+    tasks = chunks(items, workers * 4)
     request = psi.Request()
     request.reveal_intersection = reveal
-    request.encrypted_elements.extend(_flatten(_parallel_map(_client_encrypt, tasks, workers, progress)))
+    request.encrypted_elements.extend(_flatten(parallel_map(_client_encrypt, tasks, workers, progress)))
     return bytes(request.SerializeToString())
 
 
@@ -154,7 +154,7 @@ def server_setup(items: Sequence[str], key: bytes, workers: int, progress: Progr
     _SHARED.update(key=key, reveal=False)
     try:
         setup = psi.ServerSetup()
-        encrypted = _parallel_map(_server_setup, _chunks(items, workers * 4), workers, progress)
+        encrypted = parallel_map(_server_setup, chunks(items, workers * 4), workers, progress)
         setup.raw.encrypted_elements.extend(sorted(_flatten(encrypted)))
         return bytes(setup.SerializeToString())
     finally:
@@ -167,8 +167,8 @@ def server_process(request: psi.Request, key: bytes, workers: int, progress: Pro
     reveal = bool(request.reveal_intersection)
     _SHARED.update(key=key, reveal=reveal)
     try:
-        tasks = _chunks(list(request.encrypted_elements), workers * 4)
-        encrypted = _flatten(_parallel_map(_server_process, tasks, workers, progress))
+        tasks = chunks(list(request.encrypted_elements), workers * 4)
+        encrypted = _flatten(parallel_map(_server_process, tasks, workers, progress))
         if not reveal:
             encrypted.sort()  # one shuffle over the whole response, as an unsplit run does
         response = psi.Response()
@@ -189,7 +189,20 @@ def server_respond(
     progress: Progress | None = None,
 ) -> tuple[bytes, bytes]:
     """(serialized ServerSetup, serialized Response) for one protocol run with a fresh key."""
-    key = new_server_key()
+    return respond(server_setup, server_process, new_server_key(), items, request, workers, progress)
+
+
+def respond(
+    setup_with: Callable[..., bytes],
+    process_with: Callable[..., bytes],
+    key: bytes,
+    items: Sequence[str],
+    request: Any,
+    workers: int,
+    progress: Progress | None,
+) -> tuple[bytes, bytes]:
+    """An engine's (setup, response) under one server ``key``, its progress split between the
+    two by their sizes (either engine: sandbox.ops.psi_engines)."""
     setups = max(1, len(items))
     share = setups / (setups + max(1, len(request.encrypted_elements)))
 
@@ -198,8 +211,8 @@ def server_respond(
             return None
         return lambda fraction: progress(start + fraction * span)
 
-    setup = server_setup(items, key, workers, phase(0.0, share))
-    return setup, server_process(request, key, workers, phase(share, 1.0 - share))
+    setup = setup_with(items, key, workers, phase(0.0, share))
+    return setup, process_with(request, key, workers, phase(share, 1.0 - share))
 
 
 def client_result(
@@ -230,15 +243,15 @@ def client_result(
         raise ValueError(f"response has {len(elements)} items, the request had {expected}")
     _SHARED.update(key=key, setup=setup)
     # few chunks: each one scans the whole RAW setup
-    chunks = _chunks(elements, workers)
+    pieces = chunks(elements, workers)
     try:
         if reveal:
             offsets, start = [], 0
-            for chunk in chunks:
+            for chunk in pieces:
                 offsets.append((start, chunk))
                 start += len(chunk)
-            parts = _parallel_map(_client_indices, offsets, workers, progress)
+            parts = parallel_map(_client_indices, offsets, workers, progress)
             return sorted(i for part in parts for i in part)
-        return sum(_parallel_map(_client_count, chunks, workers, progress))
+        return sum(parallel_map(_client_count, pieces, workers, progress))
     finally:
         _SHARED.clear()

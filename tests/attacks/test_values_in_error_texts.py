@@ -18,7 +18,7 @@ import pytest
 from node.signing import RemoteError, SignedClient
 from sandbox import framing
 from sandbox.framing import MEDIA_TYPE as FRAMES
-from sandbox.ops import psi
+from sandbox.ops import psi, psi_x25519
 from tds.local import cluster, negotiate, publish_dataset
 from tests.integration.helpers import phone_sets
 from tests.integration.test_he_jobs import run
@@ -147,3 +147,36 @@ def test_no_psi_failure_quotes_a_providers_key(psi_world: dict[str, Any]) -> Non
     values = cells(world["root"] / "b.csv")
     assert len(values) == 600 and len(texts) >= 11
     assert leaked(texts + reasons, values) == []
+
+
+def test_an_x25519_request_with_a_point_of_small_order_is_refused_and_counted(
+    psi_world: dict[str, Any],
+) -> None:
+    """A modified consumer sends u = 0 among honest points to the X25519 engine, hoping the
+    provider's key leaks through a small subgroup: the provider computes nothing on it, refuses
+    the request as the consumer's (the use counts), and says nothing of its data or key.
+    (Runs after the test above, which counts this agreement's records.)"""
+    world = psi_world
+    honest = psi_x25519.parse_request(
+        psi_x25519.client_request(["13700000001"], psi_x25519.new_key(), False, 1)
+    )
+    request = psi_x25519.encode([*honest.encrypted_elements, bytes(32)], False)
+    answer = json.loads(
+        forged(
+            world,
+            {"operation": "psi.cardinality", "consumer_set_size": 2, "engine": "ecdh-x25519"},
+            [request],
+        )
+    )
+    assert answer["status"] == 422 and "a message holds a point of small order" in answer["detail"]
+    record = answer["usage_record"]["document"]
+    assert record["outcome"] == "failed" and record["reason"].startswith("the PSI request cannot be used")
+    unknown = json.loads(
+        forged(world, {"operation": "psi.cardinality", "consumer_set_size": 1, "engine": "rsa"}, [request])
+    )
+    assert (unknown["status"], unknown["detail"]) == (
+        400,
+        "job request: engine: expected 'ecdh-p256' or 'ecdh-x25519', got 'rsa'",
+    )
+    values = cells(world["root"] / "b.csv")
+    assert leaked([json.dumps(answer), json.dumps(unknown)], values) == []
