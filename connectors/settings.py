@@ -8,6 +8,7 @@ from typing import Any
 from node.config import ConfigError
 from policies.endpoints import DEFAULT_DENIED
 from sandbox.limits import Limits
+from sandbox.ops.psi_engines import ENGINES
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,8 @@ class ConnectorSettings:
         chosen = {k: v for k, v in options.items() if k in names}
         if "endpoint_denied_ranges" in chosen:
             chosen["endpoint_denied_ranges"] = tuple(chosen["endpoint_denied_ranges"])
-        if "psi_engine" in chosen:
-            from sandbox.ops.psi_engines import ENGINES
-
-            if chosen["psi_engine"] not in ENGINES:
-                raise ConfigError(
-                    f"psi_engine: expected one of {sorted(ENGINES)}, got {chosen['psi_engine']!r}"
-                )
+        if "psi_engine" in chosen and chosen["psi_engine"] not in ENGINES:
+            raise ConfigError(f"psi_engine: expected one of {sorted(ENGINES)}, got {chosen['psi_engine']!r}")
         return cls(**chosen)
 
     @property

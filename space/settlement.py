@@ -390,9 +390,9 @@ def _loads(text: str) -> dict[str, Any]:
 
 def get(session: Session, period: str, now: dt.datetime | None = None, zone: str = "UTC") -> Settlement:
     """The settled ``period``; if it is not, NotFound says why (with ``now``: open or forgotten)."""
-    end = period_span(session, period, zone).end
     found = session.get(Settlement, period)
     if found is None:
+        end = period_span(session, period, zone).end
         if now is not None and end > now:  # an open month: say when it can be settled, and what shows it now
             raise NotFound(
                 f"period {period} is still open: it can be settled from {format_datetime(end)}; "

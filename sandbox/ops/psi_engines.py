@@ -5,13 +5,15 @@ offer the same functions, so the worker's PSI steps run either."""
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 from typing import Any
 
 from sandbox.errors import WorkerFailed
-from sandbox.ops import psi, psi_x25519
 
-ENGINES: dict[str, ModuleType] = {"ecdh-p256": psi, "ecdh-x25519": psi_x25519}
+# by name, the module that runs it: imported when a job first runs it, so that a connector that
+# only names engines (its settings, its requests) loads neither elliptic-curve library
+ENGINES: dict[str, str] = {"ecdh-p256": "sandbox.ops.psi", "ecdh-x25519": "sandbox.ops.psi_x25519"}
 DEFAULT = "ecdh-p256"  # what a request that names no engine means
 
 
@@ -19,4 +21,4 @@ def of(params: dict[str, Any]) -> ModuleType:
     name = params.get("engine", DEFAULT)
     if name not in ENGINES:
         raise WorkerFailed("request", f"engine: expected one of {sorted(ENGINES)}, got {name!r}")
-    return ENGINES[name]
+    return importlib.import_module(ENGINES[name])

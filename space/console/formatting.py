@@ -84,6 +84,10 @@ def reason_text(reason: str | None) -> str:
     return _worded(reason)
 
 
+def _signs(text: str) -> str:
+    return POLICY_WORDS.sub(lambda m: OPERATOR_SIGNS[m[1]], text)
+
+
 # the fields of a reason that hold a list of constraint reasons, by template (policies.reasons)
 NESTED = {"not-permitted": "failed", "prohibited": "matched", "withheld": "unmet"}
 
@@ -93,13 +97,13 @@ def _worded(text: str) -> str:
     its operators as signs; a reason from no template keeps its words, with signs."""
     found = reasons.parse(text)
     if found is None:
-        return POLICY_WORDS.sub(lambda m: OPERATOR_SIGNS[m[1]], text)
+        return _signs(text)
     name, fields = found
     if name in NESTED:
         parts = fields[NESTED[name]].split(reasons.SEPARATOR)
         fields[NESTED[name]] = reasons.SEPARATOR.join(_worded(part) for part in parts)
     if "constraint" in fields:
-        fields["constraint"] = POLICY_WORDS.sub(lambda m: OPERATOR_SIGNS[m[1]], fields["constraint"])
+        fields["constraint"] = _signs(fields["constraint"])
     return str(REASON_TEMPLATES[name] % fields)
 
 
