@@ -60,6 +60,9 @@ def _summary(job: Job) -> dict[str, Any] | None:
         return {"scored": count - missing, "not_found": missing}
     if kind == "cardinality":
         return {"cardinality": job.result["cardinality"]}
+    if kind == "sums":
+        shown = ("cardinality", "count", "sum", "by", "withheld_categories")
+        return {k: job.result[k] for k in shown if k in job.result}
     if kind == "output":
         shape = {"rows": len(job.result["rows"])} if job.result["format"] == "table" else {}
         return {"format": job.result["format"], **shape}
@@ -180,7 +183,7 @@ def result(ctx: Connector, job_id: str, offset: int = 0, limit: int = DEFAULT_PA
         # a provider-counted cardinality says with which ε its noise was drawn
         noise: dict[str, Any] = {k: job.result[k] for k in ("epsilon", "noise") if k in job.result}
         return {"job": job.id, "operation": job.operation, "cardinality": job.result["cardinality"], **noise}
-    if kind in ("statistics", "output"):
+    if kind in ("statistics", "output", "sums"):
         return {"job": job.id, "operation": job.operation, **job.result}
     if kind == "scores":
         count, _ = _score_counts(job.result)

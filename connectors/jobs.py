@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from connectors import he_jobs, he_provider, provider, psi_counted, psi_jobs, script_jobs
+from connectors import he_jobs, he_provider, provider, psi_counted, psi_jobs, psi_sum, script_jobs
 from connectors.context import Connector
 from connectors.errors import Refused
 from connectors.models import Job
@@ -97,6 +97,8 @@ def handle_job(ctx: Connector, caller: str, body: bytes) -> provider.Answer:
     with ctx.db.session() as session:
         if session.get(Job, header["job"]) is not None:
             raise Refused(f"job id {header['job']} was already used; a job runs once", status=409)
+    if header["operation"] == psi_sum.OPERATION:
+        return psi_sum.start(ctx, caller, header, blobs)
     if header.get("mode") is not None:
         if header["mode"] != psi_counted.MODE:
             raise Refused(

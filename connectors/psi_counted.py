@@ -13,7 +13,7 @@ The roles of one ECDH-PSI run are swapped, which takes two round trips:
    the job (``POST /dsp/jobs``, mode ``counted``, ``epsilon``). The provider checks agreement
    and policy and reserves the use and ε (as every job does), encrypts its own set under a
    fresh k_p and answers with the request ``enc_p(B)``. It keeps k_p and the setup for
-   :data:`WAIT_S` seconds;
+   :data:`connectors.waiting.WAIT_S` seconds;
 2. consumer: ``enc_c(enc_p(B))``, sorted as one (so the provider cannot tell which of its items
    matched), to ``POST /dsp/jobs/<job>/count``. The provider's sandbox removes k_p, compares
    with the setup, adds the noise, and only the noisy count leaves it. The answer is that
@@ -27,24 +27,21 @@ connector can read the exact count in its sandbox, which the standard run never 
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-import threading
 import time
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from connectors import attempts, datasets, guard, job_store, negotiation, provider, records
+from connectors import attempts, datasets, guard, job_store, negotiation, provider, records, waiting
 from connectors.attempts import Attempt
-from connectors.context import Connector, log
+from connectors.context import Connector
 from connectors.errors import NotFound, Refused
 from connectors.models import Job, JobStatus, Negotiation
+from connectors.waiting import Waiting
 from contracts.agreements import agreement_policy
 from contracts.errors import ContractError
 from contracts.offers import agreed_fee
 from contracts.usage import Outcome
 from node.models import utcnow
-from node.problems import Problem
 from node.signing import RemoteError
 from policies.evaluate import withheld_reason
 from policies.reasons import say
@@ -57,7 +54,6 @@ from sandbox.ops import psi_engines
 MODE = "counted"
 OPERATION = "psi.cardinality"
 MAX_EPSILON = 10.0  # e^-10: noise of ±0.0001 rows — above this, ε is not a privacy parameter
-WAIT_S = 600.0  # how long the provider keeps a run's key and setup for the consumer's second step
 
 
 def check_epsilon(value: Any) -> float:
@@ -69,50 +65,6 @@ def check_epsilon(value: Any) -> float:
 
 
 # --- provider side ----------------------------------------------------------------------------
-@dataclass
-class _Waiting:
-    """A run between its two steps, at the provider."""
-
-    caller: str
-    header: dict[str, Any]
-    neg_id: str
-    purpose: str | None
-    dataset_id: str | None
-    offer_id: str
-    key: str
-    setup: bytes
-    provider_set_size: int
-    started: dt.datetime
-    deadline: float
-
-
-_WAITING: dict[tuple[str, str], _Waiting] = {}  # (connector id, job id) → its first step
-_LOCK = threading.Lock()
-
-
-def _expired(ctx: Connector) -> list[_Waiting]:
-    now = time.monotonic()
-    with _LOCK:
-        gone = [key for key, run in _WAITING.items() if key[0] == ctx.id and run.deadline < now]
-        return [_WAITING.pop(key) for key in gone]
-
-
-def end_expired(ctx: Connector) -> int:
-    """Ends the runs whose consumer never sent its second step: failed by the consumer (it
-    learned |B| and walked away), so the use and ε stay spent, with no fee."""
-    ended = _expired(ctx)
-    for run in ended:
-        reason = f"the consumer did not send the second PSI message within {WAIT_S:g} s"
-        attempt = Attempt(
-            Outcome.FAILED, reason, 410, run.dataset_id, run.purpose, 0, run.started, run.provider_set_size
-        )
-        try:
-            records.record_attempt(ctx, run.caller, run.header, attempt, job_id=run.header["job"])
-        except Problem:  # the refusal that would carry the record: nobody waits for it
-            log.info("PSI run %s ended: %s", run.header["job"], reason)
-    return len(ended)
-
-
 def _refuse(ctx: Connector, caller: str, header: dict[str, Any], attempt: Attempt) -> NoReturn:
     """Record a denial or failure; record_attempt raises it as a problem carrying the record."""
     records.record_attempt(ctx, caller, header, attempt, job_id=header["job"])
@@ -121,7 +73,7 @@ def _refuse(ctx: Connector, caller: str, header: dict[str, Any], attempt: Attemp
 
 def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes]) -> provider.Answer:
     """Step 1 at the provider: policy, reservation, and its own set encrypted under k_p."""
-    end_expired(ctx)
+    waiting.end_expired(ctx)
     epsilon = check_epsilon(header.get("epsilon"))
     if header["operation"] != OPERATION:
         raise Refused(f"mode {MODE}: only {OPERATION} is counted by the provider", status=400)
@@ -165,42 +117,23 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
             Attempt(Outcome.FAILED, str(exc), status, dataset_id, neg.purpose, 0, started),
         )
     size = int(computed.header["consumer_set_size"])  # the provider's own items, as the client
-    run = _Waiting(
-        caller,
-        header,
-        neg.id,
-        neg.purpose,
-        dataset_id,
-        neg.offer_id,
-        computed.header["key"],
-        blobs[0],
-        size,
-        started,
-        time.monotonic() + WAIT_S,
+    kept = {"key": computed.header["key"], "setup": blobs[0]}
+    waiting.keep(
+        ctx, Waiting(caller, header, neg.id, neg.purpose, dataset_id, neg.offer_id, size, started, kept)
     )
-    with _LOCK:
-        _WAITING[(ctx.id, header["job"])] = run
-    timer = threading.Timer(WAIT_S + 1.0, end_expired, (ctx,))  # ends it if the consumer never returns
-    timer.daemon = True
-    timer.start()
-    reply = {"continue": True, "provider_set_size": size, "wait_s": WAIT_S}
+    reply = {"continue": True, "provider_set_size": size, "wait_s": waiting.WAIT_S}
     return reply, [computed.blobs[0]]
 
 
 def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.Answer:
     """Step 2 at the provider: the noisy count, k, the record."""
-    end_expired(ctx)
     try:
         header, blobs = framing.decode(body, ctx.settings.max_body_mb * MiB)
     except framing.FrameError as exc:
         raise Refused(f"count request: {exc}", status=400) from exc
     if len(blobs) != 1 or header.get("job") != job_id:
         raise Refused(f"count request: expected the job id {job_id} and one blob (the response)", status=400)
-    with _LOCK:
-        run = _WAITING.get((ctx.id, job_id))
-        if run is None or run.caller != caller:
-            raise NotFound(f"no PSI run {job_id} waits for {caller}'s second message here")
-        del _WAITING[(ctx.id, job_id)]
+    run = waiting.take(ctx, caller, job_id)
     neg = negotiation.find(ctx, run.header["agreement"], role="provider")
     epsilon = float(run.header["epsilon"])
     outcome, reason, status, noisy = Outcome.FAILED, "", 500, None
@@ -209,13 +142,13 @@ def count(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.Ans
             WorkerJob(
                 "psi.noisy_count",
                 {
-                    "key": run.key,
+                    "key": run.kept["key"],
                     "expected": run.provider_set_size,
                     "setup_size": run.header["consumer_set_size"],
                     "epsilon": epsilon,
                     "engine": run.header.get("engine", psi_engines.DEFAULT),
                 },
-                [run.setup, blobs[0]],
+                [run.kept["setup"], blobs[0]],
                 None,
                 datasets.offer_limits(ctx, run.offer_id),
             )
@@ -293,13 +226,7 @@ def run_consumer(ctx: Connector, job_id: str, epsilon: float) -> None:
                 job_store.phase_progress(ctx, job_id, 0.5, 0.3),
             )
             job_store.update(ctx, job_id, phase="provider counting", progress=0.8)
-            answer = ctx.client.send(
-                "POST",
-                f"{neg.peer_endpoint}/jobs/{job.id}/count",
-                content=framing.encode({"job": job.id}, second.blobs),
-                content_type=framing.MEDIA_TYPE,
-                timeout=timeout,
-            )
+            answer = waiting.send_second(ctx, neg.peer_endpoint, job.id, "count", second.blobs, timeout)
         except RemoteError as exc:
             records.provider_refused(ctx, job, exc)
             return

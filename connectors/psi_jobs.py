@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from connectors import datasets, job_store, negotiation, psi_counted, records
+from connectors import datasets, job_store, negotiation, psi_counted, psi_sum, records
 from connectors.consumer_input import input_keys
 from connectors.context import Connector
 from connectors.errors import NotFound, Refused
@@ -46,6 +46,10 @@ def submit(ctx: Connector, request: PsiJob) -> Job:
     """Create the consumer's job once its input is checked, and start it: the standard run, or
     with an ``epsilon`` the provider-counted one (connectors.psi_counted)."""
     op = request.operation
+    if op == psi_sum.OPERATION:
+        return psi_sum.submit(ctx, request)
+    if request.sum is not None or request.by is not None:
+        raise Refused(f"sum, by: only {psi_sum.OPERATION} sums a column, not {op}")
     neg = negotiation.find(ctx, request.agreement, role="consumer")
     if neg.agreement_id is None:
         raise Refused(f"negotiation {neg.id} is {neg.state} and has no agreement yet")

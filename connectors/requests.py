@@ -60,6 +60,8 @@ class PsiJob(JobRequest):
     input: str  # the consumer's own CSV
     column: str
     epsilon: float | None = None  # psi.cardinality counted by the provider with noise of ε
+    sum: str | None = None  # psi.sum: the provider's column to sum
+    by: str | None = None  # psi.sum: the provider's column whose categories are summed apart
 
 
 class ScoreJob(JobRequest):
@@ -202,4 +204,6 @@ class PsiJobHeader(Body):
     # the PSI engine of the run (sandbox.ops.psi_engines); none: openmined-psi on P-256, as every
     # request meant before there was a choice
     engine: Literal["ecdh-p256", "ecdh-x25519"] = "ecdh-p256"
+    sum: str | None = None  # psi.sum (connectors.psi_sum)
+    by: str | None = None
     blobs: int  # how many blobs follow the header (sandbox.framing)

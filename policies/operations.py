@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from policies.errors import UnknownOperation
 
 FAMILIES = ("psi", "he", "script")
-RESULT_KINDS = ("cardinality", "intersection", "statistics", "scores", "output")
+RESULT_KINDS = ("cardinality", "intersection", "sums", "statistics", "scores", "output")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ for _entry in (
     Operation(
         "psi.intersection", "psi", "intersection", "PSI intersection", ("consumerSetSize", "resultSize")
     ),
+    Operation("psi.sum", "psi", "sums", "PSI sum", ("consumerSetSize", "resultSize", "column")),
     Operation(
         "he.aggregate",
         "he",

@@ -26,6 +26,18 @@ RESULT_SHAPES: dict[str, tuple[dict[str, type], int]] = {
     "psi.server_setup": ({"consumer_set_size": int, "key": str}, 1),
     "psi.server_process": ({"processed": int}, 1),
     "psi.noisy_count": ({"cardinality": int}, 0),
+    "psi.sum.provider": (
+        {
+            "provider_set_size": int,
+            "consumer_set_size": int,
+            "labels": list,
+            "category_sizes": list,
+            "places": int,
+        },
+        -1,
+    ),
+    "psi.sum.client": ({"cardinality": int, "masks": list}, -1),
+    "psi.sum.reveal": ({"counts": list, "masked": list}, 0),
     "script.run": ({"result": dict}, 0),
     "he.aggregate.part": ({"rows": int, "parts": int}, 1),
     "he.sum": ({"added": int}, 1),

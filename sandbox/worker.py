@@ -222,6 +222,21 @@ def _homomorphic(name: str) -> Callable[[dict[str, Any], Blobs, Limits], tuple[d
 
 
 OPERATIONS.update({name: _homomorphic(name) for name in HE_OPERATIONS})
+SUM_OPERATIONS = ("psi.sum.provider", "psi.sum.client", "psi.sum.reveal")
+
+
+def _summing(name: str) -> Callable[[dict[str, Any], Blobs, Limits], tuple[dict[str, Any], Blobs]]:
+    """psi.sum's steps load TenSEAL only when a job asks for one, as the HE operations do."""
+
+    def run(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
+        from sandbox.ops import psi_sum_jobs
+
+        return psi_sum_jobs.operations(_progress)[name](header, blobs, limits)
+
+    return run
+
+
+OPERATIONS.update({name: _summing(name) for name in SUM_OPERATIONS})
 
 # Operations that may take their request in two parts (``sandbox.twopart``): given the first,
 # each prepares (the consumer's decryptions load the secret key) and returns what finishes the

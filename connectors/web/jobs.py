@@ -14,6 +14,7 @@ from connectors import (
     jobs,
     psi_counted,
     psi_jobs,
+    psi_sum,
     records,
     script_jobs,
     script_provider,
@@ -27,7 +28,7 @@ from node.web import body_as, json_body
 jobs_api = Blueprint("jobs", __name__)
 
 # the endpoints whose bodies may be as large as the connector's max_body_mb (base_app's bulk)
-BULK = ("jobs.dsp_job", "jobs.dsp_job_count")
+BULK = ("jobs.dsp_job", "jobs.dsp_job_count", "jobs.dsp_job_sum")
 
 
 @jobs_api.post("/api/jobs")
@@ -82,6 +83,12 @@ def dsp_job() -> Any:
 @jobs_api.post("/dsp/jobs/<path:job_id>/count")
 def dsp_job_count(job_id: str) -> Any:
     return framed(psi_counted.count(ctx(), peer(), job_id, request.get_data(cache=True)))
+
+
+@jobs_api.post("/dsp/jobs/<path:job_id>/sum")
+def dsp_job_sum(job_id: str) -> Any:
+    """psi.sum's second message: the consumer's masked sums (connectors.psi_sum)."""
+    return framed(psi_sum.finish(ctx(), peer(), job_id, request.get_data(cache=True)))
 
 
 @jobs_api.post("/dsp/jobs/<path:job_id>/withheld")

@@ -101,6 +101,20 @@ def _map(func: Any, items: Sequence[Any], key: bytes, workers: int, progress: Pr
     return [element for part in parts for element in part]
 
 
+def encrypt_items(
+    items: Sequence[str], key: bytes, workers: int, progress: Progress | None = None
+) -> list[bytes]:
+    """k·H(x) for each item, in the items' order."""
+    return _map(_encrypt_items, items, key, workers, progress)
+
+
+def encrypt_points(
+    points: Sequence[bytes], key: bytes, workers: int, progress: Progress | None = None
+) -> list[bytes]:
+    """k·P for each point, in the points' order; ValueError for a point of small order."""
+    return _map(_encrypt_points, points, key, workers, progress)
+
+
 def client_request(
     items: Sequence[str], key: bytes, reveal: bool, workers: int, progress: Progress | None = None
 ) -> bytes:

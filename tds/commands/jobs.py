@@ -45,6 +45,8 @@ def _job_line(found: dict[str, Any]) -> str:
 @click.option(
     "--column", help="PSI: the input's key column; he.aggregate: the column; he.score: the ids' column."
 )
+@click.option("--sum", "summed", help="psi.sum: the provider's column to sum over A ∩ B.")
+@click.option("--by", help="psi.sum: the provider's column whose categories are summed apart.")
 @click.option("--stats", help="he.aggregate: count,sum,mean,variance,histogram,linreg.")
 @click.option(
     "--where", "where_expr", help="he.aggregate: a filter, e.g. \"age >= 18 and city in ('郑州')\"."
@@ -108,6 +110,12 @@ def _job_body(operation: str, agreements: tuple[str, ...], o: dict[str, Any]) ->
                                "input": str(o["input_file"].resolve()), "column": o["column"]}  # fmt: skip
         if o["epsilon"] is not None:  # psi.cardinality counted by the provider, with noise of ε
             psi["epsilon"] = o["epsilon"]
+        if operation == "psi.sum":
+            if not o["summed"]:
+                raise click.UsageError("psi.sum needs --sum COLUMN (the provider's column to sum)")
+            psi.update({"sum": o["summed"], **({"by": o["by"]} if o["by"] else {})})
+        elif o["summed"] or o["by"]:
+            raise click.UsageError(f"--sum and --by are psi.sum's; {operation} sums nothing")
         return psi
     if operation == "script":
         return _script_body(agreements[0], o)
@@ -313,9 +321,26 @@ def _statistics(found: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _sums(found: dict[str, Any]) -> str:
+    """psi.sum's result: |A ∩ B|, then the sum, or a row per category the provider released."""
+    lines = [f"|A ∩ B| = {found['cardinality']}"]
+    if "by" not in found:
+        lines.append(f"sum of {found['column']} over {found['count']} matched rows = {found['sum']}")
+        return "\n".join(lines)
+    rows = [(found["by"], "count", f"sum of {found['column']}")]
+    rows += [(r["category"], str(r["count"]), r["sum"]) for r in found["categories"]]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines += [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
+    if found["withheld_categories"]:
+        n = found["withheld_categories"]
+        lines.append(f"{n} categor{'y' if n == 1 else 'ies'} withheld by the provider: under the offer's k")
+    return "\n".join(lines)
+
+
 # how a result prints for people, by its operation's result kind (policies.operations)
 RESULT_LINES: dict[str, Callable[[dict[str, Any]], str]] = {
     "cardinality": lambda found: f"|A ∩ B| = {found['cardinality']}",
+    "sums": lambda found: _sums(found),
     "statistics": _statistics,
     "scores": lambda found: "\n".join(
         f"{r['id']},{'not found' if r.get('not_found') else r['score']}" for r in found["scores"]
