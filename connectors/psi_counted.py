@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, NoReturn
+from typing import Any
 
 from connectors import attempts, datasets, guard, job_store, negotiation, provider, records, waiting
 from connectors.attempts import Attempt
@@ -65,12 +65,6 @@ def check_epsilon(value: Any) -> float:
 
 
 # --- provider side ----------------------------------------------------------------------------
-def _refuse(ctx: Connector, caller: str, header: dict[str, Any], attempt: Attempt) -> NoReturn:
-    """Record a denial or failure; record_attempt raises it as a problem carrying the record."""
-    records.record_attempt(ctx, caller, header, attempt, job_id=header["job"])
-    raise AssertionError(f"record_attempt returned for a {attempt.outcome} attempt")
-
-
 def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes]) -> provider.Answer:
     """Step 1 at the provider: policy, reservation, and its own set encrypted under k_p."""
     waiting.end_expired(ctx)
@@ -105,12 +99,14 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
             )
         )
     except guard.Denied as exc:
-        _refuse(ctx, caller, header, Attempt(Outcome.DENIED, str(exc), 403, exc.dataset, None, 0, started))
+        waiting.refuse(
+            ctx, caller, header, Attempt(Outcome.DENIED, str(exc), 403, exc.dataset, None, 0, started)
+        )
     except SandboxError as exc:  # its own data or limits: the provider's fault
         assert neg is not None
         attempts.give_back(ctx, neg.id, epsilon)
         status = 507 if isinstance(exc, LimitExceeded) else 500
-        _refuse(
+        waiting.refuse(
             ctx,
             caller,
             header,
@@ -243,19 +239,7 @@ def _finish(
 ) -> None:
     """End the consumer's job with the provider's count, or withheld as its record says."""
     signed_record = reply.get("usage_record")
-    if (signed_record or {}).get("document", {}).get("outcome") == Outcome.WITHHELD:
-        reason = signed_record["document"]["reason"]  # type: ignore[index]
-        records.finish(
-            ctx,
-            job,
-            neg,
-            signed_record,
-            status=JobStatus.WITHHELD,
-            error=f"{reason}; the provider counted it",
-            result=None,
-            metrics=metrics,
-            record_outcome=Outcome.WITHHELD,
-        )
+    if waiting.finished_withheld(ctx, job, neg, signed_record, metrics):
         return
     noisy = reply.get("cardinality")
     if isinstance(noisy, bool) or not isinstance(noisy, int) or noisy < 0:

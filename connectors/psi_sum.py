@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, NoReturn
+from typing import Any
 
 from connectors import attempts, datasets, guard, job_store, negotiation, provider, records, waiting
 from connectors.attempts import Attempt
 from connectors.consumer_input import input_keys
 from connectors.context import Connector
 from connectors.errors import Refused
-from connectors.models import Job, JobStatus
+from connectors.models import Job, JobStatus, Negotiation
 from connectors.requests import PsiJob
 from connectors.waiting import Waiting
 from contracts.agreements import agreement_policy
@@ -38,9 +38,10 @@ from node.signing import RemoteError
 from policies.evaluate import withheld_reason
 from policies.reasons import say
 from sandbox import framing
-from sandbox.errors import LimitExceeded, SandboxError
+from sandbox.errors import SandboxError
 from sandbox.interface import WorkerJob
 from sandbox.limits import MiB
+from sandbox.ops.sum_rows import unmasked, unscaled
 
 OPERATION = "psi.sum"
 ENGINE = "ecdh-x25519"  # the protocol needs the provider's set in its own order: this engine's format
@@ -52,11 +53,6 @@ def columns(header: dict[str, Any]) -> list[str]:
 
 
 # --- provider side ----------------------------------------------------------------------------
-def _refuse(ctx: Connector, caller: str, header: dict[str, Any], attempt: Attempt) -> NoReturn:
-    records.record_attempt(ctx, caller, header, attempt, job_id=header["job"])
-    raise AssertionError(f"record_attempt returned for a {attempt.outcome} attempt")
-
-
 def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes]) -> provider.Answer:
     """Step 1 at the provider: policy, reservation, its set and encrypted columns."""
     waiting.end_expired(ctx)
@@ -80,13 +76,15 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
             )
         )
     except guard.Denied as exc:
-        _refuse(ctx, caller, header, Attempt(Outcome.DENIED, str(exc), 403, exc.dataset, None, 0, started))
+        waiting.refuse(
+            ctx, caller, header, Attempt(Outcome.DENIED, str(exc), 403, exc.dataset, None, 0, started)
+        )
     except SandboxError as exc:
         assert neg is not None
         if not guard.consumers_fault(exc):
             attempts.give_back(ctx, neg.id, 0.0)
-        status = 507 if isinstance(exc, LimitExceeded) else guard.failure_status(exc)
-        _refuse(
+        status = guard.failure_status(exc)
+        waiting.refuse(
             ctx,
             caller,
             header,
@@ -268,36 +266,20 @@ def run_consumer(ctx: Connector, job_id: str, summed: str, by: str | None) -> No
             "total_s": round(time.perf_counter() - clock, 3),
             "consumer_sandbox_peak_rss_mb": max(first.peak_rss_mb, second.peak_rss_mb),
         }
-        _finish(ctx, job, final, second.header, by, metrics)
+        _finish(ctx, job, neg, final, second.header, by, metrics)
 
 
 def _finish(
     ctx: Connector,
     job: Job,
+    neg: Negotiation,
     final: dict[str, Any],
     ours: dict[str, Any],
     by: str | None,
     metrics: dict[str, Any],
 ) -> None:
-    from sandbox.ops.psi_sum import unmasked  # pure integer arithmetic; TenSEAL stays in the sandbox
-    from sandbox.ops.sum_rows import unscaled
-
-    neg = negotiation.find(ctx, job.agreement_id, role="consumer")
     signed_record = final.get("usage_record")
-    outcome = (signed_record or {}).get("document", {}).get("outcome")
-    if outcome == Outcome.WITHHELD:
-        reason = signed_record["document"]["reason"]  # type: ignore[index]
-        records.finish(
-            ctx,
-            job,
-            neg,
-            signed_record,
-            status=JobStatus.WITHHELD,
-            error=f"{reason}; the provider counted it",
-            result=None,
-            metrics=metrics,
-            record_outcome=Outcome.WITHHELD,
-        )
+    if waiting.finished_withheld(ctx, job, neg, signed_record, metrics):
         return
     masks, places, rows = ours["masks"], final.get("places"), []
     if isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= 6:
@@ -311,9 +293,9 @@ def _finish(
         value = unscaled(unmasked(int(entry["masked"]), masks[index]), places)
         rows.append({"category": entry["label"], "count": int(entry["count"]), "sum": value})
     result: dict[str, Any] = {"cardinality": ours["cardinality"], "column": job.metrics["request"]["sum"]}  # type: ignore[index]
-    if by is None:
-        result.update(count=rows[0]["count"], sum=rows[0]["sum"]) if rows else None
-    else:
+    if by is None and rows:
+        result.update(count=rows[0]["count"], sum=rows[0]["sum"])
+    elif by is not None:
         result.update(by=by, categories=rows, withheld_categories=int(final.get("withheld_categories") or 0))
     records.finish(
         ctx, job, neg, signed_record, status=JobStatus.SUCCEEDED, error=None, result=result, metrics=metrics

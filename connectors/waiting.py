@@ -10,12 +10,13 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from connectors import records
 from connectors.attempts import Attempt
 from connectors.context import Connector, log
 from connectors.errors import NotFound
+from connectors.models import Job, JobStatus, Negotiation
 from contracts.usage import Outcome
 from node.problems import Problem
 from sandbox import framing
@@ -74,6 +75,34 @@ def send_second(
         content_type=framing.MEDIA_TYPE,
         timeout=timeout,
     )
+
+
+def refuse(ctx: Connector, caller: str, header: dict[str, Any], attempt: Attempt) -> NoReturn:
+    """Record a denial or failure of a first step; record_attempt raises it as a problem
+    carrying the record."""
+    records.record_attempt(ctx, caller, header, attempt, job_id=header["job"])
+    raise AssertionError(f"record_attempt returned for a {attempt.outcome} attempt")
+
+
+def finished_withheld(
+    ctx: Connector, job: Job, neg: Negotiation, signed_record: Any, metrics: dict[str, Any]
+) -> bool:
+    """The consumer's side: end ``job`` withheld when the provider's record says it withheld the
+    result (k checked on its own counts); False when the record says otherwise."""
+    if (signed_record or {}).get("document", {}).get("outcome") != Outcome.WITHHELD:
+        return False
+    records.finish(
+        ctx,
+        job,
+        neg,
+        signed_record,
+        status=JobStatus.WITHHELD,
+        error=f"{signed_record['document']['reason']}; the provider counted it",
+        result=None,
+        metrics=metrics,
+        record_outcome=Outcome.WITHHELD,
+    )
+    return True
 
 
 def end_expired(ctx: Connector) -> int:

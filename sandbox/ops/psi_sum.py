@@ -34,12 +34,11 @@ from dataclasses import dataclass
 import tenseal as ts
 
 from sandbox.errors import WorkerFailed
+from sandbox.ops.sum_rows import HALF, PLAIN_MODULUS, centred, unmasked  # noqa: F401  (unmasked: the API)
 
 DEGREE = 8192
 ROWS = DEGREE // 2  # rows per ciphertext: a value slot and a count slot each
-PLAIN_MODULUS = 1125899906826241  # the largest prime below 2^50 that is 1 mod 2·DEGREE
 COEFF_BITS = 218
-HALF = PLAIN_MODULUS // 2
 
 
 @dataclass(frozen=True)
@@ -118,11 +117,6 @@ def _uniform_summing_to(total: int, count: int) -> list[int]:
     return [centred(v) for v in values]
 
 
-def centred(value: int) -> int:
-    value %= PLAIN_MODULUS
-    return value - PLAIN_MODULUS if value > HALF else value
-
-
 def _random_plain() -> list[int]:
     return [centred(secrets.randbelow(PLAIN_MODULUS)) for _ in range(DEGREE)]
 
@@ -193,8 +187,3 @@ def reveal(secret: bytes, ciphertexts: Sequence[bytes], labels: int) -> Revealed
         masked.append(sum(slots[:ROWS]) % PLAIN_MODULUS)
         counts.append(sum(slots[ROWS:]) % PLAIN_MODULUS)
     return Revealed(counts, masked)
-
-
-def unmasked(masked: int, mask: int) -> int:
-    """The consumer's sum: the provider's masked value less its mask, with its sign."""
-    return centred(masked - mask)

@@ -23,6 +23,11 @@ from sandbox.ops.csvkeys import column_index, iter_rows, normalise_key
 MAX_PLACES = 6
 MAX_CATEGORIES = 16  # each category is a set of ciphertexts of its own (sandbox.ops.psi_sum)
 NUMBER = re.compile(r"[+-]?(\d+)(?:\.(\d*))?")
+# the plain modulus of psi.sum's BFV (sandbox.ops.psi_sum): the largest prime below 2^50 that is
+# 1 mod 2·8192; here, with the arithmetic on it, so the consumer's connector unmasks a sum
+# without loading TenSEAL
+PLAIN_MODULUS = 1125899906826241
+HALF = PLAIN_MODULUS // 2
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,16 @@ def read(path: Path, key: str, summed: str, by: str | None) -> SumRows:
     keys = list(cells)
     values = [sum(_scaled(c, places) for c in cells[k][0]) for k in keys]
     return SumRows(keys, values, [index[cells[k][1]] for k in keys], labels or [""], places)
+
+
+def centred(value: int) -> int:
+    value %= PLAIN_MODULUS
+    return value - PLAIN_MODULUS if value > HALF else value
+
+
+def unmasked(masked: int, mask: int) -> int:
+    """The consumer's sum: the provider's masked value less its mask, with its sign."""
+    return centred(masked - mask)
 
 
 def unscaled(value: int, places: int) -> str:

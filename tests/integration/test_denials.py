@@ -248,7 +248,8 @@ def test_a_job_request_is_refused_with_every_wrong_field_and_creates_nothing(ban
     assert refused.value.status == 400
     assert refused.value.problem["detail"] == (
         "psi.cardinality request: input: expected a valid string, got 7; epsilon: expected a valid number, "
-        "got True; colum: unknown field; expected any of operation, agreement, input, column, epsilon, sum, by"
+        "got True; colum: unknown field; expected any of operation, agreement, input, column, epsilon, "
+        "sum, by"
     )
     assert [e["pointer"] for e in refused.value.problem["errors"]] == ["/input", "/epsilon", "/colum"]
     with pytest.raises(ApiError, match=re.escape("agreements[1]: expected a valid string, got 3")):
