@@ -2,7 +2,8 @@
 
 A space and six connectors. A bank and a telecom operator hold generated customers' phone
 numbers with a known overlap: the telecom publishes its subscriber list (metadata only), the
-bank finds it, negotiates, runs psi.cardinality and psi.intersection, then one job more than the
+bank finds it, negotiates, runs psi.cardinality and psi.intersection, learns its matched
+customers' total ARPU per plan with psi.sum (never a subscriber's), then one job more than the
 agreement allows, which is denied; then it scores its model on the telecom's features
 (he.score). Three hospitals publish lab results, and a public-health institute gets their
 statistics together, with differential privacy, without seeing a row (he.aggregate). The
@@ -32,26 +33,37 @@ Say = Callable[[str], None] | None
 
 def offer(now: dt.datetime) -> dict[str, Any]:
     """The telecom's offer: valid for a year from ``now`` (the node clock), so the demo works
-    on whatever day it runs."""
+    on whatever day it runs. Two matching jobs and, as a third use, one psi.sum of ARPU by plan
+    (the only columns a sum may read); every released count at least 100."""
     until = format_datetime((now + dt.timedelta(days=365)).replace(microsecond=0))
+
+    def permission(op: str, uses: int, *more: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "action": op,
+            "constraint": [
+                {
+                    "leftOperand": "purpose",
+                    "operator": "isAnyOf",
+                    "rightOperand": ["risk-control", "anti-fraud"],
+                },
+                {"leftOperand": "count", "operator": "lteq", "rightOperand": uses},
+                {"leftOperand": "consumerSetSize", "operator": "lteq", "rightOperand": 2_000_000},
+                {"leftOperand": "resultSize", "operator": "gteq", "rightOperand": 100},
+                {"leftOperand": "dateTime", "operator": "lt", "rightOperand": until},
+                *more,
+            ],
+        }
+
     return {
         "policy": {
             "permission": [
-                {
-                    "action": op,
-                    "constraint": [
-                        {
-                            "leftOperand": "purpose",
-                            "operator": "isAnyOf",
-                            "rightOperand": ["risk-control", "anti-fraud"],
-                        },
-                        {"leftOperand": "count", "operator": "lteq", "rightOperand": 2},
-                        {"leftOperand": "consumerSetSize", "operator": "lteq", "rightOperand": 2_000_000},
-                        {"leftOperand": "resultSize", "operator": "gteq", "rightOperand": 100},
-                        {"leftOperand": "dateTime", "operator": "lt", "rightOperand": until},
-                    ],
-                }
-                for op in ("psi.cardinality", "psi.intersection")
+                permission("psi.cardinality", 2),
+                permission("psi.intersection", 2),
+                permission(
+                    "psi.sum",
+                    3,
+                    {"leftOperand": "column", "operator": "isPartOf", "rightOperand": ["arpu", "plan"]},
+                ),
             ],
         },
         "price": {"model": "per_job", "amount_fen": 5000},
@@ -147,7 +159,7 @@ def psi_story(apis: dict[str, Any], root: Path, overlap: int, tell: Callable[[st
     )
     tell(f"telecom published {entry['id']} ({entry['row_count']} rows, metadata only)")
     found = bank_api.get("/api/catalog", q="手机号", op="psi.cardinality")["results"]
-    neg = negotiate(bank_api, found[0]["offers"][0]["id"], ["psi.cardinality", "psi.intersection"])
+    neg = negotiate(bank_api, found[0]["offers"][0]["id"], ["psi.cardinality", "psi.intersection", "psi.sum"])
     if neg["state"] != "FINALIZED":
         raise RuntimeError(f"negotiation ended {neg['state']}: {neg['reason']}")
     agreement = neg["agreement_id"]
@@ -168,12 +180,19 @@ def psi_story(apis: dict[str, Any], root: Path, overlap: int, tell: Callable[[st
         f"psi.intersection: {intersection['status']}, {result['intersection_size']} numbers, "
         f"first {result['intersection'][:3]}, {timings['psi_intersection_s']} s"
     )
+    t0 = time.perf_counter()
+    summed = run_job(bank_api, agreement, "psi.sum", bank_input, sum="arpu", by="plan")
+    timings["psi_sum_s"] = round(time.perf_counter() - t0, 2)
+    sums = bank_api.get(f"/api/jobs/{summed['id']}/result") if summed["status"] == "succeeded" else {}
+    by_plan = {row["category"]: [row["count"], row["sum"]] for row in sums.get("categories", [])}
+    tell(f"psi.sum of ARPU by plan: {summed['status']}, {by_plan} (count, sum), {timings['psi_sum_s']} s")
     denied = run_job(bank_api, agreement, "psi.cardinality", bank_input)
-    tell(f"third job: {denied['status']}: {denied['error']}")
+    tell(f"fourth job: {denied['status']}: {denied['error']}")
     return {
         "psi_cardinality": size,
         "expected_cardinality": overlap,
         "psi_intersection_size": result["intersection_size"],
+        "psi_sum": {"status": summed["status"], "cardinality": sums.get("cardinality"), "by_plan": by_plan},
         "denied_reason": denied["error"],
         "agreement_id": agreement,
         "timings": timings,

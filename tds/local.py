@@ -330,10 +330,16 @@ def negotiate(
 
 
 def run_job(
-    consumer: NodeAPI, agreement: str, operation: str, csv: Path, column: str = "phone", timeout: float = 7200
+    consumer: NodeAPI,
+    agreement: str,
+    operation: str,
+    csv: Path,
+    column: str = "phone",
+    timeout: float = 7200,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """Submit a job and wait for it to end."""
-    job = consumer.post(
-        "/api/jobs", {"agreement": agreement, "operation": operation, "input": str(csv), "column": column}
-    )
+    """Submit a job and wait for it to end; ``extra`` are the operation's own fields (``sum``,
+    ``by`` for psi.sum)."""
+    body = {"agreement": agreement, "operation": operation, "input": str(csv), "column": column, **extra}
+    job = consumer.post("/api/jobs", body)
     return dict(consumer.wait_for_job(job["id"], timeout))

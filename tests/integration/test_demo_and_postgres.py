@@ -26,11 +26,22 @@ def test_demo_json_reports_the_story() -> None:
     assert report["psi_intersection_size"] == 700
     assert (
         report["denied_reason"]
-        == "denied by provider: psi.cardinality not permitted: count lteq 2: count is 3"
+        == "denied by provider: psi.cardinality not permitted: count lteq 2: count is 4"
     )
     assert report["agreement_id"].startswith("urn:uuid:")
-    # he.score of the bank's first 1000 customers: those the telecom holds are scored
+    # psi.sum: the matched subscribers' ARPU per plan, as tds.demo writes the telecom's rows
     bank, telecom = phone_sets(3000, 700)
+    by_plan: dict[str, list[int]] = {"4G": [0, 0], "5G": [0, 0]}
+    for i, phone in enumerate(telecom):
+        if phone in set(bank):
+            by_plan["5G" if i % 2 else "4G"][0] += 1
+            by_plan["5G" if i % 2 else "4G"][1] += 30 + (i * 37) % 170
+    assert report["psi_sum"] == {
+        "status": "succeeded",
+        "cardinality": 700,
+        "by_plan": {plan: [count, str(total)] for plan, (count, total) in by_plan.items()},
+    }
+    # he.score of the bank's first 1000 customers: those the telecom holds are scored
     held = len(set(bank[:1000]) & set(telecom))
     assert report["he_score"] == {
         "status": "succeeded",
@@ -48,17 +59,17 @@ def test_demo_json_reports_the_story() -> None:
     script = report["script"]
     assert (script["status"], script["bands"]) == ("succeeded", 4)
     assert script["columns"] == ["band", "n", "mean_arpu"]
-    # 8 uses (two PSI, one denied, he.score, three parts, the script) and the script's 4 steps
+    # 9 uses (three PSI, one denied, he.score, three parts, the script) and the script's 4 steps
     # (submitted, mock-run, approved, released); the receipts the connectors hold
-    assert report["ledger_records"] == 12
-    assert report["audit"] == {"ok": True, "records": 12, "heads": report["audit"]["heads"], "receipts": 20}
+    assert report["ledger_records"] == 13
+    assert report["audit"] == {"ok": True, "records": 13, "heads": report["audit"]["heads"], "receipts": 22}
     preview = report["settlement_preview"]
     assert preview["provisional"] is True and preview["period"] == period_of(clock.now())
-    # 2 × 5000 (PSI) + 1000 ids × 2 fen (he.score) + 3 × 800 (he.aggregate) + 3000 (the
+    # 3 × 5000 (PSI) + 1000 ids × 2 fen (he.score) + 3 × 800 (he.aggregate) + 3000 (the
     # script); 5 % commission
-    assert (preview["fees_fen"], preview["commission_fen"]) == (17400, 870)
+    assert (preview["fees_fen"], preview["commission_fen"]) == (22400, 1120)
     assert preview["net_fen"] == {
-        "bank": -15000, "telecom": 14250, "institute": -2400, "space": 870,
+        "bank": -20000, "telecom": 19000, "institute": -2400, "space": 1120,
         "hospital-kf": 760, "hospital-ly": 760, "hospital-zz": 760,
     }  # fmt: skip
 
