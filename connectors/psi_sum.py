@@ -91,7 +91,7 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
             Attempt(Outcome.FAILED, str(exc), status, dataset_id, neg.purpose, 0, started),
         )
     found = computed.header
-    setup, response, public, secret, *ciphertexts = computed.blobs
+    setup, response, public, secret, ciphertexts = computed.blobs
     kept = {
         "secret": secret,
         "labels": found["labels"],
@@ -107,8 +107,9 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
         "provider_set_size": size,
         "categories": len(found["labels"]),
         "wait_s": waiting.WAIT_S,
+        "sandbox_peak_rss_mb": computed.peak_rss_mb,
     }
-    return reply, [setup, response, public, *ciphertexts]
+    return reply, [setup, response, public, ciphertexts]
 
 
 def finish(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.Answer:
@@ -122,7 +123,7 @@ def finish(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.An
     run = waiting.take(ctx, caller, job_id)
     neg = negotiation.find(ctx, run.header["agreement"], role="provider")
     kept, asked = run.kept, int(run.header["consumer_set_size"])
-    outcome, reason, status, released, withheld = Outcome.FAILED, "", 500, [], 0
+    outcome, reason, status, released, withheld, peak = Outcome.FAILED, "", 500, [], 0, None
     try:
         computed = ctx.backend.run(
             WorkerJob(
@@ -138,7 +139,7 @@ def finish(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.An
             attempts.give_back(ctx, run.neg_id, 0.0)
         reason, status = str(exc), guard.failure_status(exc)
     else:
-        counts, masked = computed.header["counts"], computed.header["masked"]
+        counts, masked, peak = computed.header["counts"], computed.header["masked"], computed.peak_rss_mb
         if any(c > min(asked, n) for c, n in zip(counts, kept["sizes"], strict=True)) or sum(counts) > asked:
             reason, status = (
                 "the consumer's sums are not what the protocol gives: a category's count exceeds the "
@@ -176,6 +177,7 @@ def finish(ctx: Connector, caller: str, job_id: str, body: bytes) -> provider.An
         "withheld_categories": withheld,
         "places": kept["places"],
         "provider_set_size": run.provider_set_size,
+        "sandbox_peak_rss_mb": peak,
     }
     return reply, []
 
@@ -265,6 +267,9 @@ def run_consumer(ctx: Connector, job_id: str, summed: str, by: str | None) -> No
         metrics = {
             "total_s": round(time.perf_counter() - clock, 3),
             "consumer_sandbox_peak_rss_mb": max(first.peak_rss_mb, second.peak_rss_mb),
+            "provider_sandbox_peak_rss_mb": max(
+                float(reply.get("sandbox_peak_rss_mb") or 0), float(final.get("sandbox_peak_rss_mb") or 0)
+            ),
         }
         _finish(ctx, job, neg, final, second.header, by, metrics)
 

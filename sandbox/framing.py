@@ -64,3 +64,20 @@ def decode(data: bytes, max_bytes: int) -> tuple[dict[str, Any], list[bytes]]:
     if stream.read(1):
         raise FrameError("trailing bytes after the message")
     return message
+
+
+def pack(parts: Sequence[bytes]) -> bytes:
+    """Many byte strings as one blob, each a frame as above: for a message whose parts grow
+    with the data (psi.sum's ciphertexts, one per 4 096 rows), beyond the 64 blobs of a message."""
+    return b"".join(_LEN.pack(len(part)) + part for part in parts)
+
+
+def unpack(data: bytes, max_parts: int) -> list[bytes]:
+    """The parts of a :func:`pack` blob; FrameError for a truncated one or more than ``max_parts``."""
+    stream, parts = io.BytesIO(data), []
+    while stream.tell() < len(data):
+        if len(parts) == max_parts:
+            raise FrameError(f"a packed blob of more than {max_parts} parts")
+        (size,) = _LEN.unpack(_read_exact(stream, _LEN.size))
+        parts.append(_read_exact(stream, size))
+    return parts

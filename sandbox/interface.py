@@ -34,7 +34,7 @@ RESULT_SHAPES: dict[str, tuple[dict[str, type], int]] = {
             "category_sizes": list,
             "places": int,
         },
-        -1,
+        5,
     ),
     "psi.sum.client": ({"cardinality": int, "masks": list}, -1),
     "psi.sum.reveal": ({"counts": list, "masked": list}, 0),

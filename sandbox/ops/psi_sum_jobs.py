@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox.errors import WorkerFailed
+from sandbox import framing
+from sandbox.errors import FrameError, WorkerFailed
 from sandbox.limits import Limits
 from sandbox.ops import psi, psi_sum, psi_x25519, sum_rows
 
@@ -43,7 +44,8 @@ def _progress_of(progress: Callable[[float], None], start: float, span: float) -
 def provider(progress: Callable[[float], None]) -> Step:
     def step(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
         """Step 2: the answer to the request, the provider's set and its encrypted columns.
-        Blobs out: setup, response, public context, secret context, ciphertexts."""
+        Blobs out: setup, response, public context, secret context, the ciphertexts packed as
+        one blob (sandbox.framing.pack)."""
         params = header["params"]
         if len(blobs) != 1:
             raise WorkerFailed("request", f"psi.sum.provider takes 1 blob (the request), got {len(blobs)}")
@@ -79,7 +81,7 @@ def provider(progress: Callable[[float], None]) -> Step:
             "places": rows.places,
         }
         setup = psi_x25519.encode([mine[i] for i in order], False)
-        return result, [setup, response, keys.public, keys.secret, *ciphertexts]
+        return result, [setup, response, keys.public, keys.secret, framing.pack(ciphertexts)]
 
     return step
 
@@ -87,11 +89,13 @@ def provider(progress: Callable[[float], None]) -> Step:
 def client(progress: Callable[[float], None]) -> Step:
     def step(header: dict[str, Any], blobs: Blobs, limits: Limits) -> tuple[dict[str, Any], Blobs]:
         """Step 3 at the consumer: which of the provider's rows match, and per category their
-        masked, flooded sum. Blobs in: setup, response, public context, ciphertexts."""
+        masked, flooded sum. Blobs in: setup, response, public context, packed ciphertexts."""
         params = header["params"]
-        if len(blobs) < 4:
+        if len(blobs) != 4:
             raise WorkerFailed(
-                "protocol", f"the provider's psi.sum answer has {len(blobs)} blobs, expected 4 or more"
+                "protocol",
+                f"the provider's psi.sum answer has {len(blobs)} blobs, expected 4: its set, the answer, "
+                "its public context and its ciphertexts",
             )
         setup = _message(blobs[0], "provider's set", _param(params, "provider_set_size", int), "protocol")
         response = _message(blobs[1], "provider's answer", _param(params, "expected", int), "protocol")
@@ -113,7 +117,11 @@ def client(progress: Callable[[float], None]) -> Step:
             raise WorkerFailed("protocol", f"the provider's set cannot be used: {exc}") from exc
         answered = set(response.encrypted_elements)
         matched = [element in answered for element in theirs]
-        sums, masks = psi_sum.masked_sums(blobs[2], blobs[3:], matched, labels)
+        try:  # one ciphertext per category per ROWS rows: masked_sums checks the exact number
+            ciphertexts = framing.unpack(blobs[3], labels * (len(matched) // psi_sum.ROWS + 1))
+        except FrameError as exc:
+            raise WorkerFailed("protocol", f"the provider's ciphertexts: {exc}") from exc
+        sums, masks = psi_sum.masked_sums(blobs[2], ciphertexts, matched, labels)
         progress(1.0)
         return {"cardinality": sum(matched), "masks": masks}, sums
 

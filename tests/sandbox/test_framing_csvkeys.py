@@ -36,6 +36,18 @@ def test_stream_read_stops_at_one_message() -> None:
     assert framing.read(stream, 1 << 10)[0] == {"b": 2, "blobs": 0}
 
 
+def test_packed_parts_round_trip_and_bad_packs_are_refused() -> None:
+    parts = [b"", b"x", bytes(range(256)) * 3]
+    assert framing.unpack(framing.pack(parts), 3) == parts
+    assert framing.unpack(b"", 0) == []
+    with pytest.raises(FrameError, match="a packed blob of more than 2 parts"):
+        framing.unpack(framing.pack(parts), 2)
+    with pytest.raises(FrameError, match="truncated frame: expected 768 bytes, got 767"):
+        framing.unpack(framing.pack(parts)[:-1], 3)
+    with pytest.raises(FrameError, match="truncated frame: expected 4 bytes, got 2"):
+        framing.unpack(framing.pack(parts) + b"\x00\x00", 4)
+
+
 def test_key_normalisation() -> None:
     # NFC: "e" + combining acute (U+0301) equals the precomposed "é"
     assert normalise_key("  cafe\u0301\t") == "caf\u00e9"

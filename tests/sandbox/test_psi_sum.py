@@ -24,7 +24,7 @@ def run(path: Path, ours: list[str], summed: str = "amount", by: str | None = No
     request = psi_x25519.client_request(ours, key, False, 2)
     params = {"column": "phone", "sum": summed, "by": by, "consumer_set_size": len(ours)}
     found, blobs = STEPS["psi.sum.provider"]({"params": params, "dataset": str(path)}, [request], LIMITS)
-    setup, response, public, secret, *ciphertexts = blobs
+    setup, response, public, secret, ciphertexts = blobs
     labels = len(found["labels"])
     client_params = {
         "key": key.hex(),
@@ -33,7 +33,7 @@ def run(path: Path, ours: list[str], summed: str = "amount", by: str | None = No
         "categories": labels,
     }
     counted, sums = STEPS["psi.sum.client"](
-        {"params": client_params}, [setup, response, public, *ciphertexts], LIMITS
+        {"params": client_params}, [setup, response, public, ciphertexts], LIMITS
     )
     revealed, _ = STEPS["psi.sum.reveal"]({"params": {"categories": labels}}, [secret, *sums], LIMITS)
     return {
@@ -107,6 +107,21 @@ def test_a_sum_over_everything_and_a_large_set(tmp_path: Path) -> None:
     found = run(path, ours)
     assert found["cardinality"] == 5000
     assert found["by"] == {"": (5000, str(sum(i % 1000 - 300 for i in range(4000, 9000))))}
+
+
+def test_more_ciphertexts_than_a_message_has_blobs(tmp_path: Path) -> None:
+    # 16 categories × 5 ciphertexts of 4 096 rows: 80 ciphertexts, packed as one blob (a message
+    # holds at most 64), as 1 000 000 rows of one category take 245
+    rows = [(f"139{i:08d}", "1", f"c{i % 16}") for i in range(4 * psi_sum.ROWS + 1)]
+    path = write(tmp_path / "b.csv", rows)
+    ours = [f"139{i:08d}" for i in range(0, len(rows), 2)]
+    found = run(path, ours, by="city")
+    assert found["cardinality"] == len(ours)
+    assert found["by"] == {
+        f"c{c}": (n, str(n))
+        for c in range(16)
+        for n in [sum(1 for i in range(0, len(rows), 2) if i % 16 == c)]
+    }
 
 
 def test_no_match_gives_zero(tmp_path: Path) -> None:
