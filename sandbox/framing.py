@@ -74,7 +74,7 @@ def pack(parts: Sequence[bytes]) -> bytes:
 
 def unpack(data: bytes, max_parts: int) -> list[bytes]:
     """The parts of a :func:`pack` blob; FrameError for a truncated one or more than ``max_parts``."""
-    stream, parts = io.BytesIO(data), []
+    stream, parts = io.BytesIO(data), list[bytes]()
     while stream.tell() < len(data):
         if len(parts) == max_parts:
             raise FrameError(f"a packed blob of more than {max_parts} parts")
