@@ -13,7 +13,7 @@ The roles of one ECDH-PSI run are swapped, which takes two round trips:
    the job (``POST /dsp/jobs``, mode ``counted``, ``epsilon``). The provider checks agreement
    and policy and reserves the use and ε (as every job does), encrypts its own set under a
    fresh k_p and answers with the request ``enc_p(B)``. It keeps k_p and the setup for
-   :data:`connectors.waiting.WAIT_S` seconds;
+   the connector's ``psi_wait_s`` seconds;
 2. consumer: ``enc_c(enc_p(B))``, sorted as one (so the provider cannot tell which of its items
    matched), to ``POST /dsp/jobs/<job>/count``. The provider's sandbox removes k_p, compares
    with the setup, adds the noise, and only the noisy count leaves it. The answer is that
@@ -114,10 +114,10 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
         )
     size = int(computed.header["consumer_set_size"])  # the provider's own items, as the client
     kept = {"key": computed.header["key"], "setup": blobs[0]}
-    waiting.keep(
+    wait = waiting.keep(
         ctx, Waiting(caller, header, neg.id, neg.purpose, dataset_id, neg.offer_id, size, started, kept)
     )
-    reply = {"continue": True, "provider_set_size": size, "wait_s": waiting.WAIT_S}
+    reply = {"continue": True, "provider_set_size": size, "wait_s": wait}
     return reply, [computed.blobs[0]]
 
 

@@ -8,7 +8,7 @@ Two round trips, as the provider-counted PSI (connectors.psi_counted):
 1. consumer → ``POST /dsp/jobs`` (operation ``psi.sum``, ``sum``, ``by``): k_c·H(x). The provider
    checks agreement and policy — the summed and category columns must be allowed (``column
    isPartOf``) — reserves the use, and answers with its set, its answer and its encrypted
-   columns; it keeps its BFV secret key for :data:`connectors.waiting.WAIT_S` seconds.
+   columns; it keeps its BFV secret key for the connector's ``psi_wait_s`` seconds.
 2. consumer → ``POST /dsp/jobs/<job>/sum``: one masked ciphertext per category. The provider
    decrypts, checks each count against k and against what the run allows (at most |A| and the
    category's size), and answers with the masked sums of the categories it releases and the
@@ -99,14 +99,14 @@ def start(ctx: Connector, caller: str, header: dict[str, Any], blobs: list[bytes
         "places": found["places"],
     }
     size = int(found["provider_set_size"])
-    waiting.keep(
+    wait = waiting.keep(
         ctx, Waiting(caller, header, neg.id, neg.purpose, dataset_id, neg.offer_id, size, started, kept)
     )
     reply = {
         "continue": True,
         "provider_set_size": size,
         "categories": len(found["labels"]),
-        "wait_s": waiting.WAIT_S,
+        "wait_s": wait,
         "sandbox_peak_rss_mb": computed.peak_rss_mb,
     }
     return reply, [setup, response, public, ciphertexts]

@@ -10,6 +10,8 @@ from policies.endpoints import DEFAULT_DENIED
 from sandbox.limits import Limits
 from sandbox.ops.psi_engines import ENGINES
 
+MOST_PSI_WAIT_S = 86_400.0  # a day: the provider's keys stay in memory no longer
+
 
 @dataclass(frozen=True)
 class ConnectorSettings:
@@ -31,6 +33,9 @@ class ConnectorSettings:
     # the engine of this connector's PSI jobs as consumer (sandbox.ops.psi_engines); as provider
     # it runs the one a request names
     psi_engine: str = "ecdh-x25519"
+    # how long, as provider, it keeps the first step of a two-message PSI run (provider-counted
+    # cardinality, psi.sum) for the consumer's second; a run left longer ends as a failed use, s
+    psi_wait_s: float = 600.0
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> ConnectorSettings:
@@ -40,6 +45,11 @@ class ConnectorSettings:
             chosen["endpoint_denied_ranges"] = tuple(chosen["endpoint_denied_ranges"])
         if "psi_engine" in chosen and chosen["psi_engine"] not in ENGINES:
             raise ConfigError(f"psi_engine: expected one of {sorted(ENGINES)}, got {chosen['psi_engine']!r}")
+        wait = chosen.get("psi_wait_s", 600.0)
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 < wait <= MOST_PSI_WAIT_S:
+            raise ConfigError(
+                f"psi_wait_s: expected seconds above 0 and at most {MOST_PSI_WAIT_S:g}, got {wait!r}"
+            )
         return cls(**chosen)
 
     @property

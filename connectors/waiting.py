@@ -1,11 +1,13 @@
 """Runs that wait at the provider between a consumer's two messages (the provider-counted PSI
 of connectors.psi_counted, psi.sum of connectors.psi_sum): what the provider keeps of the first
-step — its own keys, which never leave it — for :data:`WAIT_S` seconds, in this process's memory
-only, and the end of a run whose consumer never sends the second.
+step — its own keys, which never leave it — for the connector's ``psi_wait_s`` seconds (600 by
+default), in this process's memory only, and the end of a run whose consumer never sends the
+second.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -21,8 +23,6 @@ from contracts.usage import Outcome
 from node.problems import Problem
 from sandbox import framing
 
-WAIT_S = 600.0  # how long the provider keeps a run's first step for the consumer's second
-
 
 @dataclass
 class Waiting:
@@ -37,20 +37,25 @@ class Waiting:
     provider_set_size: int
     started: dt.datetime
     kept: dict[str, Any] = field(default_factory=dict)  # the step's own: keys, setup, labels …
-    deadline: float = field(default_factory=lambda: time.monotonic() + WAIT_S)
+    wait_s: float = 0.0  # how long it waits for the second message (set by :func:`keep`)
+    deadline: float = 0.0  # time.monotonic() when it ends unanswered
 
 
 _WAITING: dict[tuple[str, str], Waiting] = {}  # (connector id, job id) → its first step
 _LOCK = threading.Lock()
 
 
-def keep(ctx: Connector, run: Waiting) -> None:
-    """Keep ``run`` for its consumer's second message, and end it if that never comes."""
+def keep(ctx: Connector, run: Waiting) -> float:
+    """Keep ``run`` for its consumer's second message, and end it if that never comes; returns
+    how long it waits, in seconds (the provider's reply tells the consumer)."""
+    wait = ctx.settings.psi_wait_s
+    run = dataclasses.replace(run, wait_s=wait, deadline=time.monotonic() + wait)
     with _LOCK:
         _WAITING[(ctx.id, run.header["job"])] = run
-    timer = threading.Timer(WAIT_S + 1.0, end_expired, (ctx,))
+    timer = threading.Timer(wait + 0.5, end_expired, (ctx,))
     timer.daemon = True
     timer.start()
+    return wait
 
 
 def take(ctx: Connector, caller: str, job_id: str) -> Waiting:
@@ -113,7 +118,7 @@ def end_expired(ctx: Connector) -> int:
         gone = [key for key, run in _WAITING.items() if key[0] == ctx.id and run.deadline < now]
         ended = [_WAITING.pop(key) for key in gone]
     for run in ended:
-        reason = f"the consumer did not send the second PSI message within {WAIT_S:g} s"
+        reason = f"the consumer did not send the second PSI message within {run.wait_s:g} s"
         attempt = Attempt(
             Outcome.FAILED, reason, 410, run.dataset_id, run.purpose, 0, run.started, run.provider_set_size
         )
