@@ -109,6 +109,19 @@ def test_a_column_outside_the_policy_is_denied_and_a_text_column_fails(
     assert outcomes == ["failed", "denied"]
 
 
+def test_a_set_over_the_policys_bound_is_denied_and_recorded(bank, telecom, operator, files) -> None:  # type: ignore[no-untyped-def]
+    bound = [c("column", "isPartOf", ["balance"]), c("consumerSetSize", "lteq", len(OURS) - 1)]
+    agreement = agreed(bank, telecom, files["b"], bound, ("psi.sum",))
+    job = submit(bank, agreement, files["a"], sum="balance")
+    assert (job["status"], job["error"]) == (
+        "denied",
+        f"denied by provider: psi.sum not permitted: consumerSetSize lteq {len(OURS) - 1}: "
+        f"consumerSetSize is {len(OURS)}",
+    )
+    (record,) = ledger_for(operator, bank, telecom, agreement, 1)
+    assert (record["signed"]["document"]["outcome"], record["signed"]["document"]["fee_fen"]) == ("denied", 0)
+
+
 def test_bad_requests_are_refused_before_a_job_exists(bank, telecom, files) -> None:  # type: ignore[no-untyped-def]
     from tds.errors import ApiError
 
