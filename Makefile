@@ -3,6 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# SecretFlow's spu, the baseline of bench/psi.py, in an environment of its own: its wheel pins
+# NumPy < 2 and jax <= 0.4.34, which the project's own environment does not share
+SPU_VENV  := .venv-spu
+SPU_STAMP := $(SPU_VENV)/.installed
 
 .PHONY: demo test bench bench-psi bench-sandbox bench-ledger bench-he bench-console bench-script lint i18n clean
 
@@ -12,20 +16,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+$(SPU_STAMP): spu-requirements.txt
+	@test -x $(SPU_VENV)/bin/python || $(PYTHON) -m venv $(SPU_VENV)
+	$(SPU_VENV)/bin/python -m pip install -q -r spu-requirements.txt
+	@touch $(SPU_STAMP)
+
 ## demo: a space, a bank and a telecom operator on loopback; PSI jobs; the ledger
 demo: $(STAMP)
 	$(BIN)/tds demo
 
 ## test: the whole suite (starts a throwaway PostgreSQL cluster itself)
-test: $(STAMP)
+test: $(STAMP) $(SPU_STAMP)
 	rm -f .coverage .coverage.*
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 ## bench: every benchmark under bench/, each printing its figures and its baseline
 bench: bench-psi bench-sandbox bench-ledger bench-he bench-console bench-script
 
-## bench-psi: PSI in one process vs a full job through two connectors and the space
-bench-psi: $(STAMP)
+## bench-psi: the PSI jobs through two connectors and the space vs openmined-psi in one process
+## and SecretFlow's ECDH-FourQ and RR22 in two
+bench-psi: $(STAMP) $(SPU_STAMP)
 	$(BIN)/python bench/psi.py $(PSI_ARGS)
 
 ## bench-script: a pandas group-by over 1M rows as an approved rerun vs python directly
@@ -65,4 +75,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* test-output
+	rm -rf $(VENV) $(SPU_VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* test-output

@@ -28,11 +28,25 @@ def smoke(name: str) -> dict:
     return dict(json.loads(done.stdout))
 
 
-def test_psi_bench_runs_a_job_and_its_baseline() -> None:
+def test_psi_bench_runs_every_job_and_its_baselines() -> None:
+    # the bench itself checks that every run found the 1000 in common and psi.sum the exact sum
     report = smoke("psi.py")
     assert (report["n"], report["overlap"], report["repeat"]) == (2000, 1000, 1)
-    assert report["raw_s"] > 0 and report["job_s"] > 0
-    assert report["ratio"] > 0  # the bench itself checks both runs found the 1000 in common
+    ratios = ("ratio", "counted_over_job", "x25519_over_p256", "sum_vs_cardinality", "cardinality_vs_fourq",
+              "intersection_vs_rr22")  # fmt: skip
+    assert all(report[k] > 0 for k in ratios), report
+    assert sorted(report["runs_s"]) == [
+        "counted",
+        "fourq",
+        "intersection",
+        "job",
+        "p256",
+        "raw",
+        "rr22",
+        "sum",
+    ]
+    assert all(len(runs) == 1 for runs in report["runs_s"].values())
+    assert {"fourq", "rr22", "consumer_sandbox_sum", "provider_sandbox_sum"} <= set(report["peak_rss_mb"])
 
 
 def test_ledger_bench_appends_proves_and_verifies() -> None:
