@@ -54,7 +54,11 @@ def test_a_consumer_that_walks_away_after_the_first_step_is_recorded_and_counted
             time.sleep(WAIT_S + 1.5)  # … and the consumer walks away
             (record,) = ledger_for(operator, consumer, provider, agreement, 1)
             document = record["signed"]["document"]
-            assert (document["outcome"], document["fee_fen"], document["operation"]) == ("failed", 0, "psi.sum")
+            assert (document["outcome"], document["fee_fen"], document["operation"]) == (
+                "failed",
+                0,
+                "psi.sum",
+            )
             assert document["reason"] == f"the consumer did not send the second PSI message within {WAIT_S} s"
             assert sorted(record["signed"]["signatures"]) == ["telecom"]
             assert int(provider.get(f"/api/contracts/{agreement}")["uses"]) == 1
