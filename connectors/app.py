@@ -17,6 +17,7 @@
     GET  /dsp/jobs/<job>/script, POST (consumer)                 a script job's news
 
 ``/review/...``  the review console for the provider's reviewers (connectors.console).
+``/metrics``    Prometheus's text format, with an admin token (connectors.metrics).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from connectors import attempts, console, datasets, outbox, script_provider
 from connectors.context import Connector
 from connectors.models import SeenNonce
 from connectors.web.api import api
+from connectors.web.common import admin
 from connectors.web.dsp import dsp
 from connectors.web.jobs import BULK, jobs_api
 from connectors.web.reviews import reviews_api
-from node import signing
+from node import metrics, signing
 from node.config import NodeConfig
 from node.db import Database
 from node.web import base_app
@@ -52,6 +54,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     for blueprint in (api, dsp, jobs_api, reviews_api):
         app.register_blueprint(blueprint)
     console.install(app, ctx)  # the review console at /review/
+    metrics.install(app, ctx.registry, admin)
     attempts.recover(ctx)  # before the first request: no attempt of a stopped run stays pending
     script_provider.recover(ctx)  # then the script jobs those attempts belonged to
     if deliver:

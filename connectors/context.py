@@ -8,6 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
+from connectors import metrics
 from connectors.settings import ConnectorSettings
 from connectors.space_client import SpaceClient
 from contracts.keys import SigningKey
@@ -71,6 +74,7 @@ class Connector:
     space: SpaceClient
     backend: Backend
     warm: WarmPool  # workers started ahead for homomorphic jobs: parts, decryption (sandbox/warm.py)
+    registry: CollectorRegistry  # what GET /metrics reports (connectors.metrics)
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, "tds-bg"))
     outbox_wakeup: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -107,17 +111,23 @@ class Connector:
         key = config.key()
         guard = GuardedBackend(settings.endpoint_denied_ranges, settings.endpoint_loopback)
         client = SignedClient(config.id, key, guard=guard)
-        backend = create_backend(settings.sandbox_backend, settings.limits, settings.sandbox_docker_image)
+        registry, started = metrics.new_registry()
+        backend = metrics.CountedBackend(
+            create_backend(settings.sandbox_backend, settings.limits, settings.sandbox_docker_image), started
+        )
         log.info("sandbox backend: %s", backend.name)
+        database = db or Database(config.db)
+        registry.register(metrics.ConnectorCollector(database))
         return cls(
             config=config,
             settings=settings,
-            db=db or Database(config.db),
+            db=database,
             key=key,
             client=client,
             space=SpaceClient(config.space_url, client, settings.space_public_key, settings.peer_cache_s),
             backend=backend,
             warm=WarmPool(backend, "he"),
+            registry=registry,
         )
 
     def close(self) -> None:

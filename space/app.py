@@ -28,6 +28,7 @@ tokens. Every error is problem+json. Routes:
     /admin/...                                         operator token (each action logged)
     /console/...                                       the web console (space/console): HTML pages,
                                                        a session from signing in with a token
+    GET  /metrics                                      operator token: Prometheus's text format
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ from typing import Any
 from flask import Flask, request
 
 from contracts.keys import SigningKey
-from node import signing
+from node import metrics, signing
 from node.config import NodeConfig
 from node.db import Database
 from node.egress import GuardedBackend
 from node.models import utcnow
-from node.web import base_app
+from node.web import base_app, require_token
 from space import console, disputes, tree
-from space.models import SeenNonce
+from space import metrics as space_metrics
+from space.models import SeenNonce, Token
 from space.settings import SpaceSettings
 from space.web.admin import admin_api
 from space.web.aggregations import aggregations_api
@@ -81,6 +83,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         "egress": GuardedBackend(settings.endpoint_denied_ranges, settings.dev_mode),
         "nonces": signing.NonceStore(database, SeenNonce),
         "adders": [],  # the ciphertext adders' warm pool, made on first use (space.web.common)
+        "metrics": space_metrics.new(database),
     }
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
@@ -90,4 +93,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, key: SigningKe
         return {"status": "ok", "role": "space"}
 
     console.install(app, database, settings, space_key, config)
+    metrics.install(
+        app, app.extensions["tds"]["metrics"].registry, lambda: require_token(database, Token, ("operator",))
+    )
     return app

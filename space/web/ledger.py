@@ -18,6 +18,7 @@ from space.web.common import (
     config,
     db,
     int_args,
+    part,
     reader,
     settings,
     signed_caller,
@@ -29,9 +30,11 @@ ledger_api = Blueprint("ledger", __name__)
 
 @ledger_api.post("/ledger/records")
 def append_record() -> Any:
-    (receipt,) = ledger.append(
-        db(), space_key(), config().url, signed_caller(), [json_body()], utcnow, settings().settlement_zone
-    )
+    caller, record = signed_caller(), json_body()
+    with part("metrics").append_seconds.time():
+        (receipt,) = ledger.append(
+            db(), space_key(), config().url, caller, [record], utcnow, settings().settlement_zone
+        )
     return jsonify(receipt), 201 if receipt["created"] else 200
 
 
@@ -42,7 +45,9 @@ def append_batch() -> Any:
     if not isinstance(records, list) or not 1 <= len(records) <= ledger.MAX_BATCH:
         raise Refused(f"records: expected a list of 1 to {ledger.MAX_BATCH} signed usage records")
     zone = settings().settlement_zone
-    return {"receipts": ledger.append(db(), space_key(), config().url, caller, records, utcnow, zone)}
+    with part("metrics").append_seconds.time():
+        receipts = ledger.append(db(), space_key(), config().url, caller, records, utcnow, zone)
+    return {"receipts": receipts}
 
 
 @ledger_api.get("/ledger/records")
