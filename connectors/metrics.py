@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from connectors.models import Job, OutboxRecord, OutboxState
+from connectors import backlog
+from connectors.models import Job
 from node import metrics
 from node.db import Database
 from node.models import utcnow
@@ -66,11 +67,6 @@ class ConnectorCollector(Collector):
             jobs = session.execute(
                 select(Job.operation, Job.role, Job.status, Job.created_at, Job.finished_at)
             ).all()
-            outbox = session.execute(
-                select(OutboxRecord.state, func.count(), func.min(OutboxRecord.created_at)).group_by(
-                    OutboxRecord.state
-                )
-            ).all()
         counts: dict[tuple[str, ...], int] = defaultdict(int)
         durations: dict[tuple[str, ...], list[float]] = defaultdict(list)
         for operation, role, status, created, finished in jobs:
@@ -89,20 +85,18 @@ class ConnectorCollector(Collector):
             ("operation", "role", "status"),
             durations,
         )
-        yield from _outbox(outbox, utcnow())
+        yield from _outbox(backlog.read(self.db), utcnow())
 
 
-def _outbox(rows: Sequence[Any], now: dt.datetime) -> Iterator[Metric]:
+def _outbox(found: backlog.Backlog, now: dt.datetime) -> Iterator[Metric]:
     states = GaugeMetricFamily(
         "tds_connector_outbox_records", "Usage records in the outbox, by state", labels=["state"]
     )
-    by_state = {str(state): (count, oldest) for state, count, oldest in rows}
-    for state in OutboxState:
-        states.add_metric([state.value], by_state.get(state.value, (0, None))[0])
+    for state, count in found.counts.items():
+        states.add_metric([state], count)
     yield states
-    waiting = [oldest for state, (_, oldest) in by_state.items() if state != OutboxState.DELIVERED and oldest]
     yield GaugeMetricFamily(
         "tds_connector_outbox_oldest_undelivered_age_seconds",
         "Age of the oldest usage record not yet in the space's log (0: none)",
-        value=max(0.0, (now - min(waiting)).total_seconds()) if waiting else 0.0,
+        value=found.age_s(now),
     )

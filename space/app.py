@@ -29,6 +29,7 @@ tokens. Every error is problem+json. Routes:
     /console/...                                       the web console (space/console): HTML pages,
                                                        a session from signing in with a token
     GET  /metrics                                      operator token: Prometheus's text format
+    GET  /admin/health                                 operator/auditor token: tds status
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 place where errors become messages and exit codes.
 
 Exit codes: 0 success; 1 an error (refused request, unreachable node, bad configuration);
-2 a usage error; 3 a job was denied; 4 a job failed; 5 a job's result was withheld.
+2 a usage error; 3 a job was denied; 4 a job failed; 5 a job's result was withheld; 6 ``tds status``
+found problems that need action.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tds.commands import (
     sandbox,
     settlement,
     space,
+    status,
 )
 from tds.commands.common import State
 from tds.errors import ApiError, TdsError
@@ -64,6 +66,7 @@ MODULES = (
     sandbox,
     demo,
     ready,
+    status,
 )
 
 

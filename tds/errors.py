@@ -2,7 +2,8 @@
 
 TdsError            root: the CLI prints its message and exits with its code
 ├── ApiError        a node answered with a problem (exit 1), or could not be reached
-└── JobEnded        a job ended denied (exit 3), failed (exit 4) or withheld (exit 5)
+├── JobEnded        a job ended denied (exit 3), failed (exit 4) or withheld (exit 5)
+└── Unhealthy       tds status found problems that need action (exit 6)
 """
 
 from __future__ import annotations
@@ -27,3 +28,7 @@ class JobEnded(TdsError):
         super().__init__(message)
         self.status = status
         self.exit_code = self.CODES.get(status, 1)
+
+
+class Unhealthy(TdsError):
+    exit_code = 6

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from connectors import datasets, negotiation, negotiation_provider, outbox, uses
+from connectors import status as status_service
 from connectors.errors import Refused
 from connectors.models import Token
 from connectors.requests import ContractRequest, NewDataset, NewToken, Publication, Reason
@@ -29,6 +30,13 @@ def status() -> Any:
         "sandbox": ctx().backend.name,
         "membership": ctx().space.participant(ctx().id, fresh=True),
     }
+
+
+@api.get("/api/health")
+def health() -> Any:
+    """This connector's health for ``tds status``: membership, peers, outbox, running jobs."""
+    admin()
+    return status_service.health(ctx())
 
 
 @api.post("/api/datasets")

@@ -12,6 +12,7 @@ from node.models import utcnow
 from node.problems import Problem
 from node.web import body_as, require_token
 from space import agreements, catalog, console, disputes, ledger, operator, registry
+from space import status as space_status
 from space.models import Participant, Token
 from space.requests import Decision, NewToken, Review, Termination
 from space.web.common import (
@@ -25,6 +26,14 @@ from space.web.common import (
 )
 
 admin_api = Blueprint("admin", __name__)
+
+
+@admin_api.get("/admin/health")
+def admin_health() -> Any:
+    """The space's health for ``tds status``: the log, participants, credentials ending."""
+    require_token(db(), Token, ("operator", "auditor"))
+    with db().session() as session:
+        return space_status.health(session, utcnow())
 
 
 @admin_api.get("/admin/disputes")

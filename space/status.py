@@ -1,0 +1,53 @@
+"""The space's health, as ``tds status`` shows it: the log (leaves beyond the newest signed head
+await it), its alerts, participants by status, and the credentials that end soon or have."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from space.models import LedgerAlert, LedgerEntry, Participant, TreeHead
+
+RENEW_WITHIN = dt.timedelta(days=30)  # as the connectors say of their own (connectors.status)
+
+
+def health(session: Session, now: dt.datetime) -> dict[str, Any]:
+    problems: list[str] = []
+    leaves = session.scalar(select(func.count()).select_from(LedgerEntry)) or 0
+    signed = session.scalar(select(func.max(TreeHead.size))) or 0
+    alerts = session.scalar(select(func.count()).select_from(LedgerAlert)) or 0
+    if leaves > signed:
+        problems.append(
+            f"{leaves - signed} leaves of the log await a signed tree head (restart the space to sign)"
+        )
+    statuses: dict[str, int] = {}
+    ending = []
+    for member in session.scalars(select(Participant).order_by(Participant.id)):
+        statuses[member.status] = statuses.get(member.status, 0) + 1
+        expires = ((member.credential or {}).get("document") or {}).get("expires_at")
+        if member.status != "admitted" or expires is None:
+            continue
+        left = dt.datetime.fromisoformat(str(expires).replace("Z", "+00:00")) - now
+        if left <= RENEW_WITHIN:
+            ending.append(
+                {"id": member.id, "credential_expires_at": expires, "credential_days_left": left.days}
+            )
+            problems.append(
+                f"{member.id}'s membership credential "
+                + (
+                    f"expired at {expires}"
+                    if left <= dt.timedelta(0)
+                    else f"expires at {expires}, in {left.days} days"
+                )
+            )
+    return {
+        "role": "space",
+        "healthy": not problems,
+        "problems": problems,
+        "ledger": {"leaves": leaves, "signed_size": signed, "alerts": alerts},
+        "participants": dict(sorted(statuses.items())),
+        "credentials_ending": ending,
+    }
