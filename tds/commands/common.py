@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +68,35 @@ def audit_api(state: State, space_url: str | None, token: str | None) -> NodeAPI
     return state.api("space")
 
 
-def setup_logging(state: State) -> None:
+LOG_FORMATS = ("text", "json")
+
+
+def setup_logging(state: State, node: str, log_format: str | None = None) -> None:
     """A serving node's log: its own INFO lines; each outgoing HTTP request (httpx logs one line
-    per request at INFO) only with ``-v``."""
-    logging.basicConfig(
-        level=os.environ.get("TDS_LOG", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    per request at INFO) only with ``-v``. ``log_format`` (or ``TDS_LOG_FORMAT``) ``json``
+    writes one JSON object a line — time (UTC), level, logger, message, the node's id — for a
+    log collector, through python-json-logger."""
+    chosen = log_format or os.environ.get("TDS_LOG_FORMAT") or "text"
+    if chosen not in LOG_FORMATS:
+        raise TdsError(
+            f"log format: expected one of {', '.join(LOG_FORMATS)}, got {chosen!r} (TDS_LOG_FORMAT)"
+        )
+    handler = logging.StreamHandler()
+    if chosen == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                static_fields={"node": node},
+                datefmt="%Y-%m-%dT%H:%M:%S%z",
+            )
+        )
+        handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=os.environ.get("TDS_LOG", "INFO"), handlers=[handler], force=True)
     if not state.verbose:
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from tds.commands.common import State, call, emit, pass_state, setup_logging
+from tds.commands.common import LOG_FORMATS, State, call, emit, pass_state, setup_logging
 from tds.errors import TdsError
 
 
@@ -79,14 +79,19 @@ def connector_init(
 
 
 @connector.command("serve")
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    help="text (default) or json: one JSON object a line (env TDS_LOG_FORMAT).",
+)
 @pass_state
-def connector_serve(state: State) -> None:
+def connector_serve(state: State, log_format: str | None) -> None:
     """Serve the connector's API until interrupted."""
     from connectors.app import create_app
     from node.web import serve
 
     config = state.config("connector")
-    setup_logging(state)
+    setup_logging(state, config.id, log_format)
     serve(create_app(config), config.host, config.port)
 
 

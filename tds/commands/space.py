@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tds.commands.common import State, emit, operator_call, pass_state, setup_logging
+from tds.commands.common import LOG_FORMATS, State, emit, operator_call, pass_state, setup_logging
 
 
 @click.group()
@@ -31,14 +31,19 @@ def space_init(state: State, url: str, db_url: str | None, auto_admit: bool, dev
 
 
 @space.command("serve")
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    help="text (default) or json: one JSON object a line (env TDS_LOG_FORMAT).",
+)
 @pass_state
-def space_serve(state: State) -> None:
+def space_serve(state: State, log_format: str | None) -> None:
     """Serve the space's API until interrupted."""
     from node.web import serve
     from space.app import create_app
 
     config = state.config("space")
-    setup_logging(state)
+    setup_logging(state, config.id, log_format)
     serve(create_app(config), config.host, config.port)
 
 
