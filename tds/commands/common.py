@@ -96,7 +96,7 @@ def setup_logging(state: State, node: str, log_format: str | None = None) -> Non
         handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=os.environ.get("TDS_LOG", "INFO"), handlers=[handler], force=True)
+    logging.basicConfig(level=os.environ.get("TDS_LOG", "INFO"), handlers=[handler])
     if not state.verbose:
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)

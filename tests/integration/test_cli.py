@@ -324,12 +324,12 @@ def test_a_serving_node_logs_each_outgoing_request_only_with_verbose() -> None:
     httpx_log = logging.getLogger("httpx")
     before = httpx_log.level
     try:
-        setup_logging(State())
+        setup_logging(State(), "bank")
         assert not httpx_log.isEnabledFor(logging.INFO)  # one line per request: not by default
         loud = State()
         loud.verbose = True
         httpx_log.setLevel(logging.NOTSET)
-        setup_logging(loud)
+        setup_logging(loud, "bank")
         assert httpx_log.level == logging.NOTSET  # -v: the root's INFO applies, each request is logged
     finally:
         httpx_log.setLevel(before)
