@@ -14,6 +14,7 @@ from connectors.models import Token
 from connectors.requests import ContractRequest, NewDataset, NewToken, Publication, Reason
 from connectors.web.common import admin, ctx, space_call
 from contracts.agreements import State
+from node import tokens
 from node.tokens import new_token, token_hash
 from node.web import body_as
 
@@ -164,3 +165,18 @@ def issue_token() -> Any:
     with ctx().db.transaction() as session:
         session.add(Token(token_hash=token_hash(token), role=asked.role, label=asked.label))
     return jsonify({"token": token, "role": asked.role, "label": asked.label}), 201
+
+
+@api.get("/api/tokens")
+def list_tokens() -> Any:
+    """Every token of this connector, by id, role, label and whether it is revoked; never a token."""
+    admin()
+    with ctx().db.session() as session:
+        return {"tokens": tokens.listing(session, Token)}
+
+
+@api.post("/api/tokens/<token_id>/revoke")
+def revoke_token(token_id: str) -> Any:
+    admin()
+    with ctx().db.transaction() as session:
+        return tokens.view(tokens.revoke(session, Token, token_id, "admin"))

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
+from node import tokens
 from node.models import utcnow
 from node.problems import Problem
 from node.web import body_as, require_token
@@ -124,6 +125,24 @@ def admin_token() -> Any:
     with db().transaction() as session:
         token = operator.issue_token(session, actor, body.role, body.label, body.participant, utcnow())
     return jsonify({"token": token, "role": body.role, "participant": body.participant}), 201
+
+
+@admin_api.get("/admin/tokens")
+def admin_tokens() -> Any:
+    """Every token the space issued, by id, role, label and whether it is revoked; never a token."""
+    require_token(db(), Token, ("operator", "auditor"))
+    with db().session() as session:
+        return {"tokens": tokens.listing(session, Token)}
+
+
+@admin_api.post("/admin/tokens/<token_id>/revoke")
+def admin_revoke_token(token_id: str) -> Any:
+    actor = operator_actor()
+    with db().transaction() as session:
+        row = tokens.revoke(session, Token, token_id, "operator")
+        operator.note(session, actor, "revoke-token", row.participant_id or row.role, utcnow(), id=token_id,
+                      role=row.role, label=row.label)  # fmt: skip
+        return tokens.view(row)
 
 
 @admin_api.get("/admin/actions")

@@ -105,3 +105,25 @@ def setup_logging(state: State, node: str, log_format: str | None = None) -> Non
 def plural(n: int, noun: str) -> str:
     """``1 agreement``, ``2 agreements``: English plurals of the nouns the CLI counts."""
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def token_lines(found: list[dict[str, Any]]) -> str:
+    lines = []
+    for t in found:
+        state = "revoked" if t["revoked"] else "live"
+        lines.append(f"{t['id']}  {t['role']:<11} {state:<7}  {t['created_at']}  {t['label']}".rstrip())
+    return "\n".join(lines)
+
+
+def rotate_token(state: State, role: str, path: str, body: dict[str, Any]) -> dict[str, str]:
+    """Issue a new token with this data directory's own, save it as its admin.token (0600, in
+    one rename), then revoke the old one with the new: at no moment is the node without one."""
+    from node.config import TOKEN, write_file
+    from node.tokens import token_id
+
+    config = state.config(role)
+    old = config.admin_token()
+    new = call(state, "POST", path, body, role=role)["token"]
+    write_file(config.path / TOKEN, (new + "\n").encode(), mode=0o600, replace=True)
+    call(state, "POST", f"{path}/{token_id(old)}/revoke", role=role)
+    return {"old": token_id(old), "new": token_id(new)}

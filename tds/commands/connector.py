@@ -7,7 +7,16 @@ from typing import Any
 
 import click
 
-from tds.commands.common import LOG_FORMATS, State, call, emit, pass_state, setup_logging
+from tds.commands.common import (
+    LOG_FORMATS,
+    State,
+    call,
+    emit,
+    pass_state,
+    rotate_token,
+    setup_logging,
+    token_lines,
+)
 from tds.errors import TdsError
 
 
@@ -104,15 +113,46 @@ def connector_status(state: State) -> None:
     emit(state, found, f"{found['id']}: {member['status']} at {found['space']}; sandbox {found['sandbox']}")
 
 
-@connector.command("token")
+@connector.group("token", invoke_without_command=True)
 @click.option("--role", type=click.Choice(["reviewer", "admin"]), default="reviewer", show_default=True)
 @click.option("--label", default="", help="Who the token is for: a reviewer's steps name them so.")
-@pass_state
-def connector_token(state: State, role: str, label: str) -> None:
+@click.pass_context
+def connector_token(ctx: click.Context, role: str, label: str) -> None:
     """Issue a bearer token: a reviewer reads consumers' scripts and approves, rejects, releases or
-    withholds (tds review, the review console), and can do nothing else here."""
+    withholds (tds review, the review console), and can do nothing else here. `list`,
+    `revoke ID` and `rotate` manage the tokens issued."""
+    if ctx.invoked_subcommand is not None:
+        return
+    state = ctx.find_object(State)
+    assert state is not None
     found = call(state, "POST", "/api/tokens", {"role": role, "label": label})
     emit(state, found, f"{role} token (shown once): {found['token']}")
+
+
+@connector_token.command("list")
+@pass_state
+def connector_token_list(state: State) -> None:
+    """Every token of this connector: id, role, label, whether revoked (never the token)."""
+    found = call(state, "GET", "/api/tokens")
+    emit(state, found, token_lines(found["tokens"]))
+
+
+@connector_token.command("revoke")
+@click.argument("token_id")
+@pass_state
+def connector_token_revoke(state: State, token_id: str) -> None:
+    """Revoke a token by the id `tds connector token list` shows."""
+    found = call(state, "POST", f"/api/tokens/{token_id}/revoke")
+    emit(state, found, f"revoked {found['id']} ({found['role']} {found['label']})".rstrip())
+
+
+@connector_token.command("rotate")
+@pass_state
+def connector_token_rotate(state: State) -> None:
+    """Replace this data directory's admin token (admin.token): a new one is issued and saved,
+    then the old one is revoked."""
+    rotated = rotate_token(state, "connector", "/api/tokens", {"role": "admin", "label": "rotated"})
+    emit(state, rotated, f"admin token rotated: {rotated['old']} revoked, {rotated['new']} in admin.token")
 
 
 COMMANDS = [connector]

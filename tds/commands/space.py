@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from tds.commands.common import LOG_FORMATS, State, emit, operator_call, pass_state, setup_logging
+from tds.commands.common import (
+    LOG_FORMATS,
+    State,
+    emit,
+    operator_call,
+    pass_state,
+    rotate_token,
+    setup_logging,
+    token_lines,
+)
 
 
 @click.group()
@@ -131,19 +140,50 @@ def space_disputes(state: State, bill_id: str | None, void_id: str | None, reaso
     emit(state, found, "\n".join(lines) or "no disputed uses")
 
 
-@space.command("token")
+@space.group("token", invoke_without_command=True)
 @click.option(
     "--role", type=click.Choice(["auditor", "operator", "participant"]), default="auditor", show_default=True
 )
 @click.option("--participant", help="The participant a participant token belongs to.")
 @click.option("--label", default="", help="Who the token is for (the log of operator actions names them so).")
-@pass_state
-def space_token(state: State, role: str, participant: str | None, label: str) -> None:
+@click.pass_context
+def space_token(ctx: click.Context, role: str, participant: str | None, label: str) -> None:
     """Issue a bearer token for a person: for the API and for signing in to the web console
-    (/console). Auditors read everything and change nothing; a participant sees its own."""
+    (/console). Auditors read everything and change nothing; a participant sees its own.
+    `list`, `revoke ID` and `rotate` manage the tokens issued."""
+    if ctx.invoked_subcommand is not None:
+        return
+    state = ctx.find_object(State)
+    assert state is not None
     body = {"role": role, "label": label, **({"participant": participant} if participant else {})}
     found = operator_call(state, "POST", "/admin/tokens", body)
     emit(state, found, found["token"])
+
+
+@space_token.command("list")
+@pass_state
+def space_token_list(state: State) -> None:
+    """Every token the space issued: id, role, label, whether revoked (never the token)."""
+    found = operator_call(state, "GET", "/admin/tokens")
+    emit(state, found, token_lines(found["tokens"]))
+
+
+@space_token.command("revoke")
+@click.argument("token_id")
+@pass_state
+def space_token_revoke(state: State, token_id: str) -> None:
+    """Revoke a token by the id `tds space token list` shows (logged as an operator act)."""
+    found = operator_call(state, "POST", f"/admin/tokens/{token_id}/revoke")
+    emit(state, found, f"revoked {found['id']} ({found['role']} {found['label']})".rstrip())
+
+
+@space_token.command("rotate")
+@pass_state
+def space_token_rotate(state: State) -> None:
+    """Replace this data directory's operator token (admin.token): a new one is issued and saved,
+    then the old one is revoked."""
+    rotated = rotate_token(state, "space", "/admin/tokens", {"role": "operator", "label": "rotated"})
+    emit(state, rotated, f"operator token rotated: {rotated['old']} revoked, {rotated['new']} in admin.token")
 
 
 COMMANDS = [space]
