@@ -26,7 +26,7 @@ from typing import Any
 
 from flask import Flask
 
-from connectors import attempts, console, datasets, outbox, script_provider
+from connectors import attempts, console, datasets, membership, outbox, script_provider
 from connectors.context import Connector
 from connectors.models import SeenNonce
 from connectors.web.api import api
@@ -59,6 +59,7 @@ def create_app(config: NodeConfig, *, db: Database | None = None, deliver: bool 
     script_provider.recover(ctx)  # then the script jobs those attempts belonged to
     if deliver:
         outbox.start(ctx)
+        membership.start(ctx)  # renews its own credential in its last 30 days
     ctx.background(datasets.warm_up, ctx)
 
     @app.get("/healthz")

@@ -61,6 +61,13 @@ class SpaceClient:
         if now >= expires:
             raise RequestSignatureError(f"membership credential of {pid} expired at {expires.isoformat()}")
 
+    def renew(self, pid: str) -> dict[str, Any]:
+        """This connector's new membership credential (the space signs it; its view of us)."""
+        info = dict(self._post(f"/participants/{quote(pid)}/renewal", {}))
+        with self._lock:
+            self._cache[pid] = (time.monotonic(), info)
+        return info
+
     def public_key_of(self, pid: str) -> str | None:
         """For verifying a peer's signed request: its key if it is a member in good standing."""
         try:

@@ -136,6 +136,26 @@ def admit(session: Session, pid: str, key: SigningKey, now: dt.datetime, days: i
     return participant
 
 
+def renew(
+    session: Session, pid: str, key: SigningKey, now: dt.datetime, days: int, within: int
+) -> Participant:
+    """A new credential for an admitted member whose credential ends within ``within`` days,
+    binding the same key: no suspension, no gap (the old one stays valid until it ends)."""
+    participant = get(session, pid)
+    if participant.status != "admitted" or not participant.credential:
+        raise Conflict(f"{pid} is {participant.status}: only an admitted member renews its credential")
+    expires = dt.datetime.fromisoformat(
+        participant.credential["document"]["expires_at"].replace("Z", "+00:00")
+    )
+    if expires - now > dt.timedelta(days=within):
+        raise Conflict(
+            f"{pid}'s credential expires at {format_datetime(expires)}: it is renewed within {within} days "
+            f"of its end, from {format_datetime(expires - dt.timedelta(days=within))}"
+        )
+    participant.credential = issue_credential(participant, key, now, days)
+    return participant
+
+
 def suspend(session: Session, pid: str) -> Participant:
     participant = get(session, pid)
     participant.status = "suspended"

@@ -24,6 +24,8 @@ class SpaceSettings:
     # addresses (CIDR) a connector endpoint may not resolve to; see policies.endpoints
     endpoint_denied_ranges: tuple[str, ...] = DEFAULT_DENIED
     credential_days: int = 365  # validity of a membership credential, days
+    # a member renews its own credential, without suspension, this close to its end, days
+    renew_within_days: int = 30
     max_body_mb: int = 9  # largest request body, MiB: every body is JSON of at most 8 MiB (node.web)
     sandbox_backend: str = "auto"  # where the space adds ciphertexts: auto | process | bwrap | docker
     commission_bp: int = 500  # the operator's commission on every fee, basis points

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from connectors import datasets, negotiation, negotiation_provider, outbox, uses
+from connectors import datasets, membership, negotiation, negotiation_provider, outbox, uses
 from connectors import status as status_service
 from connectors.errors import Refused
 from connectors.models import Token
@@ -31,6 +31,14 @@ def status() -> Any:
         "sandbox": ctx().backend.name,
         "membership": ctx().space.participant(ctx().id, fresh=True),
     }
+
+
+@api.post("/api/membership/renewal")
+def renew_membership() -> Any:
+    """A new membership credential from the space now (tds connector renew); the space agrees
+    in the last days of the old one only, and its refusal says from when."""
+    admin()
+    return space_call(membership.renew, ctx())
 
 
 @api.get("/api/health")

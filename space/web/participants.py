@@ -12,7 +12,7 @@ from node import signing
 from node.models import utcnow
 from node.problems import Problem
 from node.web import json_body, require_token
-from space import registry
+from space import operator, registry
 from space.models import Token
 from space.web.common import (
     config,
@@ -53,6 +53,24 @@ def register() -> Any:
             registry.admit(session, participant.id, space_key(), utcnow(), settings().credential_days)
         view = registry.public_view(participant)
     return jsonify(view), 201 if created else 200
+
+
+@participants_api.post("/participants/<pid>/renewal")
+def renew(pid: str) -> Any:
+    """An admitted member's new credential, asked for by the member itself (signed) within the
+    last ``renew_within_days`` of its credential; the space notes it among operator actions."""
+    if signed_caller() != pid:
+        raise Problem(403, "Forbidden", f"only {pid} renews its own credential", kind="forbidden")
+    now = utcnow()
+    with db().transaction() as session:
+        found = registry.renew(
+            session, pid, space_key(), now, settings().credential_days, settings().renew_within_days
+        )
+        view = registry.public_view(found)
+        operator.note(
+            session, "space", "renew", pid, now, expires_at=view["credential"]["document"]["expires_at"]
+        )
+        return view
 
 
 @participants_api.get("/participants/<pid>")

@@ -113,6 +113,16 @@ def connector_status(state: State) -> None:
     emit(state, found, f"{found['id']}: {member['status']} at {found['space']}; sandbox {found['sandbox']}")
 
 
+@connector.command("renew")
+@pass_state
+def connector_renew(state: State) -> None:
+    """Renew this connector's membership credential without a suspension. The space agrees in
+    the credential's last 30 days (renew_within_days); the connector also does it by itself."""
+    found = call(state, "POST", "/api/membership/renewal")
+    until = found["credential"]["document"]["expires_at"]
+    emit(state, found, f"{found['id']}: membership credential renewed, valid until {until}")
+
+
 @connector.group("token", invoke_without_command=True)
 @click.option("--role", type=click.Choice(["reviewer", "admin"]), default="reviewer", show_default=True)
 @click.option("--label", default="", help="Who the token is for: a reviewer's steps name them so.")
