@@ -25,7 +25,9 @@ from connectors.models import Negotiation
 from contracts.agreements import State, agreement_policy
 from node.models import utcnow
 from node.signing import RemoteError
+from policies import export_list
 from policies.evaluate import evaluate
+from policies.export_list import ExportRule
 from policies.model import RESULT_OPERANDS
 from policies.reasons import say
 from sandbox.errors import LimitExceeded, SandboxError, WorkerFailed
@@ -65,6 +67,9 @@ class Facts:
     dataset_held: bool = False
     consumer_set_size: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # the space's export list and the held dataset's catalog fields it matches on
+    exports: tuple[ExportRule, ...] = ()
+    dataset_fields: dict[str, str] | None = None
     # operands a later step states (a script's run ordinal and release, checked when it runs)
     later: frozenset[str] = frozenset()
 
@@ -112,6 +117,12 @@ def decide(facts: Facts) -> None:
         raise Denied(decision.summary, neg.dataset_id)
     if not facts.dataset_held:
         raise Denied(say("dataset-gone", dataset=neg.dataset_id), neg.dataset_id)
+    # the export list, whatever the offer and the agreement say (policies.export_list)
+    verdict = export_list.check(
+        facts.exports, facts.dataset_fields or {}, facts.jurisdiction or "", neg.purpose
+    )
+    if not verdict.allowed:
+        raise Denied(verdict.describe(), neg.dataset_id)
 
 
 def ask_space(ctx: Connector, neg: Negotiation) -> SpaceWord:
@@ -161,12 +172,25 @@ def gather(
     space = ask_space(ctx, neg)
     if space.state != "in force":  # decide denies on the space's word: nothing more to ask it
         return replace(facts, space=space), None
+    try:
+        exports = ctx.space.export_list()
+    except RemoteError as exc:
+        detail = f"its export list: HTTP {exc.status}" if exc.status else "its export list: unreachable"
+        return replace(facts, space=SpaceWord("unanswered", detail)), None
     dataset = datasets.by_catalog_id(ctx, neg.dataset_id)
     gathered = replace(
         facts,
         space=space,
         jurisdiction=ctx.space.member(caller)["jurisdiction"],
         dataset_held=dataset is not None,
+        exports=exports,
+        dataset_fields=None
+        if dataset is None
+        else {
+            "classification": dataset.classification,
+            "pi_level": dataset.pi_level,
+            "sector": dataset.sector,
+        },
     )
     return gathered, dataset
 

@@ -14,6 +14,9 @@ from contracts.documents import verify_document
 from contracts.errors import ContractError, RequestSignatureError
 from node.models import utcnow
 from node.signing import RemoteError, SignedClient
+from policies import export_list
+from policies.errors import RuleSetError
+from policies.export_list import ExportRule
 
 
 class SpaceClient:
@@ -23,6 +26,7 @@ class SpaceClient:
         self.space_public_key = space_public_key
         self.cache_s = cache_s
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._exports: tuple[float, tuple[ExportRule, ...]] | None = None
         self._lock = threading.Lock()
 
     def _get(self, path: str, **params: Any) -> Any:
@@ -60,6 +64,28 @@ class SpaceClient:
         expires = dt.datetime.fromisoformat(str(document.get("expires_at")).replace("Z", "+00:00"))
         if now >= expires:
             raise RequestSignatureError(f"membership credential of {pid} expired at {expires.isoformat()}")
+
+    def export_list(self) -> tuple[ExportRule, ...]:
+        """The space's export list, checked on every job (connectors.guard), cached as peers are;
+        a space that keeps none (404, from before the list) has no rule."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._exports
+        if hit is not None and now - hit[0] < self.cache_s:
+            return hit[1]
+        try:
+            rules = export_list.parse_rules(self._get("/export-list"))
+        except RemoteError as exc:
+            if exc.status != 404:
+                raise
+            rules = ()
+        except RuleSetError as exc:
+            raise RemoteError(
+                self.url + "/export-list", 502, {"title": "Bad export list", "detail": str(exc)}
+            ) from exc
+        with self._lock:
+            self._exports = (now, rules)
+        return rules
 
     def renew(self, pid: str) -> dict[str, Any]:
         """This connector's new membership credential (the space signs it; its view of us)."""

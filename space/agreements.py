@@ -11,13 +11,18 @@ from contracts.agreements import State, agreement_policy
 from contracts.documents import verify_document
 from contracts.errors import ContractError
 from contracts.offers import parse_price
+from policies import export_list
+from policies.export_list import ExportRule
 from space import pricing, registry
 from space.errors import Conflict, NotFound, Refused
 from space.models import Agreement, CatalogEntry, Offer
 
 
-def record(session: Session, caller: str, signed: Any) -> tuple[Agreement, bool]:
-    """Store a finalized agreement signed by both parties; idempotent by agreement id."""
+def record(
+    session: Session, caller: str, signed: Any, exports: tuple[ExportRule, ...] = ()
+) -> tuple[Agreement, bool]:
+    """Store a finalized agreement signed by both parties; idempotent by agreement id. The
+    export list (``exports``) is checked whatever the offer says: a refusal names the rule."""
     if not isinstance(signed, dict) or not isinstance(signed.get("document"), dict):
         raise Refused('expected a signed agreement {"document": {...}, "signatures": {...}}')
     document = signed["document"]
@@ -48,6 +53,11 @@ def record(session: Session, caller: str, signed: Any) -> tuple[Agreement, bool]
             f"agreement {agreement_id}: offer {document.get('tds:offer')} of dataset "
             f"{document.get('target')} is not an offer {provider_id} published"
         )
+    verdict = export_list.check(
+        exports, _export_fields(entry), parties[consumer_id].jurisdiction, document.get("tds:purpose")
+    )
+    if not verdict.allowed:
+        raise Refused(f"agreement {agreement_id}: {verdict.describe()}", status=403)
     try:  # the contract's own terms: a price the space can settle, shares that add up
         parse_price(document.get("tds:price"))
         pricing.check_shares(session, provider_id, document.get("tds:revenueShare"))
@@ -65,6 +75,10 @@ def record(session: Session, caller: str, signed: Any) -> tuple[Agreement, bool]
     session.add(agreement)
     session.flush()
     return agreement, True
+
+
+def _export_fields(entry: CatalogEntry) -> dict[str, str]:
+    return {"classification": entry.classification, "pi_level": entry.pi_level, "sector": entry.sector}
 
 
 def get(session: Session, agreement_id: str) -> Agreement:

@@ -9,9 +9,37 @@ from contracts.keys import SigningKey
 from node.config import KEY, TOKEN, NodeConfig, default_db, private_dir, private_files, write_file
 from node.db import check_url, create_database
 from space.models import Token
-from space.web.common import NEGATIVE_LIST
+from space.web.common import EXPORT_LIST, NEGATIVE_LIST
 
 MIGRATIONS = "space:migrations"
+
+# The operator edits this file; the space reads it on every agreement, and each provider's
+# connector on every job (policies/export_list.py).
+DEFAULT_EXPORT_LIST = {
+    "rules": [
+        {
+            "id": "EX-001",
+            "reason": "important data (重要数据, GB/T 43697) stays in mainland China",
+            "match": {"classification": ["important"]},
+            "jurisdictions": ["CN"],
+        },
+        {
+            "id": "EX-002",
+            "reason": "sensitive personal information (敏感个人信息) stays in mainland China",
+            "match": {"pi_level": ["sensitive"]},
+            "jurisdictions": ["CN"],
+            "scenarios": [
+                {
+                    "id": "EX-002-S1",
+                    "jurisdictions": ["HK", "MO"],
+                    "purposes": ["cross-border-payment"],
+                    "condition": "each person's separate consent and a passed security assessment "
+                    "(个人单独同意并通过安全评估)",
+                }
+            ],
+        },
+    ]
+}
 
 # The operator edits this file; the space reads it on every publish.
 DEFAULT_NEGATIVE_LIST = {
@@ -67,6 +95,11 @@ def init_space(
     write_file(
         data_dir / NEGATIVE_LIST,
         json.dumps(DEFAULT_NEGATIVE_LIST, ensure_ascii=False, indent=2).encode(),
+        mode=0o600,
+    )
+    write_file(
+        data_dir / EXPORT_LIST,
+        json.dumps(DEFAULT_EXPORT_LIST, ensure_ascii=False, indent=2).encode(),
         mode=0o600,
     )
     token = create_database(config.db, MIGRATIONS, Token, "operator")

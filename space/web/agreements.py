@@ -3,6 +3,7 @@ terminated by a party; both connectors are told of a termination at once."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, jsonify
@@ -13,7 +14,10 @@ from space import agreements
 from space.errors import Refused
 from space.requests import Termination
 from space.web.common import (
+    EXPORT_LIST,
+    config,
     db,
+    load_export_list,
     signed_caller,
     tell_parties,
     token_or_caller,
@@ -26,9 +30,20 @@ agreements_api = Blueprint("agreements", __name__)
 def record_agreement() -> Any:
     caller = signed_caller()
     with db().transaction() as session:
-        agreement, created = agreements.record(session, caller, json_body())
+        exports = load_export_list(config().path)
+        agreement, created = agreements.record(session, caller, json_body(), exports)
         view = agreements.view(agreement)
     return jsonify(view), 201 if created else 200
+
+
+@agreements_api.get("/export-list")
+def show_export_list() -> Any:
+    """The export list as the operator keeps it, for members' connectors, which check it on
+    every job (connectors.guard), and for people with a token."""
+    token_or_caller()
+    load_export_list(config().path)  # what is served is what the space enforces: it parses
+    path = config().path / EXPORT_LIST
+    return json.loads(path.read_text("utf-8")) if path.exists() else {"rules": []}
 
 
 @agreements_api.get("/agreements/<path:agreement_id>")

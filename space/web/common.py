@@ -17,6 +17,8 @@ from node.db import Database
 from node.egress import GuardedBackend
 from node.models import utcnow
 from node.web import require_token, token_of
+from policies import export_list
+from policies.export_list import ExportRule
 from policies.negative_list import ListRule, parse_rules
 from sandbox import warm
 from sandbox.backends import create_backend
@@ -27,6 +29,7 @@ from space.models import Participant, Token
 from space.settings import SpaceSettings
 
 NEGATIVE_LIST = "negative_list.json"
+EXPORT_LIST = "export_list.json"
 
 
 def part(name: str) -> Any:
@@ -55,6 +58,15 @@ def space_key() -> SigningKey:
 
 def load_negative_list(data_dir: Path) -> tuple[ListRule, ...]:
     return parse_rules(json.loads((data_dir / NEGATIVE_LIST).read_text("utf-8")))
+
+
+def load_export_list(data_dir: Path) -> tuple[ExportRule, ...]:
+    """The operator's export list, read on every agreement; a space made before it had one has
+    none (no rule applies) until the operator writes the file."""
+    path = data_dir / EXPORT_LIST
+    if not path.exists():
+        return ()
+    return export_list.parse_rules(json.loads(path.read_text("utf-8")))
 
 
 def key_of(allowed: tuple[str, ...], self_id: str | None = None) -> Any:
