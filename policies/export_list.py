@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policies.errors import RuleSetError
+from policies.negative_list import rule_fields
 
 MATCH_FIELDS = ("classification", "pi_level", "sector")
 
@@ -88,26 +89,10 @@ def _scenario(where: str, raw: object) -> Scenario:
 def parse_rules(raw: object) -> tuple[ExportRule, ...]:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("rules"), list):
         raise RuleSetError('export list: expected {"rules": [...]} at the top level')
-    rules, seen = [], set()
+    rules, seen = [], set[str]()
     for i, item in enumerate(raw["rules"]):
         where = f"export list rules[{i}]"
-        if not isinstance(item, Mapping):
-            raise RuleSetError(f"{where}: expected an object")
-        rule_id, reason, match = item.get("id"), item.get("reason"), item.get("match")
-        if not isinstance(rule_id, str) or not rule_id or rule_id in seen:
-            raise RuleSetError(f"{where}: id must be a unique non-empty string, got {rule_id!r}")
-        seen.add(rule_id)
-        if not isinstance(reason, str) or not reason:
-            raise RuleSetError(f"{where}: reason must be a non-empty string")
-        if not isinstance(match, Mapping) or not match:
-            raise RuleSetError(f"{where}: match must be a non-empty object")
-        parsed: dict[str, tuple[str, ...]] = {}
-        for key, values in match.items():
-            if key not in MATCH_FIELDS:
-                raise RuleSetError(f"{where}: cannot match on {key!r}; expected one of {MATCH_FIELDS}")
-            if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-                raise RuleSetError(f"{where}: match.{key} must be a non-empty list of strings")
-            parsed[key] = tuple(v.casefold() for v in values)
+        rule_id, reason, parsed = rule_fields(where, item, seen, MATCH_FIELDS)
         scenarios = item.get("scenarios", [])
         if not isinstance(scenarios, list):
             raise RuleSetError(f"{where}: scenarios must be a list")

@@ -45,6 +45,31 @@ class Verdict:
         return f"{self.status} by rule {self.rule.id}: {self.rule.reason}"
 
 
+def rule_fields(
+    where: str, item: object, seen: set[str], fields: tuple[str, ...]
+) -> tuple[str, str, dict[str, tuple[str, ...]]]:
+    """The id (unique among ``seen``), reason and match of one rule of an operator's list — this
+    one or the export list (policies.export_list) — matching only on ``fields``."""
+    if not isinstance(item, Mapping):
+        raise RuleSetError(f"{where}: expected an object")
+    rule_id, reason, match = item.get("id"), item.get("reason"), item.get("match")
+    if not isinstance(rule_id, str) or not rule_id or rule_id in seen:
+        raise RuleSetError(f"{where}: id must be a unique non-empty string, got {rule_id!r}")
+    seen.add(rule_id)
+    if not isinstance(reason, str) or not reason:
+        raise RuleSetError(f"{where}: reason must be a non-empty string")
+    if not isinstance(match, Mapping) or not match:
+        raise RuleSetError(f"{where}: match must be a non-empty object")
+    parsed: dict[str, tuple[str, ...]] = {}
+    for key, values in match.items():
+        if key not in fields:
+            raise RuleSetError(f"{where}: cannot match on {key!r}; expected one of {fields}")
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise RuleSetError(f"{where}: match.{key} must be a list of strings")
+        parsed[key] = tuple(v.casefold() for v in values)
+    return rule_id, reason, parsed
+
+
 def parse_rules(raw: object) -> tuple[ListRule, ...]:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("rules"), list):
         raise RuleSetError('negative list: expected {"rules": [...]} at the top level')
@@ -52,31 +77,11 @@ def parse_rules(raw: object) -> tuple[ListRule, ...]:
     seen: set[str] = set()
     for i, item in enumerate(raw["rules"]):
         where = f"negative list rules[{i}]"
-        if not isinstance(item, Mapping):
-            raise RuleSetError(f"{where}: expected an object")
-        rule_id, effect, reason, match = (
-            item.get("id"),
-            item.get("effect"),
-            item.get("reason"),
-            item.get("match"),
-        )
-        if not isinstance(rule_id, str) or not rule_id or rule_id in seen:
-            raise RuleSetError(f"{where}: id must be a unique non-empty string, got {rule_id!r}")
-        seen.add(rule_id)
+        rule_id, reason, match = rule_fields(where, item, seen, MATCH_FIELDS)
+        effect = item.get("effect")
         if effect not in ("prohibit", "restrict"):
             raise RuleSetError(f"{where}: effect must be 'prohibit' or 'restrict', got {effect!r}")
-        if not isinstance(reason, str) or not reason:
-            raise RuleSetError(f"{where}: reason must be a non-empty string")
-        if not isinstance(match, Mapping) or not match:
-            raise RuleSetError(f"{where}: match must be a non-empty object")
-        parsed: dict[str, tuple[str, ...]] = {}
-        for key, values in match.items():
-            if key not in MATCH_FIELDS:
-                raise RuleSetError(f"{where}: cannot match on {key!r}; expected one of {MATCH_FIELDS}")
-            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                raise RuleSetError(f"{where}: match.{key} must be a list of strings")
-            parsed[key] = tuple(v.casefold() for v in values)
-        rules.append(ListRule(rule_id, effect, reason, parsed))
+        rules.append(ListRule(rule_id, effect, reason, match))
     return tuple(rules)
 
 
