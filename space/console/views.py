@@ -81,6 +81,8 @@ ACTIONS = {
     "settle": _l("settled a period"),
     "terminate": _l("terminated an agreement"),
     "issue-token": _l("issued a token"),
+    "revoke-token": _l("revoked a token"),
+    "renew": _l("renewed a membership credential"),
 }
 # policies.reasons' templates by id, as the console words them: a reason in a record is the
 # English its parties signed; the page shows it in the reader's language with the same fields

@@ -18,6 +18,7 @@ from flask import (
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from node import tokens
 from node.models import utcnow
 from space import catalog, ledger, operator, registry, settlement
 from space.console import queries
@@ -31,7 +32,7 @@ from space.console.views import (
     tds,
 )
 from space.errors import AlertingConflict, Refused
-from space.models import DailyUsage, OperatorAction, Participant, Settlement
+from space.models import DailyUsage, OperatorAction, Participant, Settlement, Token
 
 
 # --- the operator's work queues --------------------------------------------------------------
@@ -66,12 +67,17 @@ def queues() -> Any:
         people = list(session.scalars(select(Participant).order_by(Participant.registered_at)))
         reviews = [catalog.entry_view(session, e) for e in catalog.pending_reviews(session)]
         periods = _closed_unsettled(session, utcnow(), tds("settings").settlement_zone)
+        issued = [
+            {**tokens.view(row), "created": row.created_at}
+            for row in session.scalars(select(Token).order_by(Token.created_at, Token.token_hash))
+        ]
     return render_template(
         "queues.html",
         pending=[p for p in people if p.status != "admitted"],
         admitted=[p for p in people if p.status == "admitted"],
         reviews=reviews,
         periods=periods,
+        tokens=issued,
     )
 
 
@@ -107,6 +113,22 @@ def participant_decision(pid: str, decision: str) -> Any:
         else:
             operator.suspend(session, g.user.actor, pid, utcnow())
     return _done(_("%(id)s admitted.", id=pid) if decision == "admit" else _("%(id)s suspended.", id=pid))
+
+
+@blueprint.post("/tokens/<token_id>/revoke")
+@operator_only
+def token_revoke(token_id: str) -> Any:
+    """Revoke a person's token (as tds space token revoke): an operator act, logged."""
+    if request.form.get("confirmed") != "yes":
+        question = _(
+            "Revoke token %(id)s? Whoever holds it can no longer sign in or call the API.", id=token_id
+        )
+        return _confirm(question, {})
+    with db().transaction() as session:
+        row = tokens.revoke(session, Token, token_id, "operator")
+        operator.note(session, g.user.actor, "revoke-token", row.participant_id or row.role, utcnow(),
+                      id=token_id, role=row.role, label=row.label)  # fmt: skip
+    return _done(_("Token %(id)s revoked.", id=token_id))
 
 
 @blueprint.post("/reviews/<path:entry_id>/<decision>")

@@ -24,6 +24,7 @@ from node import clock
 from node.config import NodeConfig
 from node.db import Database
 from node.models import utcnow
+from node.tokens import token_id
 from policies.negative_list import parse_rules
 from space import agreements, catalog, operator, registry
 from space.app import create_app
@@ -93,12 +94,18 @@ def state(db: Database) -> dict[str, Any]:
             "settlements": sorted(session.scalars(select(Settlement.period))),
             "actions": session.scalar(select(func.count()).select_from(OperatorAction)),
             "tokens": session.scalar(select(func.count()).select_from(Token)),
+            "revoked": session.scalar(select(func.count()).select_from(Token).where(Token.revoked.is_(True))),
         }
 
 
 def console_posts(app: Flask, space: dict[str, Any]) -> list[str]:
     """Every state-changing console route, with real ids filled in."""
-    values = {"pid": "newco", "decision": None, "entry_id": space["entry"]}
+    values = {
+        "pid": "newco",
+        "decision": None,
+        "entry_id": space["entry"],
+        "token_id": token_id(space["tokens"]["auditor"]),
+    }
     urls = []
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/console") or "POST" not in (rule.methods or ()):
@@ -125,6 +132,7 @@ def test_every_state_changing_route_refuses_an_auditor_and_a_participant(space: 
             f"/console/reviews/{space['entry']}/approve",
             f"/console/reviews/{space['entry']}/reject",
             "/console/settlements",
+            f"/console/tokens/{token_id(space['tokens']['auditor'])}/revoke",
         ]
     )
     before = state(space["db"])
@@ -187,6 +195,38 @@ def test_forms_without_the_csrf_token_change_nothing(space: dict[str, Any]) -> N
     stolen = csrf(other.get("/console/login").get_data(as_text=True))
     assert client.post("/console/participants/newco/admit", data={"csrf_token": stolen}).status_code == 400
     assert state(space["db"]) == before
+
+
+def test_the_operator_revokes_a_token_after_confirming_and_the_action_is_logged(
+    space: dict[str, Any],
+) -> None:
+    client = signed_in(space["app"], space["tokens"]["operator"])
+    page = client.get("/console/queues").get_data(as_text=True)
+    auditor = token_id(space["tokens"]["auditor"])
+    assert f'id="revoke-{auditor}"' in page and space["tokens"]["auditor"] not in page
+    first = client.post(f"/console/tokens/{auditor}/revoke", data={"csrf_token": csrf(page)})
+    assert f"Revoke token {auditor}? Whoever holds it can no longer sign in" in first.get_data(as_text=True)
+    assert state(space["db"])["revoked"] == 0  # the first click does nothing
+    done = client.post(
+        f"/console/tokens/{auditor}/revoke",
+        data={"csrf_token": csrf(first.get_data(as_text=True)), "confirmed": "yes"},
+    )
+    assert done.status_code == 302 and state(space["db"])["revoked"] == 1
+    page = client.get("/console/queues").get_data(as_text=True)
+    assert f"Token {auditor} revoked." in page and f'id="revoke-{auditor}"' not in page
+    assert "revoked a token" in client.get("/console/actions").get_data(as_text=True)
+    login = space["app"].test_client()
+    form = csrf(login.get("/console/login").get_data(as_text=True))
+    assert (
+        login.post(
+            "/console/login", data={"token": space["tokens"]["auditor"], "csrf_token": form}
+        ).status_code
+        != 302
+    )
+    again = client.post(
+        f"/console/tokens/{auditor}/revoke", data={"csrf_token": csrf(page), "confirmed": "yes"}
+    )
+    assert again.status_code == 409 and f"token {auditor} is already revoked" in again.get_data(as_text=True)
 
 
 def test_the_operator_admits_after_confirming_and_the_action_is_logged(space: dict[str, Any]) -> None:
