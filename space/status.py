@@ -1,5 +1,6 @@
 """The space's health, as ``tds status`` shows it: the log (leaves beyond the newest signed head
-await it), its alerts, participants by status, and the credentials that end soon or have."""
+await it), its alerts, participants by status, the credentials that end soon or have, and its
+operator's rule files (negative list, export list) if one cannot be used."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from space.models import LedgerAlert, LedgerEntry, Participant, TreeHead
 RENEW_WITHIN = dt.timedelta(days=30)  # as the connectors say of their own (connectors.status)
 
 
-def health(session: Session, now: dt.datetime) -> dict[str, Any]:
-    problems: list[str] = []
+def health(session: Session, now: dt.datetime, unusable_rules: list[str] | None = None) -> dict[str, Any]:
+    """``unusable_rules``: why a rule file of the operator's cannot be used (space.web.common)."""
+    problems: list[str] = list(unusable_rules or [])
     leaves = session.scalar(select(func.count()).select_from(LedgerEntry)) or 0
     signed = session.scalar(select(func.max(TreeHead.size))) or 0
     alerts = session.scalar(select(func.count()).select_from(LedgerAlert)) or 0

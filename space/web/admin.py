@@ -20,6 +20,8 @@ from space.web.common import (
     config,
     db,
     int_args,
+    load_export_list,
+    load_negative_list,
     operator_actor,
     settings,
     space_key,
@@ -33,8 +35,14 @@ admin_api = Blueprint("admin", __name__)
 def admin_health() -> Any:
     """The space's health for ``tds status``: the log, participants, credentials ending."""
     require_token(db(), Token, ("operator", "auditor"))
+    unusable = []
+    for load in (load_negative_list, load_export_list):
+        try:
+            load(config().path)
+        except Problem as exc:
+            unusable.append(exc.detail)
     with db().session() as session:
-        return space_status.health(session, utcnow())
+        return space_status.health(session, utcnow(), unusable)
 
 
 @admin_api.get("/admin/disputes")

@@ -4,6 +4,7 @@ an RFC 9421-signed request, or a person with a bearer token (operator, auditor).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ from node.config import NodeConfig
 from node.db import Database
 from node.egress import GuardedBackend
 from node.models import utcnow
+from node.problems import Problem
 from node.web import require_token, token_of
 from policies import export_list
+from policies.errors import RuleSetError
 from policies.export_list import ExportRule
 from policies.negative_list import ListRule, parse_rules
 from sandbox import warm
@@ -56,8 +59,23 @@ def space_key() -> SigningKey:
     return key
 
 
+def _rules(path: Path, parse: Callable[[object], Any], what: str) -> Any:
+    """An operator's rule file, parsed; one it broke refuses what needs it with a clear 503
+    (and ``tds status`` says so) rather than a bare 500."""
+    try:
+        return parse(json.loads(path.read_text("utf-8")))
+    except (OSError, ValueError, RuleSetError) as exc:  # json's errors are ValueErrors
+        raise Problem(
+            503,
+            "Rule file unusable",
+            f"the space's {what} ({path.name}) cannot be used: {exc}; the operator fixes the file",
+            kind="rule-file",
+        ) from exc
+
+
 def load_negative_list(data_dir: Path) -> tuple[ListRule, ...]:
-    return parse_rules(json.loads((data_dir / NEGATIVE_LIST).read_text("utf-8")))
+    rules: tuple[ListRule, ...] = _rules(data_dir / NEGATIVE_LIST, parse_rules, "negative list")
+    return rules
 
 
 def load_export_list(data_dir: Path) -> tuple[ExportRule, ...]:
@@ -66,7 +84,8 @@ def load_export_list(data_dir: Path) -> tuple[ExportRule, ...]:
     path = data_dir / EXPORT_LIST
     if not path.exists():
         return ()
-    return export_list.parse_rules(json.loads(path.read_text("utf-8")))
+    rules: tuple[ExportRule, ...] = _rules(path, export_list.parse_rules, "export list")
+    return rules
 
 
 def key_of(allowed: tuple[str, ...], self_id: str | None = None) -> Any:

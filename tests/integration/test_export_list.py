@@ -43,7 +43,7 @@ def test_the_export_list_holds_at_the_space_and_at_the_provider(tmp_path: Path) 
         listed.write_text(json.dumps({"rules": [{**RULE, "scenarios": [SCENARIO]}]}, ensure_ascii=False))
         bank = live.add_connector("hkbank", "HK Bank", 95, jurisdiction="HK")
         telecom = live.add_connector("telecom", "Telecom", 96, options={"peer_cache_s": 0.2})
-        consumer, provider = bank.api(), telecom.api()
+        consumer, provider, operator = bank.api(), telecom.api(), live.operator()
         try:
             entry = publish_dataset(provider, "subs", tmp_path / "b.csv", OFFER, sector="信息通信")
             offer = entry["offers"][0]["id"]
@@ -58,6 +58,16 @@ def test_the_export_list_holds_at_the_space_and_at_the_provider(tmp_path: Path) 
             time.sleep(0.5)  # past the provider's cache of the list
             job = run_job(consumer, agreed["agreement_id"], "psi.cardinality", tmp_path / "a.csv")
             assert (job["status"], job["error"]) == ("denied", f"denied by provider: {REFUSED}")
+            # a list the operator broke refuses what needs it, saying so, and tds status tells
+            listed.write_text(json.dumps({"rules": [{"id": "EX-901"}]}))
+            broken = (
+                "the space's export list (export_list.json) cannot be used: export list rules[0]: reason "
+                "must be a non-empty string; the operator fixes the file"
+            )
+            assert operator.get("/admin/health")["problems"] == [broken]
+            job = run_job(consumer, agreed["agreement_id"], "psi.cardinality", tmp_path / "a.csv")
+            assert job["status"] == "denied" and "its export list: HTTP 503" in job["error"], job
         finally:
             consumer.close()
             provider.close()
+            operator.close()
