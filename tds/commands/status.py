@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from tds.commands.common import State, call, emit, pass_state
+from tds.commands.common import State, call, emit, pass_state, plural
 from tds.errors import Unhealthy
 
 
@@ -24,7 +24,9 @@ def status(state: State) -> None:
         found = call(state, "GET", "/admin/health", role="space")
         emit(state, found, _space_lines(found))
     if not found["healthy"]:
-        raise Unhealthy(f"{len(found['problems'])} problems need action: " + "; ".join(found["problems"]))
+        count = len(found["problems"])
+        needs = f"{plural(count, 'problem')} need{'s' if count == 1 else ''} action"
+        raise Unhealthy(f"{needs}: " + "; ".join(found["problems"]))
 
 
 def _connector_lines(found: dict[str, Any]) -> str:

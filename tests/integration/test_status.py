@@ -70,7 +70,7 @@ def test_status_of_a_connector_and_of_the_space(tmp_path: Path) -> None:
             code, found, stderr = status(Path(bank.config.data_dir))
             assert (code, found["healthy"]) == (6, False)
             assert found["problems"] == ["peer (telecom) is suspended at the space, not admitted"]
-            assert "1 problems need action: peer (telecom) is suspended" in stderr
+            assert "1 problem needs action: peer (telecom) is suspended at the space, not admitted" in stderr
             live.space.stop()
             code, found, _ = status(Path(bank.config.data_dir))
             assert (code, found["space"]["reachable"], found["membership"], found["peers"]) == (
