@@ -127,7 +127,8 @@ def _accept_globals_after(group: click.Group) -> None:
     for command in group.commands.values():
         if isinstance(command, click.Group):
             _accept_globals_after(command)
-            continue
+            if not command.invoke_without_command:  # a group that acts itself (tds space token) is a leaf too
+                continue
         taken = {opt for p in command.params for opt in getattr(p, "opts", ())}
         for opts, callback, kind, text in GLOBAL_AFTER:
             if not taken & set(opts):

@@ -41,8 +41,9 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
     command: click.Command = cli
     for name in path:
         command = command.commands[name]  # type: ignore[attr-defined]
-    if not isinstance(command, click.Group) or not path:
-        assert "--json" in result.output  # before the command, and after it too
+    # before the command, and after it too — also after a group that acts itself (tds space token)
+    if not isinstance(command, click.Group) or not path or command.invoke_without_command:
+        assert "--json" in result.output
 
 
 def test_json_after_the_command_prints_json(tmp_path: Path) -> None:
