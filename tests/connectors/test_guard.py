@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from connectors.guard import Denied, Facts, SpaceWord, decide, failure_status
 from connectors.models import Negotiation
+from policies.export_list import parse_rules
 from sandbox.errors import LimitExceeded, SandboxError, WorkerFailed
 
 NOW = dt.datetime(2031, 5, 6, 7, 8, tzinfo=dt.UTC)  # any instant: the facts carry "now"
@@ -117,3 +118,28 @@ def test_a_failure_has_one_status_for_every_operation() -> None:
     assert failure_status(WorkerFailed("data", "bad dataset")) == 500
     assert failure_status(SandboxError("the sandbox did not start")) == 500
     assert failure_status(RuntimeError("space unreachable")) == 500
+
+
+def test_the_export_list_holds_whatever_the_agreement_permits() -> None:
+    rules = parse_rules(
+        {"rules": [{"id": "EX-7", "reason": "subscriber data stays in CN", "match": {"sector": ["telecom"]},
+                    "jurisdictions": ["CN"], "scenarios": [{"id": "EX-7-S", "jurisdictions": ["HK"],
+                    "purposes": ["cross-border-payment"], "condition": "a security assessment"}]}]}
+    )  # fmt: skip
+    listed = {"classification": "general", "pi_level": "general", "sector": "telecom"}
+    assert decide(facts(exports=rules, dataset_fields=listed)) is None  # CN-HA is inside CN
+    assert denial(facts(exports=rules, dataset_fields=listed, jurisdiction="HK")) == (
+        "refused by export-list rule EX-7: subscriber data stays in CN; the consumer's jurisdiction HK "
+        "is outside CN",
+        "ds1",
+    )
+    scenario = facts(
+        exports=rules,
+        dataset_fields=listed,
+        jurisdiction="HK",
+        negotiation=neg(purpose="cross-border-payment"),
+    )
+    assert decide(scenario) is None
+    assert (
+        decide(facts(exports=rules, dataset_fields={**listed, "sector": "health"}, jurisdiction="US")) is None
+    )
