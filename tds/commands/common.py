@@ -107,6 +107,44 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
+def add_token_commands(group: click.Group, role: str, path: str, own_role: str, where: str) -> None:
+    """``list``, ``revoke ID`` and ``rotate`` under a node's ``token`` group (``tds space token``,
+    ``tds connector token``): ``path`` is the node's token API, ``own_role`` the role of its
+    data directory's admin.token, ``where`` how the help names the node."""
+
+    @group.command("list")
+    @pass_state
+    def token_list(state: State) -> None:
+        found = call(state, "GET", path, role=role)
+        emit(state, found, token_lines(found["tokens"]))
+
+    token_list.help = f"Every token of {where}: id, role, label, whether revoked (never the token)."
+
+    @group.command("revoke")
+    @click.argument("token_id")
+    @pass_state
+    def token_revoke(state: State, token_id: str) -> None:
+        found = call(state, "POST", f"{path}/{token_id}/revoke", role=role)
+        emit(state, found, f"revoked {found['id']} ({found['role']} {found['label']})".rstrip())
+
+    token_revoke.help = f"Revoke a token of {where} by the id `list` shows."
+
+    @group.command("rotate")
+    @pass_state
+    def token_rotate(state: State) -> None:
+        rotated = rotate_token(state, role, path, {"role": own_role, "label": "rotated"})
+        emit(
+            state,
+            rotated,
+            f"{own_role} token rotated: {rotated['old']} revoked, {rotated['new']} in admin.token",
+        )
+
+    token_rotate.help = (
+        f"Replace this data directory's {own_role} token (admin.token): a new one is issued and saved, "
+        "then the old one is revoked."
+    )
+
+
 def token_lines(found: list[dict[str, Any]]) -> str:
     lines = []
     for t in found:

@@ -10,12 +10,11 @@ import click
 from tds.commands.common import (
     LOG_FORMATS,
     State,
+    add_token_commands,
     call,
     emit,
     pass_state,
-    rotate_token,
     setup_logging,
-    token_lines,
 )
 from tds.errors import TdsError
 
@@ -139,30 +138,7 @@ def connector_token(ctx: click.Context, role: str, label: str) -> None:
     emit(state, found, f"{role} token (shown once): {found['token']}")
 
 
-@connector_token.command("list")
-@pass_state
-def connector_token_list(state: State) -> None:
-    """Every token of this connector: id, role, label, whether revoked (never the token)."""
-    found = call(state, "GET", "/api/tokens")
-    emit(state, found, token_lines(found["tokens"]))
-
-
-@connector_token.command("revoke")
-@click.argument("token_id")
-@pass_state
-def connector_token_revoke(state: State, token_id: str) -> None:
-    """Revoke a token by the id `tds connector token list` shows."""
-    found = call(state, "POST", f"/api/tokens/{token_id}/revoke")
-    emit(state, found, f"revoked {found['id']} ({found['role']} {found['label']})".rstrip())
-
-
-@connector_token.command("rotate")
-@pass_state
-def connector_token_rotate(state: State) -> None:
-    """Replace this data directory's admin token (admin.token): a new one is issued and saved,
-    then the old one is revoked."""
-    rotated = rotate_token(state, "connector", "/api/tokens", {"role": "admin", "label": "rotated"})
-    emit(state, rotated, f"admin token rotated: {rotated['old']} revoked, {rotated['new']} in admin.token")
+add_token_commands(connector_token, "connector", "/api/tokens", "admin", "this connector")
 
 
 COMMANDS = [connector]

@@ -7,12 +7,11 @@ import click
 from tds.commands.common import (
     LOG_FORMATS,
     State,
+    add_token_commands,
     emit,
     operator_call,
     pass_state,
-    rotate_token,
     setup_logging,
-    token_lines,
 )
 
 
@@ -160,30 +159,9 @@ def space_token(ctx: click.Context, role: str, participant: str | None, label: s
     emit(state, found, found["token"])
 
 
-@space_token.command("list")
-@pass_state
-def space_token_list(state: State) -> None:
-    """Every token the space issued: id, role, label, whether revoked (never the token)."""
-    found = operator_call(state, "GET", "/admin/tokens")
-    emit(state, found, token_lines(found["tokens"]))
-
-
-@space_token.command("revoke")
-@click.argument("token_id")
-@pass_state
-def space_token_revoke(state: State, token_id: str) -> None:
-    """Revoke a token by the id `tds space token list` shows (logged as an operator act)."""
-    found = operator_call(state, "POST", f"/admin/tokens/{token_id}/revoke")
-    emit(state, found, f"revoked {found['id']} ({found['role']} {found['label']})".rstrip())
-
-
-@space_token.command("rotate")
-@pass_state
-def space_token_rotate(state: State) -> None:
-    """Replace this data directory's operator token (admin.token): a new one is issued and saved,
-    then the old one is revoked."""
-    rotated = rotate_token(state, "space", "/admin/tokens", {"role": "operator", "label": "rotated"})
-    emit(state, rotated, f"operator token rotated: {rotated['old']} revoked, {rotated['new']} in admin.token")
+add_token_commands(
+    space_token, "space", "/admin/tokens", "operator", "the space (a revocation is an operator act)"
+)
 
 
 COMMANDS = [space]
