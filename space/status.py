@@ -1,6 +1,6 @@
-"""The space's health, as ``tds status`` shows it: the log (leaves beyond the newest signed head
-await it), its alerts, participants by status, the credentials that end soon or have, and its
-operator's rule files (negative list, export list) if one cannot be used."""
+"""The space's health, as ``tds status`` shows it: the log (leaves left without a signed head for
+longer than an append takes), its alerts, participants by status, the credentials that end soon
+or have, and its operator's rule files (negative list, export list) if one cannot be used."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session
 from space.models import LedgerAlert, LedgerEntry, Participant, TreeHead
 
 RENEW_WITHIN = dt.timedelta(days=30)  # as the connectors say of their own (connectors.status)
+# An append commits its leaves, then signs a head over them in a second transaction
+# (space.ledger.append): leaves newer than this are an append in progress, not a problem.
+SIGNING_GRACE = dt.timedelta(seconds=60)
 
 
 def health(session: Session, now: dt.datetime, unusable_rules: list[str] | None = None) -> dict[str, Any]:
@@ -21,7 +24,10 @@ def health(session: Session, now: dt.datetime, unusable_rules: list[str] | None 
     leaves = session.scalar(select(func.count()).select_from(LedgerEntry)) or 0
     signed = session.scalar(select(func.max(TreeHead.size))) or 0
     alerts = session.scalar(select(func.count()).select_from(LedgerAlert)) or 0
-    if leaves > signed:
+    oldest_unsigned = session.scalar(
+        select(func.min(LedgerEntry.appended_at)).where(LedgerEntry.seq >= signed)
+    )
+    if oldest_unsigned is not None and now - oldest_unsigned > SIGNING_GRACE:
         problems.append(
             f"{leaves - signed} leaves of the log await a signed tree head (restart the space to sign)"
         )

@@ -13,7 +13,7 @@ from contracts.treehead import ReceiptError, check_consistency, check_head, chec
 from contracts.usage import build_record
 from node import clock
 from node.db import Database
-from space import agreements, ledger, tree
+from space import agreements, ledger, status, tree
 from space.errors import Conflict, NotFound, Refused
 from space.models import LedgerEntry, TreeHead
 from tests.conftest import ALICE, BOB, MALLORY, USAGE_FIELDS
@@ -178,6 +178,22 @@ def test_leaves_committed_before_a_crash_get_their_head_on_restart(members: Data
     assert signed.size == 2
     receipt = append(members, record(1))[0]
     check_receipt(receipt, record(1), SPACE.public_key)
+
+
+def test_health_reports_leaves_left_unsigned_not_an_append_in_progress(members: Database) -> None:
+    now = clock.now()
+    with members.transaction() as session:  # an append's first step, its head not signed yet
+        ledger.add_leaves(session, SPACE, "bank", [record(1), record(2)], now)
+    unsigned = "2 leaves of the log await a signed tree head (restart the space to sign)"
+    with members.session() as session:
+        assert unsigned not in status.health(session, now + dt.timedelta(seconds=60))["problems"]
+        assert unsigned in status.health(session, now + dt.timedelta(seconds=61))["problems"]
+    with members.transaction() as session:
+        tree.sign_head(session, SPACE, "http://space.test", now)
+    with members.session() as session:
+        later = status.health(session, now + dt.timedelta(days=1))
+        assert later["ledger"] == {"leaves": 2, "signed_size": 2, "alerts": 0}
+        assert unsigned not in later["problems"]
 
 
 def test_filters(members: Database) -> None:
